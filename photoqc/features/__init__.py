@@ -1,0 +1,100 @@
+"""Quality features: pure functions from pixels (and the object mask) to named numbers.
+
+Every feature has a stable name and a one-line description with its unit and range
+(:func:`feature_specs`). :func:`compute_features` runs every group over one image.
+
+>>> from skimage import data
+>>> row = compute_features(data.astronaut())
+>>> 0 <= row["brightness"] <= 1
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from photoqc.features import (
+    clipping,
+    colour,
+    compression,
+    exposure,
+    geometry,
+    noise,
+    quadrants,
+    regions,
+    sharpness,
+)
+from photoqc.features.base import ANALYSIS_LONG_SIDE, FeatureGroup, FeatureInput, FeatureSpec
+
+__all__ = [
+    "FEATURE_GROUPS",
+    "FeatureGroup",
+    "FeatureInput",
+    "FeatureSpec",
+    "compute_features",
+    "feature_names",
+    "feature_specs",
+]
+
+FEATURE_GROUPS: tuple[FeatureGroup, ...] = (
+    geometry.GROUP,
+    exposure.GROUP,
+    clipping.GROUP,
+    sharpness.GROUP,
+    noise.GROUP,
+    colour.GROUP,
+    compression.GROUP,
+    regions.GROUP,
+    quadrants.GROUP,
+)
+"""Every feature group, in the column order of the feature table."""
+
+
+def feature_specs(groups: tuple[FeatureGroup, ...] = FEATURE_GROUPS) -> tuple[FeatureSpec, ...]:
+    """All feature specs (name and description), in table order."""
+    return tuple(spec for group in groups for spec in group.specs)
+
+
+def feature_names(groups: tuple[FeatureGroup, ...] = FEATURE_GROUPS) -> tuple[str, ...]:
+    """All feature names, in table order."""
+    return tuple(spec.name for spec in feature_specs(groups))
+
+
+def compute_features(
+    rgb: np.ndarray,
+    mask: np.ndarray | None = None,
+    jpeg_quantization: Mapping[int, tuple[int, ...]] | None = None,
+    *,
+    groups: tuple[FeatureGroup, ...] = FEATURE_GROUPS,
+    analysis_long_side: int = ANALYSIS_LONG_SIDE,
+) -> dict[str, float]:
+    """Compute every feature of one image.
+
+    Parameters
+    ----------
+    rgb : ndarray, shape (H, W, 3), uint8
+        The image.
+    mask : ndarray, shape (H, W), bool, optional
+        The main object; None (or all False) makes the object features NaN.
+    jpeg_quantization : mapping, optional
+        The JPEG quantisation tables of the file, if it was a JPEG.
+    groups : tuple of FeatureGroup
+        Which groups to run (default: all).
+    analysis_long_side : int
+        Long side of the fixed analysis scale, pixels.
+
+    Returns
+    -------
+    dict of str to float
+        One value per feature name, in table order.
+    """
+    x = FeatureInput(rgb, mask, jpeg_quantization, analysis_long_side)
+    row: dict[str, float] = {}
+    for group in groups:
+        values = group.compute(x)
+        if set(values) != set(group.names):
+            raise RuntimeError(f"feature group {group.name!r} returned {sorted(values)}")
+        row.update((name, float(values[name])) for name in group.names)
+    return row

@@ -1,0 +1,140 @@
+"""Building blocks of the feature registry: what a feature is, and what it is computed from.
+
+A *feature* is a named number with a one-line description that states its unit and range.
+Features that share work are computed together by a *feature group*: a pure function from a
+:class:`FeatureInput` (the pixels, the object mask, the JPEG tables) to a dict of floats.
+No group does I/O, and none changes its input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+
+import cv2
+import numpy as np
+
+ANALYSIS_LONG_SIDE = 1024
+"""Long side, in pixels, of the fixed analysis scale used by most features.
+
+Photos arrive from 0.3 to 50 MP; measuring them at one scale makes numbers comparable
+between sizes (and keeps the cost per image flat). Native-scale variants exist where the
+size itself matters (sharpness)."""
+
+NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """A feature's stable name and its one-line description (with unit and range)."""
+
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class FeatureGroup:
+    """Features computed together by one pure function.
+
+    ``compute`` must return exactly the names in ``specs`` (NaN where undefined).
+    """
+
+    name: str
+    specs: tuple[FeatureSpec, ...]
+    compute: Callable[[FeatureInput], Mapping[str, float]]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(spec.name for spec in self.specs)
+
+
+class FeatureInput:
+    """The pixels a feature group reads, with shared derived views computed once.
+
+    Parameters
+    ----------
+    rgb : ndarray, shape (H, W, 3), uint8
+        The image.
+    mask : ndarray, shape (H, W), bool, or None
+        The main object's pixels; None when no segmentation ran or nothing was found.
+    jpeg_quantization : mapping of int to 64 ints, or None
+        The file's JPEG quantisation tables (natural order), None for other formats.
+    analysis_long_side : int
+        Long side of the analysis-scale views; images already smaller are not enlarged.
+    """
+
+    def __init__(
+        self,
+        rgb: np.ndarray,
+        mask: np.ndarray | None = None,
+        jpeg_quantization: Mapping[int, tuple[int, ...]] | None = None,
+        analysis_long_side: int = ANALYSIS_LONG_SIDE,
+    ):
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"expected an (H, W, 3) uint8 image, got {rgb.shape} {rgb.dtype}")
+        if mask is not None:
+            if mask.shape != rgb.shape[:2]:
+                raise ValueError(f"mask shape {mask.shape} does not match image {rgb.shape[:2]}")
+            mask = mask.astype(bool, copy=False)
+            if not mask.any():
+                mask = None
+        self.rgb = rgb
+        self.mask = mask
+        self.jpeg_quantization = jpeg_quantization
+        self.analysis_long_side = analysis_long_side
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def object_found(self) -> bool:
+        return self.mask is not None
+
+    @cached_property
+    def analysis_size(self) -> tuple[int, int]:
+        """(width, height) of the analysis-scale views."""
+        scale = min(1.0, self.analysis_long_side / max(self.width, self.height))
+        return max(1, round(self.width * scale)), max(1, round(self.height * scale))
+
+    @cached_property
+    def luma(self) -> np.ndarray:
+        """Native-scale luma (Rec. 601), uint8 0–255."""
+        return cv2.cvtColor(self.rgb, cv2.COLOR_RGB2GRAY)
+
+    @cached_property
+    def luma_small(self) -> np.ndarray:
+        """Analysis-scale luma, float32 0–255 (area-averaged, so no aliasing)."""
+        return _shrink(self.luma.astype(np.float32), self.analysis_size)
+
+    @cached_property
+    def rgb_small(self) -> np.ndarray:
+        """Analysis-scale RGB, float32 0–255."""
+        return _shrink(self.rgb, self.analysis_size).astype(np.float32)
+
+    @cached_property
+    def mask_small(self) -> np.ndarray | None:
+        """Analysis-scale object mask (bool), or None."""
+        if self.mask is None:
+            return None
+        if (self.width, self.height) == self.analysis_size:
+            return self.mask
+        # Averaging then thresholding at one half keeps the object's outline where it was.
+        frac = _shrink(self.mask.astype(np.float32), self.analysis_size)
+        return frac >= 0.5
+
+
+def _shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if (image.shape[1], image.shape[0]) == size:
+        return image
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def nan_features(names: tuple[str, ...] | list[str]) -> dict[str, float]:
+    """A row of NaN for ``names`` (the value of a feature that is undefined here)."""
+    return dict.fromkeys(names, NAN)

@@ -1,0 +1,41 @@
+"""Global exposure: how bright the photo is and how much its tones spread."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from photoqc.features.base import FeatureGroup, FeatureInput, FeatureSpec
+
+
+def luma_mean(luma: np.ndarray) -> float:
+    """Mean luma as a fraction of full scale, 0 (black) – 1 (white).
+
+    Parameters
+    ----------
+    luma : ndarray
+        Luma in 0–255 (any dtype).
+    """
+    return float(np.mean(luma, dtype=np.float64) / 255.0)
+
+
+def rms_contrast(luma: np.ndarray) -> float:
+    """RMS contrast: standard deviation of luma as a fraction of full scale, 0–0.5.
+
+    0 is a flat image; 0.5 is half black, half white (Peli 1990's RMS contrast on
+    normalised intensity).
+    """
+    return float(np.std(luma, dtype=np.float64) / 255.0)
+
+
+def _compute(x: FeatureInput) -> dict[str, float]:
+    return {"brightness": luma_mean(x.luma), "contrast": rms_contrast(x.luma)}
+
+
+GROUP = FeatureGroup(
+    name="exposure",
+    specs=(
+        FeatureSpec("brightness", "mean luma of the whole photo, fraction of full scale, 0–1"),
+        FeatureSpec("contrast", "RMS contrast (std of luma) of the whole photo, 0–0.5"),
+    ),
+    compute=_compute,
+)

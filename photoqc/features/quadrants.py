@@ -1,0 +1,113 @@
+"""Light across the frame: brightness and contrast per quarter, for object and background.
+
+The OLX finding: good listing photos have light that is consistent across the picture, so
+each quarter of the photo (tl, tr, bl, br: top-left ... bottom-right) is measured as a
+whole and split into object and background, and the darkest and brightest quarters are
+compared.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from photoqc.features.base import FeatureGroup, FeatureInput, FeatureSpec
+from photoqc.features.stats import labelled_mean_std
+
+QUADRANTS = ("tl", "tr", "bl", "br")
+
+
+def quadrant_labels(shape: tuple[int, int]) -> np.ndarray:
+    """Per-pixel quadrant index (0 tl, 1 tr, 2 bl, 3 br) for an image of ``shape``."""
+    h, w = shape
+    rows = (np.arange(h) >= h / 2).astype(np.intp)
+    cols = (np.arange(w) >= w / 2).astype(np.intp)
+    return rows[:, None] * 2 + cols[None, :]
+
+
+def _names() -> tuple[str, ...]:
+    names: list[str] = []
+    for q in QUADRANTS:
+        names += [
+            f"q_{q}_brightness",
+            f"q_{q}_contrast",
+            f"q_{q}_object_brightness",
+            f"q_{q}_object_contrast",
+            f"q_{q}_background_brightness",
+            f"q_{q}_background_contrast",
+            f"q_{q}_brightness_diff",
+            f"q_{q}_contrast_diff",
+        ]
+    return (
+        *names,
+        "quadrant_darkest_brightness",
+        "quadrant_brightest_brightness",
+        "quadrant_brightness_gap",
+    )
+
+
+NAMES = _names()
+
+
+def _compute(x: FeatureInput) -> dict[str, float]:
+    luma = x.luma_small / 255.0
+    quad = quadrant_labels(luma.shape)
+    _, q_mean, q_std = labelled_mean_std(luma, quad, 4, min_pixels=1)
+    if x.mask_small is not None:
+        # Label 2q + 1 is the object's part of quadrant q, 2q the background's.
+        _, r_mean, r_std = labelled_mean_std(luma, quad * 2 + x.mask_small, 8)
+    else:
+        r_mean = r_std = np.full(8, np.nan)
+    out: dict[str, float] = {}
+    for i, q in enumerate(QUADRANTS):
+        obj_m, obj_s, bg_m, bg_s = r_mean[2 * i + 1], r_std[2 * i + 1], r_mean[2 * i], r_std[2 * i]
+        out[f"q_{q}_brightness"] = float(q_mean[i])
+        out[f"q_{q}_contrast"] = float(q_std[i])
+        out[f"q_{q}_object_brightness"] = float(obj_m)
+        out[f"q_{q}_object_contrast"] = float(obj_s)
+        out[f"q_{q}_background_brightness"] = float(bg_m)
+        out[f"q_{q}_background_contrast"] = float(bg_s)
+        out[f"q_{q}_brightness_diff"] = float(obj_m - bg_m)
+        out[f"q_{q}_contrast_diff"] = float(obj_s - bg_s)
+    present = q_mean[~np.isnan(q_mean)]
+    darkest = float(present.min()) if present.size else float("nan")
+    brightest = float(present.max()) if present.size else float("nan")
+    out["quadrant_darkest_brightness"] = darkest
+    out["quadrant_brightest_brightness"] = brightest
+    out["quadrant_brightness_gap"] = brightest - darkest
+    return out
+
+
+_QUADRANT_WORDS = {"tl": "top-left", "tr": "top-right", "bl": "bottom-left", "br": "bottom-right"}
+
+
+def _specs() -> tuple[FeatureSpec, ...]:
+    specs: list[FeatureSpec] = []
+    for q in QUADRANTS:
+        where = f"in the {_QUADRANT_WORDS[q]} quarter"
+        specs += [
+            FeatureSpec(f"q_{q}_brightness", f"mean luma {where}, 0–1"),
+            FeatureSpec(f"q_{q}_contrast", f"RMS contrast {where}, 0–0.5"),
+            FeatureSpec(f"q_{q}_object_brightness", f"mean luma of the object {where}, 0–1"),
+            FeatureSpec(f"q_{q}_object_contrast", f"RMS contrast of the object {where}, 0–0.5"),
+            FeatureSpec(
+                f"q_{q}_background_brightness", f"mean luma of the background {where}, 0–1"
+            ),
+            FeatureSpec(
+                f"q_{q}_background_contrast", f"RMS contrast of the background {where}, 0–0.5"
+            ),
+            FeatureSpec(
+                f"q_{q}_brightness_diff", f"object minus background brightness {where}, -1–1"
+            ),
+            FeatureSpec(
+                f"q_{q}_contrast_diff", f"object minus background RMS contrast {where}, -0.5–0.5"
+            ),
+        ]
+    specs += [
+        FeatureSpec("quadrant_darkest_brightness", "mean luma of the darkest quarter, 0–1"),
+        FeatureSpec("quadrant_brightest_brightness", "mean luma of the brightest quarter, 0–1"),
+        FeatureSpec("quadrant_brightness_gap", "brightest minus darkest quarter brightness, 0–1"),
+    ]
+    return tuple(specs)
+
+
+GROUP = FeatureGroup(name="quadrants", specs=_specs(), compute=_compute)

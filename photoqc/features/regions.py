@@ -1,0 +1,122 @@
+"""Object versus background: where the main object is and how it stands out.
+
+The mask comes from the segmenter. Without one (segmenter ``none``, or nothing found) the
+object features are NaN and ``object_found`` is 0; LightGBM treats NaN as missing.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from photoqc.features.base import FeatureGroup, FeatureInput, FeatureSpec, nan_features
+from photoqc.features.sharpness import laplacian_response, masked_variance
+from photoqc.features.stats import labelled_mean_std
+
+BORDER_MARGIN = 0.005
+"""Margin, as a fraction of the side, within which object pixels count as touching the frame."""
+
+EDGE_BAND_PX = 3
+"""Pixels (analysis scale) kept clear on each side of the outline in the sharpness regions,
+so the object's silhouette is not counted as background detail."""
+
+_SHARPNESS_RATIO_FLOOR = 1e-3
+
+
+def touches_border(mask: np.ndarray, *, margin: float = BORDER_MARGIN) -> bool:
+    """True when any object pixel lies within ``margin`` (fraction of the side) of the frame."""
+    h, w = mask.shape
+    my = max(1, round(margin * h))
+    mx = max(1, round(margin * w))
+    return bool(mask[:my].any() or mask[-my:].any() or mask[:, :mx].any() or mask[:, -mx:].any())
+
+
+def sharpness_regions(mask: np.ndarray, band: int = EDGE_BAND_PX) -> tuple[np.ndarray, np.ndarray]:
+    """(object interior, background away from the object) for region sharpness."""
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
+    m = mask.astype(np.uint8)
+    inner = cv2.erode(m, kernel, borderType=cv2.BORDER_REPLICATE).astype(bool)
+    outer = ~cv2.dilate(m, kernel).astype(bool)
+    # A thin object has no interior left: fall back to all of it rather than report nothing.
+    return (inner if inner.any() else mask), outer
+
+
+NAMES = (
+    "object_found",
+    "object_area_fraction",
+    "object_touches_border",
+    "object_brightness",
+    "object_contrast",
+    "background_brightness",
+    "background_contrast",
+    "object_background_brightness_diff",
+    "object_background_contrast_diff",
+    "object_sharpness",
+    "background_sharpness",
+    "object_background_sharpness_ratio",
+)
+
+
+def _compute(x: FeatureInput) -> dict[str, float]:
+    out = nan_features(NAMES)
+    out["object_found"] = float(x.object_found)
+    if x.mask is None or x.mask_small is None:
+        return out
+    small = x.mask_small
+    _, means, stds = labelled_mean_std(x.luma_small / 255.0, small.astype(np.intp), 2)
+    lap = laplacian_response(x.luma_small)
+    inner, outer = sharpness_regions(small)
+    obj_sharp = masked_variance(lap, inner)
+    bg_sharp = masked_variance(lap, outer)
+    out.update(
+        object_area_fraction=float(np.count_nonzero(x.mask) / x.mask.size),
+        object_touches_border=float(touches_border(x.mask)),
+        object_brightness=means[1],
+        object_contrast=stds[1],
+        background_brightness=means[0],
+        background_contrast=stds[0],
+        object_background_brightness_diff=means[1] - means[0],
+        object_background_contrast_diff=stds[1] - stds[0],
+        object_sharpness=obj_sharp,
+        background_sharpness=bg_sharp,
+        object_background_sharpness_ratio=obj_sharp / max(bg_sharp, _SHARPNESS_RATIO_FLOOR),
+    )
+    return {k: float(v) for k, v in out.items()}
+
+
+GROUP = FeatureGroup(
+    name="regions",
+    specs=(
+        FeatureSpec("object_found", "1 when the segmenter found a main object, else 0"),
+        FeatureSpec("object_area_fraction", "share of the photo covered by the object, 0–1"),
+        FeatureSpec(
+            "object_touches_border",
+            f"1 when the object reaches the frame (within {BORDER_MARGIN:.1%} of a side), else 0",
+        ),
+        FeatureSpec("object_brightness", "mean luma of the object, fraction of full scale, 0–1"),
+        FeatureSpec("object_contrast", "RMS contrast (std of luma) of the object, 0–0.5"),
+        FeatureSpec("background_brightness", "mean luma of the background, 0–1"),
+        FeatureSpec("background_contrast", "RMS contrast of the background, 0–0.5"),
+        FeatureSpec(
+            "object_background_brightness_diff",
+            "object minus background brightness, -1–1 (positive: object brighter)",
+        ),
+        FeatureSpec(
+            "object_background_contrast_diff",
+            "object minus background RMS contrast, -0.5–0.5",
+        ),
+        FeatureSpec(
+            "object_sharpness",
+            "variance of the Laplacian inside the object (analysis scale), luma units^2, >= 0",
+        ),
+        FeatureSpec(
+            "background_sharpness",
+            "variance of the Laplacian in the background away from the object, luma units^2, >= 0",
+        ),
+        FeatureSpec(
+            "object_background_sharpness_ratio",
+            "object / background sharpness, >= 0 (above 1: object sharper, e.g. shallow focus)",
+        ),
+    ),
+    compute=_compute,
+)

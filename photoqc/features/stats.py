@@ -1,0 +1,45 @@
+"""Region statistics shared by the object/background and quadrant features."""
+
+from __future__ import annotations
+
+import numpy as np
+
+MIN_REGION_PIXELS = 16
+"""Fewest analysis-scale pixels a region needs before its mean and spread are reported."""
+
+
+def labelled_mean_std(
+    values: np.ndarray,
+    labels: np.ndarray,
+    n_labels: int,
+    *,
+    min_pixels: int = MIN_REGION_PIXELS,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-label pixel count, mean and (population) std of ``values`` in one pass.
+
+    Parameters
+    ----------
+    values : ndarray of float
+        The measured quantity per pixel.
+    labels : ndarray of int, same shape
+        The region index 0..n_labels-1 of each pixel.
+    n_labels : int
+        Number of regions.
+    min_pixels : int
+        Regions with fewer pixels get NaN mean and std.
+
+    Returns
+    -------
+    counts, means, stds : ndarray, shape (n_labels,)
+    """
+    flat_labels = labels.ravel()
+    flat_values = values.ravel().astype(np.float64, copy=False)
+    counts = np.bincount(flat_labels, minlength=n_labels).astype(np.float64)
+    sums = np.bincount(flat_labels, weights=flat_values, minlength=n_labels)
+    squares = np.bincount(flat_labels, weights=flat_values * flat_values, minlength=n_labels)
+    enough = counts >= max(1, min_pixels)
+    safe = np.where(enough, counts, 1.0)
+    means = np.where(enough, sums / safe, np.nan)
+    variances = np.where(enough, squares / safe - means * means, np.nan)
+    stds = np.sqrt(np.clip(variances, 0.0, None))
+    return counts, means, stds

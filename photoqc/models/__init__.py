@@ -1,0 +1,1 @@
+"""Trained models: NIMA, the good/bad classifier, explanations and model bundles."""

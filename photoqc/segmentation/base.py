@@ -1,0 +1,77 @@
+"""What every segmenter returns, and the interface it implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SegmentationResult:
+    """The main object's mask and where it came from.
+
+    Attributes
+    ----------
+    mask : ndarray of bool, shape (H, W), or None
+        True on the main object, at the size of the input image; None when no object was
+        found or no segmentation ran.
+    segmenter : str
+        ``"maskrcnn"``, ``"grabcut"`` or ``"none"``.
+    weights : str or None
+        Identifier of the weights used (file name), None for weight-free methods.
+    score : float
+        Detection confidence 0–1 of the chosen object (NaN when the method has none).
+    label : str or None
+        Class name of the chosen object (COCO category for Mask R-CNN), if known.
+    box : tuple of 4 floats or None
+        Bounding box ``(x0, y0, x1, y1)`` of the object, in input-image pixels.
+    """
+
+    mask: np.ndarray | None
+    segmenter: str
+    weights: str | None = None
+    score: float = float("nan")
+    label: str | None = None
+    box: tuple[float, float, float, float] | None = None
+
+    @property
+    def found(self) -> bool:
+        return self.mask is not None
+
+
+@runtime_checkable
+class Segmenter(Protocol):
+    """Finds the main object of a photo. Build once per process; call per image."""
+
+    name: str
+
+    def segment(self, image: np.ndarray) -> SegmentationResult:
+        """Segment an (H, W, 3) uint8 RGB image."""
+        ...
+
+
+class NoSegmenter:
+    """The ``none`` segmenter: no mask, so object features are missing."""
+
+    name = "none"
+
+    def segment(self, image: np.ndarray) -> SegmentationResult:
+        return SegmentationResult(mask=None, segmenter=self.name)
+
+
+def mask_box(mask: np.ndarray, scale: float = 1.0) -> tuple[float, float, float, float]:
+    """Bounding box (x0, y0, x1, y1) of a non-empty mask, divided by ``scale``."""
+    ys = np.flatnonzero(mask.any(axis=1))
+    xs = np.flatnonzero(mask.any(axis=0))
+    x0, y0, x1, y1 = xs[0], ys[0], xs[-1] + 1, ys[-1] + 1
+    return (x0 / scale, y0 / scale, x1 / scale, y1 / scale)
+
+
+def upsample_mask(fraction: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a soft mask (0–1 floats) to ``size`` = (width, height) and threshold at 0.5."""
+    if (fraction.shape[1], fraction.shape[0]) != size:
+        fraction = cv2.resize(fraction.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+    return fraction >= 0.5

@@ -1,0 +1,71 @@
+"""Shared fixtures: real photos from scikit-image, synthetic scenes, and the shared data."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+CLIVE_DIR = SHARED / "data" / "clive-dev"
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    return data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def chelsea() -> np.ndarray:
+    return data.chelsea()
+
+
+@pytest.fixture(scope="session")
+def coffee() -> np.ndarray:
+    return data.coffee()
+
+
+@pytest.fixture
+def clive_dir() -> Path:
+    if not (CLIVE_DIR / "labels.csv").is_file():
+        pytest.skip(f"real photos not available: {CLIVE_DIR} is absent (it sits beside the repo)")
+    return CLIVE_DIR
+
+
+def encode(array: np.ndarray, fmt: str = "PNG", **params) -> bytes:
+    """Encode a uint8 array with Pillow and return the bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+def synthetic_scene(
+    height: int = 240, width: int = 320, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """A textured green-grey background with a distinct red-brown ellipse in the middle.
+
+    Returns the RGB image and the true object mask.
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    background = np.stack(
+        [
+            60 + 20 * np.sin(xx / 9.0),
+            120 + 25 * np.cos(yy / 7.0),
+            70 + 15 * np.sin((xx + yy) / 11.0),
+        ],
+        axis=-1,
+    )
+    obj = ((xx - width / 2) / (width * 0.22)) ** 2 + (
+        (yy - height / 2) / (height * 0.28)
+    ) ** 2 <= 1.0
+    foreground = np.stack(
+        [200 + 20 * np.sin(yy / 5.0), 70 + 15 * np.cos(xx / 6.0), 50 + 10 * np.sin(xx / 4.0)],
+        axis=-1,
+    )
+    image = np.where(obj[..., None], foreground, background) + rng.normal(0, 6, (height, width, 3))
+    return np.clip(image, 0, 255).astype(np.uint8), obj

@@ -1,0 +1,174 @@
+"""The command line: one row per input file, always; clear errors; helpful help."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import encode, synthetic_scene
+from typer.testing import CliRunner
+
+from photoqc.cli import app
+from photoqc.features import feature_names
+from photoqc.pipelines.extract import META_COLUMNS
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def mixed_folder(tmp_path, astronaut, chelsea):
+    """Three good photos (one in a subfolder) and four broken files, plus a non-image."""
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "astronaut.jpg").write_bytes(encode(astronaut, "JPEG", quality=85))
+    (folder / "sub" / "cat.png").write_bytes(encode(chelsea))
+    scene, _ = synthetic_scene()
+    (folder / "scene.webp").write_bytes(encode(scene, "WEBP", quality=90))
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "notes.png").write_text("not an image")
+    blob = encode(chelsea, "JPEG", quality=90)
+    (folder / "sub" / "cut.jpg").write_bytes(blob[:2000])
+    (folder / "noise.jpeg").write_bytes(np.random.default_rng(0).bytes(3000))
+    (folder / "readme.txt").write_text("ignored: not an image extension")
+    return folder
+
+
+def _run(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_folder_with_good_and_broken_files_gives_one_row_per_file(mixed_folder, tmp_path, suffix):
+    out = tmp_path / f"features{suffix}"
+    result = _run("features", str(mixed_folder), "--out", str(out), "--segmenter", "grabcut")
+    assert result.exit_code == 0, result.output
+    table = (
+        pd.read_parquet(out)
+        if suffix == ".parquet"
+        else pd.read_csv(out, keep_default_na=False, na_values=[""])
+    )
+    assert list(table.columns) == [*META_COLUMNS, *feature_names()]
+    assert len(table) == 7  # readme.txt is not an image file
+    assert table["image"].is_unique
+    by_name = {
+        name.rsplit("/", 1)[-1]: row
+        for name, row in zip(table["image"], table.to_dict("records"), strict=True)
+    }
+    for good in ("astronaut.jpg", "cat.png", "scene.webp"):
+        assert by_name[good]["status"] == "ok"
+        assert by_name[good]["segmenter"] == "grabcut"
+        assert 0 < by_name[good]["brightness"] < 1
+    assert by_name["scene.webp"]["object_found"] == 1.0
+    expected_errors = {
+        "empty.jpg": "empty file",
+        "notes.png": "not a recognised image format",
+        "cut.jpg": "truncated",
+        "noise.jpeg": "not a recognised image format",
+    }
+    for name, message in expected_errors.items():
+        row = by_name[name]
+        assert row["status"] == "error"
+        assert message in row["error"]
+        assert math.isnan(row["brightness"])
+    assert "7 rows" in result.output and "3 ok, 4 errors" in result.output
+
+
+def test_fail_on_error_exit_code(mixed_folder, tmp_path):
+    result = _run(
+        "features",
+        str(mixed_folder),
+        "-o",
+        str(tmp_path / "f.csv"),
+        "-s",
+        "none",
+        "--fail-on-error",
+    )
+    assert result.exit_code == 3
+    assert (tmp_path / "f.csv").is_file()
+
+
+def test_csv_input_keeps_its_image_values_and_reports_missing_files(tmp_path, coffee):
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "imgs" / "coffee.png").write_bytes(encode(coffee))
+    listing = tmp_path / "list.csv"
+    listing.write_text("image,label\nimgs/coffee.png,good\nimgs/missing.jpg,bad\n")
+    out = tmp_path / "f.parquet"
+    result = _run("features", str(listing), "--out", str(out), "--segmenter", "none")
+    assert result.exit_code == 0, result.output
+    table = pd.read_parquet(out)
+    assert table["image"].tolist() == ["imgs/coffee.png", "imgs/missing.jpg"]
+    assert table["status"].tolist() == ["ok", "error"]
+    assert "file not found" in table["error"].iloc[1]
+    assert table["segmenter"].iloc[0] == "none"
+    assert table["object_found"].iloc[0] == 0.0 and math.isnan(table["object_brightness"].iloc[0])
+
+
+def test_two_workers_give_the_same_rows_as_one(mixed_folder, tmp_path):
+    one, two = tmp_path / "one.parquet", tmp_path / "two.parquet"
+    assert _run("features", str(mixed_folder), "-o", str(one), "-s", "grabcut").exit_code == 0
+    result = _run("features", str(mixed_folder), "-o", str(two), "-s", "grabcut", "--workers", "2")
+    assert result.exit_code == 0, result.output
+    pd.testing.assert_frame_equal(pd.read_parquet(one), pd.read_parquet(two))
+
+
+def test_csv_without_image_column_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("path,label\na.jpg,good\n")
+    result = _run("features", str(bad), "--out", str(tmp_path / "f.csv"))
+    assert result.exit_code == 1
+    assert "no 'image' column" in result.output and "path, label" in result.output
+
+
+def test_missing_input_and_bad_output_suffix_are_clear_errors(tmp_path, mixed_folder):
+    result = _run("features", str(tmp_path / "nowhere"), "--out", str(tmp_path / "f.csv"))
+    assert result.exit_code == 1 and "no such file or folder" in result.output
+    result = _run("features", str(mixed_folder), "--out", str(tmp_path / "f.xlsx"))
+    assert result.exit_code == 1 and ".parquet or .csv" in result.output
+
+
+def test_maskrcnn_without_weights_fails_with_the_file_name(tmp_path, mixed_folder, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("PHOTOQC_WEIGHTS_DIR", raising=False)
+    result = _run(
+        "features", str(mixed_folder), "-o", str(tmp_path / "f.csv"), "-s", "maskrcnn", "--offline"
+    )
+    assert result.exit_code == 1
+    assert "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth" in result.output
+    assert "--segmenter grabcut" in result.output
+
+
+def test_auto_without_weights_warns_once_and_uses_grabcut(tmp_path, mixed_folder, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("PHOTOQC_WEIGHTS_DIR", raising=False)
+    out = tmp_path / "f.parquet"
+    result = _run("features", str(mixed_folder), "-o", str(out), "--offline")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("falling back to GrabCut") == 1
+    table = pd.read_parquet(out)
+    assert set(table.loc[table["status"] == "ok", "segmenter"]) == {"grabcut"}
+
+
+def test_help_explains_commands_and_options():
+    top = _run("--help")
+    assert top.exit_code == 0 and "features" in top.output and "list-features" in top.output
+    sub = _run("features", "--help")
+    assert sub.exit_code == 0
+    for option in (
+        "--out",
+        "--segmenter",
+        "--workers",
+        "--weights-dir",
+        "--max-pixels",
+        "--offline",
+    ):
+        assert option in sub.output
+    assert "one row per input file" in sub.output
+
+
+def test_list_features_names_every_feature():
+    result = _run("list-features", "--markdown")
+    assert result.exit_code == 0
+    for name in feature_names():
+        assert f"`{name}`" in result.output
