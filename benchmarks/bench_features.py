@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 from skimage import data
 
 from photoqc.features import compute_features
@@ -63,7 +62,9 @@ def _maskrcnn():
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS)
     parser.add_argument("--limit", type=int, default=20, help="photos to time from --photos")
     parser.add_argument("--threads", type=int, default=0, help="OpenCV/torch threads (0: all)")
@@ -83,7 +84,11 @@ def main() -> int:
     sets["astronaut 4000x3000 JPEG (12 MP)"] = [big_path] * 3
 
     maskrcnn, maskrcnn_name = _maskrcnn()
-    segmenters = [("none", NoSegmenter()), ("grabcut", GrabCutSegmenter()), (maskrcnn_name, maskrcnn)]
+    segmenters = [
+        ("none", NoSegmenter()),
+        ("grabcut", GrabCutSegmenter()),
+        (maskrcnn_name, maskrcnn),
+    ]
 
     print(f"{'photos':38s} {'stage':44s} {'s/image':>9s}")
     for set_name, paths in sets.items():
@@ -94,7 +99,9 @@ def main() -> int:
             print(f"{set_name:38s} {'segment: ' + seg_name:44s} {t:9.3f}")
         masks = [GrabCutSegmenter().segment(im.pixels).mask for im in images]
         pairs = list(zip(images, masks, strict=True))
-        t = _median_seconds(lambda p: compute_features(p[0].pixels, p[1], p[0].jpeg_quantization), pairs)
+        t = _median_seconds(
+            lambda p: compute_features(p[0].pixels, p[1], p[0].jpeg_quantization), pairs
+        )
         print(f"{set_name:38s} {'features (all groups, with a mask)':44s} {t:9.3f}")
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from photoqc.features.base import FeatureGroup, FeatureInput, FeatureSpec
@@ -15,7 +16,9 @@ def luma_mean(luma: np.ndarray) -> float:
     luma : ndarray
         Luma in 0–255 (any dtype).
     """
-    return float(np.mean(luma, dtype=np.float64) / 255.0)
+    if luma.size == 0:
+        return float("nan")
+    return float(cv2.mean(luma)[0] / 255.0)
 
 
 def rms_contrast(luma: np.ndarray) -> float:
@@ -24,7 +27,10 @@ def rms_contrast(luma: np.ndarray) -> float:
     0 is a flat image; 0.5 is half black, half white (Peli 1990's RMS contrast on
     normalised intensity).
     """
-    return float(np.std(luma, dtype=np.float64) / 255.0)
+    if luma.size == 0:
+        return float("nan")
+    _, std = cv2.meanStdDev(luma)
+    return float(std[0, 0] / 255.0)
 
 
 def _compute(x: FeatureInput) -> dict[str, float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from photoqc.features.base import FeatureGroup, FeatureInput, FeatureSpec
+from photoqc.features.base import FeatureGroup, FeatureInput, FeatureSpec, sobel_gradients
 
 FLAT_FRACTION = 0.5
 """Share of pixels, the least structured ones, over which noise is measured."""
@@ -17,7 +17,12 @@ _IMMERKAER_NORM = 6.0
 _STRUCTURE_WINDOW = (5, 5)
 
 
-def noise_sigma(luma: np.ndarray, *, flat_fraction: float = FLAT_FRACTION) -> float:
+def noise_sigma(
+    luma: np.ndarray,
+    *,
+    flat_fraction: float = FLAT_FRACTION,
+    gradients: tuple[np.ndarray, np.ndarray] | None = None,
+) -> float:
     """Estimate the std of additive Gaussian noise in ``luma`` (0–255 units), >= 0.
 
     Immerkær's fast estimator (mean absolute response of a noise-only filter, times
@@ -28,18 +33,19 @@ def noise_sigma(luma: np.ndarray, *, flat_fraction: float = FLAT_FRACTION) -> fl
     References: J. Immerkær, "Fast noise variance estimation", CVIU 64(2), 1996;
     S.-C. Tai, S.-M. Yang, "A fast method for image noise estimation using Laplacian
     operator and adaptive edge detection", ISCCSP 2008.
+
+    ``gradients`` may pass Sobel derivatives already computed for ``luma``.
     """
     if min(luma.shape[:2]) < 3:
         return float("nan")
-    luma = luma.astype(np.float32, copy=False)
-    response = np.abs(
-        cv2.filter2D(luma, cv2.CV_32F, _IMMERKAER_KERNEL, borderType=cv2.BORDER_REFLECT)
-    )
-    gx = cv2.Sobel(luma, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT)
-    gy = cv2.Sobel(luma, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REFLECT)
+    response = cv2.filter2D(luma, cv2.CV_32F, _IMMERKAER_KERNEL, borderType=cv2.BORDER_REFLECT)
+    response = np.abs(response)
+    gx, gy = gradients if gradients is not None else sobel_gradients(luma)
     structure = cv2.blur(cv2.magnitude(gx, gy), _STRUCTURE_WINDOW)
-    # The cut-off only needs to be roughly the right quantile: a strided sample is plenty.
-    sample = structure[::2, ::2]
+    # The cut-off only needs to be roughly the right quantile: a strided sample of about
+    # a million pixels is plenty.
+    step = max(1, int(np.sqrt(structure.size / 1e6)))
+    sample = structure[::step, ::step]
     cutoff = np.quantile(sample, flat_fraction)
     flat = structure <= cutoff
     if not flat.any():
@@ -50,7 +56,7 @@ def noise_sigma(luma: np.ndarray, *, flat_fraction: float = FLAT_FRACTION) -> fl
 
 def _compute(x: FeatureInput) -> dict[str, float]:
     # Native scale: shrinking averages noise away.
-    return {"noise_sigma": noise_sigma(x.luma)}
+    return {"noise_sigma": noise_sigma(x.luma, gradients=x.gradients)}
 
 
 GROUP = FeatureGroup(

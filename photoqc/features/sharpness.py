@@ -14,7 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from photoqc.features.base import FeatureGroup, FeatureInput, FeatureSpec
+from photoqc.features.base import FeatureGroup, FeatureInput, FeatureSpec, sobel_gradients
 
 
 def laplacian_response(luma: np.ndarray) -> np.ndarray:
@@ -24,11 +24,9 @@ def laplacian_response(luma: np.ndarray) -> np.ndarray:
 
 def masked_variance(values: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Variance of ``values`` over ``mask`` (all pixels when None); NaN for an empty region."""
-    if mask is None:
-        return float(np.var(values, dtype=np.float64)) if values.size else float("nan")
-    if not mask.any():
+    if values.size == 0 or (mask is not None and not mask.any()):
         return float("nan")
-    _, std = cv2.meanStdDev(values, mask=mask.astype(np.uint8))
+    _, std = cv2.meanStdDev(values, mask=None if mask is None else mask.astype(np.uint8))
     return float(std[0, 0] ** 2)
 
 
@@ -40,17 +38,25 @@ def laplacian_variance(luma: np.ndarray, mask: np.ndarray | None = None) -> floa
     return masked_variance(laplacian_response(luma), mask)
 
 
-def tenengrad(luma: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """Mean squared Sobel gradient magnitude over ``mask``; (0–255 luma units)^2, >= 0."""
-    gx = cv2.Sobel(luma, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT)
-    gy = cv2.Sobel(luma, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REFLECT)
-    energy = cv2.magnitude(gx, gy)
-    energy *= energy
-    if mask is None:
-        return float(np.mean(energy, dtype=np.float64))
-    if not mask.any():
+def tenengrad(
+    luma: np.ndarray,
+    mask: np.ndarray | None = None,
+    gradients: tuple[np.ndarray, np.ndarray] | None = None,
+) -> float:
+    """Mean squared Sobel gradient magnitude over ``mask``; (0–255 luma units)^2, >= 0.
+
+    ``gradients`` may pass Sobel derivatives already computed for ``luma``.
+    """
+    gx, gy = gradients if gradients is not None else sobel_gradients(luma)
+    if mask is not None and not mask.any():
         return float("nan")
-    return float(cv2.mean(energy, mask=mask.astype(np.uint8))[0])
+    cv_mask = None if mask is None else mask.astype(np.uint8)
+    # mean(gx^2 + gy^2) = sum over both of variance + mean^2: no squared copy needed.
+    total = 0.0
+    for g in (gx, gy):
+        mean, std = cv2.meanStdDev(g, mask=cv_mask)
+        total += float(std[0, 0] ** 2 + mean[0, 0] ** 2)
+    return total
 
 
 def _compute(x: FeatureInput) -> dict[str, float]:
@@ -58,7 +64,7 @@ def _compute(x: FeatureInput) -> dict[str, float]:
         "sharpness_laplacian": laplacian_variance(x.luma_small),
         "sharpness_tenengrad": tenengrad(x.luma_small),
         "sharpness_laplacian_native": laplacian_variance(x.luma),
-        "sharpness_tenengrad_native": tenengrad(x.luma),
+        "sharpness_tenengrad_native": tenengrad(x.luma, gradients=x.gradients),
     }
 
 

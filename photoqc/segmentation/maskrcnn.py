@@ -201,7 +201,9 @@ class MaskRCNNSegmenter:
                 (max(1, round(w * scale)), max(1, round(h * scale))),
                 interpolation=cv2.INTER_AREA,
             )
-        tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+        # Decoded images are read-only; torch wants memory it may write to.
+        pixels = np.require(image, np.uint8, requirements=["C", "W"])
+        tensor = torch.from_numpy(pixels).permute(2, 0, 1).float().div_(255.0)
         with torch.inference_mode():
             out = self.model([tensor])[0]
         detections = {
