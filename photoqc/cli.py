@@ -98,7 +98,8 @@ def _fail(message: str, hint: str | None = None, code: int = 1) -> typer.Exit:
 class _RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text("" if speed is None else f"{speed:.2f} img/s", style="cyan")
+        unit = task.fields.get("unit", "img")
+        return Text("" if speed is None else f"{speed:.2f} {unit}/s", style="cyan")
 
 
 def _progress() -> Progress:
@@ -162,6 +163,17 @@ def features(
         min=1,
         help="Refuse images larger than this many pixels (decompression-bomb guard).",
     ),
+    nima_weights: list[Path] | None = typer.Option(
+        None,
+        "--nima-weights",
+        help="A NIMA weights file (.safetensors from `photoqc nima import` or `nima train`); "
+        "repeat for several models. Default: every nima_*.safetensors in the weights folder. "
+        "Without any, the nima_* columns are empty.",
+        dir_okay=False,
+    ),
+    batch_size: int = typer.Option(
+        16, "--batch-size", min=1, help="Images per batch (NIMA runs per batch)."
+    ),
     offline: bool = typer.Option(
         False, "--offline", help="Never download weights (same as PHOTOQC_OFFLINE=1)."
     ),
@@ -175,21 +187,60 @@ def features(
     every feature (see `photoqc list-features`). Files that cannot be read get
     `status=error`, a message, and empty features; the run goes on.
     """
-    from photoqc.pipelines.extract import ExtractConfig, extract_rows, rows_to_frame
+    from photoqc.pipelines.extract import extract_rows, rows_to_frame
     from photoqc.pipelines.inputs import InputError, collect_inputs
     from photoqc.pipelines.tables import check_table_path, write_table
-    from photoqc.segmentation import SegmenterConfig, resolve_segmenter
-    from photoqc.weights import WeightsNotFoundError
 
     try:
         check_table_path(out)
         items = collect_inputs(input)
     except (InputError, ValueError) as exc:
         raise _fail(str(exc)) from None
+    config = _extract_config(
+        segmenter=segmenter.value,
+        variant=maskrcnn_variant.value,
+        weights_dir=weights_dir,
+        analysis_size=analysis_size,
+        offline=offline,
+        nima_weights=nima_weights or [],
+        max_pixels=max_pixels,
+        batch_size=batch_size,
+    )
+    started = time.perf_counter()
+    rows: dict[int, dict[str, object]] = {}
+    with _progress() as progress:
+        task = progress.add_task(f"features ({config.segmenter.kind})", total=len(items))
+        for index, row in extract_rows(items, config, workers=workers):
+            rows[index] = row
+            progress.advance(task)
+    frame = rows_to_frame(rows, config)
+    write_table(frame, out)
+    _report_summary(frame, out, time.perf_counter() - started)
+    if fail_on_error and (frame["status"] != "ok").any():
+        raise typer.Exit(3)
+
+
+def _extract_config(
+    *,
+    segmenter: str,
+    variant: str,
+    weights_dir: Path | None,
+    analysis_size: int,
+    offline: bool,
+    nima_weights: list[Path],
+    max_pixels: int,
+    batch_size: int,
+):
+    """Resolve segmenter and NIMA weights once, in this process; warn once; fail clearly."""
+    from photoqc.models.nima_predict import NIMA_OFF_WARNING, nima_model_names, resolve_nima_weights
+    from photoqc.models.nima_weights import NimaWeightsError, load_nima
+    from photoqc.pipelines.extract import ExtractConfig
+    from photoqc.segmentation import SegmenterConfig, resolve_segmenter
+    from photoqc.weights import WeightsNotFoundError
 
     seg_config = SegmenterConfig(
-        kind=segmenter.value,
-        variant=maskrcnn_variant.value,
+        kind=segmenter,
+        variant=variant,
         weights_dir=str(weights_dir) if weights_dir else None,
         analysis_size=analysis_size,
         allow_download=not offline,
@@ -201,19 +252,23 @@ def features(
     if warning:
         console.print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
 
-    config = ExtractConfig(segmenter=seg_config, max_pixels=max_pixels)
-    started = time.perf_counter()
-    rows: dict[int, dict[str, object]] = {}
-    with _progress() as progress:
-        task = progress.add_task(f"features ({seg_config.kind})", total=len(items))
-        for index, row in extract_rows(items, config, workers=workers):
-            rows[index] = row
-            progress.advance(task)
-    frame = rows_to_frame(rows)
-    write_table(frame, out)
-    _report_summary(frame, out, time.perf_counter() - started)
-    if fail_on_error and (frame["status"] != "ok").any():
-        raise typer.Exit(3)
+    nima_files = resolve_nima_weights(nima_weights, weights_dir)
+    for path in nima_files:
+        try:
+            load_nima(path)  # fail now, with the file's name, rather than in every worker
+        except NimaWeightsError as exc:
+            raise _fail(str(exc)) from None
+    if not nima_files:
+        console.print(
+            f"[bold yellow]warning:[/] {NIMA_OFF_WARNING}", highlight=False, soft_wrap=True
+        )
+    return ExtractConfig(
+        segmenter=seg_config,
+        nima_weights=nima_files,
+        nima_models=nima_model_names(nima_files),
+        max_pixels=max_pixels,
+        batch_size=batch_size,
+    )
 
 
 def _report_summary(frame, out: Path, seconds: float) -> None:
@@ -237,19 +292,219 @@ def list_features(
     markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown table instead."),
 ) -> None:
     """List every feature with its description, unit and range."""
-    from photoqc.features import FEATURE_GROUPS
+    from photoqc.features import table_groups
 
     if markdown:
         typer.echo("| feature | group | description |\n|---|---|---|")
-        for group in FEATURE_GROUPS:
+        for group in table_groups():
             for spec in group.specs:
                 typer.echo(f"| `{spec.name}` | {group.name} | {spec.description} |")
         return
     table = Table("feature", "group", "description", title="photoqc features")
-    for group in FEATURE_GROUPS:
+    for group in table_groups():
         for spec in group.specs:
             table.add_row(spec.name, group.name, spec.description)
     Console().print(table)
+
+
+nima_app = typer.Typer(
+    help="NIMA (Neural Image Assessment): import idealo's weights, train your own.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+app.add_typer(nima_app, name="nima")
+
+
+@nima_app.command("import")
+def nima_import(
+    file: Path = typer.Argument(
+        ...,
+        help="idealo's NIMA MobileNet weights: Keras `.hdf5`/`.h5` or TensorFlow Lite `.tflite`.",
+        exists=True,
+        dir_okay=False,
+        show_default=False,
+    ),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        "-o",
+        help="Output `.safetensors`; a `.json` description is written beside it.",
+        show_default=False,
+    ),
+    name: str | None = typer.Option(
+        None,
+        "--name",
+        help="Model name for the feature columns (`nima_<name>_mean`); "
+        "default: from the output file name (`nima_technical.safetensors` -> technical).",
+    ),
+    trained_on: str | None = typer.Option(
+        None,
+        "--trained-on",
+        help="What the weights were trained on (recorded in the JSON); known for idealo's files.",
+    ),
+) -> None:
+    """Convert idealo's NIMA weights to photoqc's PyTorch format (safetensors + JSON).
+
+    TFLite kernels are dequantised (int8 x per-channel scale) and their folded batch norm
+    kept as a bias; Keras kernels are transposed. The result runs in `photoqc features
+    --nima-weights`.
+    """
+    from photoqc.models.nima import NIMA
+    from photoqc.models.nima_import import (
+        KNOWN_FILES,
+        TRAINED_ON_BY_NAME,
+        NimaImportError,
+        guess_name,
+        import_weights,
+    )
+    from photoqc.models.nima_weights import model_name_from_path, save_nima, sha256_of
+
+    if out.suffix != ".safetensors":
+        raise _fail(f"{out}: the output must end in .safetensors")
+    digest = sha256_of(file)
+    known = KNOWN_FILES.get(digest, {})
+    model_name = name or model_name_from_path(out)
+    label = known.get("name") or guess_name(file)
+    try:
+        state = import_weights(file)
+    except NimaImportError as exc:
+        raise _fail(str(exc)) from None
+    model = NIMA("mobilenet_v1")
+    model.load_state_dict(state)
+    meta = save_nima(
+        model,
+        out,
+        name=model_name,
+        source={"file": file.name, "sha256": digest, "format": file.suffix.lstrip(".").lower()},
+        trained_on=trained_on
+        or known.get("trained_on")
+        or TRAINED_ON_BY_NAME.get(label or "", "unknown"),
+    )
+    console.print(
+        f"wrote [bold]{out}[/] and {out.with_suffix('.json').name}: NIMA {meta['name']} "
+        f"({meta['backbone']}, trained on {meta['trained_on']})",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+class NimaBackboneChoice(StrEnum):
+    mobilenet_v1 = "mobilenet_v1"
+    mobilenet_v2 = "mobilenet_v2"
+
+
+@nima_app.command("train")
+def nima_train(
+    ratings: Path = typer.Argument(
+        ...,
+        help="CSV with `image` and either `votes_1`..`votes_10` or `mos` (+ optional `std`).",
+        exists=True,
+        dir_okay=False,
+        show_default=False,
+    ),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        "-o",
+        help="Output folder: checkpoint, nima_<name>.safetensors, metrics.json.",
+        show_default=False,
+        file_okay=False,
+    ),
+    init: Path | None = typer.Option(
+        None,
+        "--init",
+        help="Weights to fine-tune (e.g. imported idealo weights). Default: "
+        "ImageNet weights for torchvision backbones, else from scratch with a warning.",
+        exists=True,
+        dir_okay=False,
+    ),
+    backbone: NimaBackboneChoice = typer.Option(NimaBackboneChoice.mobilenet_v1, "--backbone"),
+    name: str = typer.Option("custom", "--name", help="Model name (columns `nima_<name>_*`)."),
+    mos_range: tuple[float, float] = typer.Option(
+        (1.0, 10.0),
+        "--mos-range",
+        help="Scale of `mos` (and `std`), mapped onto 1..10, e.g. `0 100`.",
+    ),
+    epochs_head: int = typer.Option(
+        5, "--epochs-head", min=0, help="Epochs training the head alone."
+    ),
+    epochs_all: int = typer.Option(5, "--epochs-all", min=0, help="Epochs training all layers."),
+    lr_head: float = typer.Option(1e-3, "--lr-head", help="Learning rate of the head stage."),
+    lr_all: float = typer.Option(3e-5, "--lr-all", help="Learning rate of the all-layers stage."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1),
+    val_fraction: float = typer.Option(0.2, "--val-fraction", min=0.0, max=0.9),
+    seed: int = typer.Option(0, "--seed"),
+    max_steps: int | None = typer.Option(
+        None, "--max-steps", min=1, help="Cap on steps per epoch."
+    ),
+    restart: bool = typer.Option(
+        False, "--restart", help="Ignore an existing checkpoint in --out."
+    ),
+    weights_dir: Path | None = typer.Option(
+        None, "--weights-dir", envvar="PHOTOQC_WEIGHTS_DIR", file_okay=False
+    ),
+    offline: bool = typer.Option(False, "--offline", help="Never download weights."),
+) -> None:
+    """Train or fine-tune NIMA with the EMD loss, in two stages (head, then all layers).
+
+    Score distributions come from the votes, or from `mos`/`std` as a discretised normal
+    on the 1..10 scale. A checkpoint is written every epoch; running the same command
+    again resumes. At the end LCC, SRCC and EMD on the validation split are printed and
+    stored in the weights' JSON and `metrics.json`.
+    """
+    from photoqc.models.nima_weights import NimaWeightsError
+    from photoqc.pipelines.nima_train import NimaTrainConfig, RatingsError, read_ratings, train_nima
+
+    try:
+        data = read_ratings(ratings, mos_range=mos_range)
+    except RatingsError as exc:
+        raise _fail(str(exc)) from None
+    config = NimaTrainConfig(
+        backbone=backbone.value,
+        name=name,
+        init=str(init) if init else None,
+        epochs_head=epochs_head,
+        epochs_all=epochs_all,
+        lr_head=lr_head,
+        lr_all=lr_all,
+        batch_size=batch_size,
+        val_fraction=val_fraction,
+        seed=seed,
+        max_steps_per_epoch=max_steps,
+        weights_dir=str(weights_dir) if weights_dir else None,
+        allow_download=not offline,
+    )
+    with _progress() as progress:
+        task = progress.add_task("training", total=None, unit="step")
+
+        def on_step(stage: str, epoch: int, step: int, steps: int, loss: float) -> None:
+            progress.update(
+                task,
+                total=steps,
+                completed=step,
+                description=f"epoch {epoch} ({stage}) loss {loss:.4f}",
+            )
+
+        def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+            progress.console.print(
+                f"epoch {epoch}: train EMD {metrics['train_emd']:.4f}, validation EMD "
+                f"{metrics['emd']:.4f}, LCC {metrics['lcc']:.3f}, SRCC {metrics['srcc']:.3f}",
+                highlight=False,
+            )
+
+        try:
+            result = train_nima(
+                data, out, config, restart=restart, on_step=on_step, on_epoch=on_epoch
+            )
+        except (RatingsError, NimaWeightsError, ValueError) as exc:
+            raise _fail(str(exc)) from None
+    m = result.metrics
+    console.print(
+        f"validation ({int(m['n'])} images): EMD {m['emd']:.4f}, LCC {m['lcc']:.3f}, "
+        f"SRCC {m['srcc']:.3f}; wrote [bold]{result.weights}[/]",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,6 +21,7 @@ from photoqc.features import (
     compression,
     exposure,
     geometry,
+    nima,
     noise,
     quadrants,
     regions,
@@ -36,6 +37,7 @@ __all__ = [
     "compute_features",
     "feature_names",
     "feature_specs",
+    "table_groups",
 ]
 
 FEATURE_GROUPS: tuple[FeatureGroup, ...] = (
@@ -49,7 +51,14 @@ FEATURE_GROUPS: tuple[FeatureGroup, ...] = (
     regions.GROUP,
     quadrants.GROUP,
 )
-"""Every feature group, in the column order of the feature table."""
+"""The classic (network-free) feature groups, in the column order of the feature table."""
+
+
+def table_groups(
+    nima_models: tuple[str, ...] = nima.DEFAULT_NIMA_MODELS,
+) -> tuple[FeatureGroup, ...]:
+    """All groups of a feature table: the classic ones, then NIMA for ``nima_models``."""
+    return (*FEATURE_GROUPS, nima.nima_group(nima_models))
 
 
 def feature_specs(groups: tuple[FeatureGroup, ...] = FEATURE_GROUPS) -> tuple[FeatureSpec, ...]:
@@ -69,6 +78,7 @@ def compute_features(
     *,
     groups: tuple[FeatureGroup, ...] = FEATURE_GROUPS,
     analysis_long_side: int = ANALYSIS_LONG_SIDE,
+    nima: Mapping[str, tuple[float, float]] | None = None,
 ) -> dict[str, float]:
     """Compute every feature of one image.
 
@@ -84,13 +94,15 @@ def compute_features(
         Which groups to run (default: all).
     analysis_long_side : int
         Long side of the fixed analysis scale, pixels.
+    nima : mapping, optional
+        Predicted NIMA (mean, std) per model name, for the NIMA group.
 
     Returns
     -------
     dict of str to float
         One value per feature name, in table order.
     """
-    x = FeatureInput(rgb, mask, jpeg_quantization, analysis_long_side)
+    x = FeatureInput(rgb, mask, jpeg_quantization, analysis_long_side, nima)
     row: dict[str, float] = {}
     for group in groups:
         values = group.compute(x)

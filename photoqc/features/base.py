@@ -62,6 +62,8 @@ class FeatureInput:
         The file's JPEG quantisation tables (natural order), None for other formats.
     analysis_long_side : int
         Long side of the analysis-scale views; images already smaller are not enlarged.
+    nima : mapping of model name to (mean, std), optional
+        NIMA scores predicted for this image (the network runs in batches elsewhere).
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class FeatureInput:
         mask: np.ndarray | None = None,
         jpeg_quantization: Mapping[int, tuple[int, ...]] | None = None,
         analysis_long_side: int = ANALYSIS_LONG_SIDE,
+        nima: Mapping[str, tuple[float, float]] | None = None,
     ):
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected an (H, W, 3) uint8 image, got {rgb.shape} {rgb.dtype}")
@@ -83,6 +86,7 @@ class FeatureInput:
         self.mask = mask
         self.jpeg_quantization = jpeg_quantization
         self.analysis_long_side = analysis_long_side
+        self.nima = nima
 
     @property
     def height(self) -> int:

@@ -1,8 +1,9 @@
-"""Feature extraction over many images: load, segment, measure, one row per input.
+"""Feature extraction over many images: load, segment, NIMA, measure; one row per input.
 
 A row is always produced, whatever happens to the file: ``status`` is ``ok`` with every
-feature, or ``error`` with a message in ``error`` and NaN features. With ``workers > 1``
-images are spread over processes, each of which builds its segmenter once.
+feature, or ``error`` with a message in ``error`` and NaN features. Images go through in
+batches (NIMA runs once per batch); with ``workers > 1`` batches are spread over
+processes, each of which builds its segmenter and NIMA networks once.
 """
 
 from __future__ import annotations
@@ -11,23 +12,25 @@ import logging
 import math
 import multiprocessing
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from photoqc.features import compute_features, feature_names
+from photoqc.features import compute_features, feature_names, table_groups
 from photoqc.features.base import ANALYSIS_LONG_SIDE
-from photoqc.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
+from photoqc.features.nima import DEFAULT_NIMA_MODELS
+from photoqc.images import DEFAULT_MAX_PIXELS, ImageLoadError, LoadedImage, load_image
 from photoqc.pipelines.inputs import InputItem
-from photoqc.segmentation import SegmenterConfig, build_segmenter
+from photoqc.segmentation import SegmentationResult, SegmenterConfig, build_segmenter
 
 logger = logging.getLogger(__name__)
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
+DEFAULT_BATCH_SIZE = 16
 
 META_COLUMNS = (
     "image",
@@ -37,65 +40,126 @@ META_COLUMNS = (
     "segmenter_weights",
     "object_class",
     "object_score",
+    "nima",
 )
-"""Columns before the features: identity, outcome and segmentation provenance."""
+"""Columns before the features: identity, outcome and provenance (segmentation, NIMA)."""
 
 
 @dataclass(frozen=True)
 class ExtractConfig:
-    """Everything that decides a feature row besides the pixels (plain, picklable data)."""
+    """Everything that decides a feature row besides the pixels (plain, picklable data).
+
+    Attributes
+    ----------
+    segmenter : SegmenterConfig
+        Resolved beforehand (see :func:`photoqc.segmentation.resolve_segmenter`).
+    nima_weights : tuple of str
+        NIMA weight files, one per model; empty means NIMA is off.
+    nima_models : tuple of str
+        Model names that get columns (defaults plus those of ``nima_weights``).
+    max_pixels : int
+        Decompression-bomb limit, pixels.
+    analysis_long_side : int
+        Long side of the features' analysis scale, pixels.
+    batch_size : int
+        Images per batch.
+    """
 
     segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
+    nima_weights: tuple[str, ...] = ()
+    nima_models: tuple[str, ...] = DEFAULT_NIMA_MODELS
     max_pixels: int = DEFAULT_MAX_PIXELS
     analysis_long_side: int = ANALYSIS_LONG_SIDE
+    batch_size: int = DEFAULT_BATCH_SIZE
 
+    def feature_names(self) -> tuple[str, ...]:
+        return feature_names(table_groups(self.nima_models))
 
-def table_columns() -> tuple[str, ...]:
-    """Column order of a feature table."""
-    return (*META_COLUMNS, *feature_names())
+    def columns(self) -> tuple[str, ...]:
+        """Column order of the feature table this configuration produces."""
+        return (*META_COLUMNS, *self.feature_names())
 
 
 class FeatureExtractor:
-    """Turns one input into one row; holds the segmenter so it is built once."""
+    """Turns inputs into rows; holds the segmenter and NIMA so each is built once."""
 
     def __init__(self, config: ExtractConfig):
         self.config = config
+        self.groups = table_groups(config.nima_models)
         self.segmenter = build_segmenter(config.segmenter)
+        self.nima = None
+        if config.nima_weights:
+            from photoqc.models.nima_predict import NimaPredictor
+
+            self.nima = NimaPredictor(config.nima_weights)
+        self.nima_provenance = self.nima.provenance() if self.nima else "off"
 
     def row(self, item: InputItem) -> dict[str, object]:
-        """The feature row of ``item``; never raises for a bad file."""
+        """The feature row of one input; never raises for a bad file."""
+        return self.rows([item])[0]
+
+    def rows(self, items: Sequence[InputItem]) -> list[dict[str, object]]:
+        """Feature rows of a batch of inputs, in order; never raises for a bad file."""
+        rows: list[dict[str, object] | None] = [None] * len(items)
+        staged: list[tuple[int, LoadedImage, SegmentationResult]] = []
+        for i, item in enumerate(items):
+            try:
+                image = load_image(item.path, max_pixels=self.config.max_pixels)
+                staged.append((i, image, self.segmenter.segment(image.pixels)))
+            except Exception as exc:  # one odd file must never end a batch of thousands
+                rows[i] = self._failure(item, exc)
+        nima_scores = self._nima_scores([image.pixels for _, image, _ in staged])
+        for (i, image, seg), nima in zip(staged, nima_scores, strict=True):
+            try:
+                features = compute_features(
+                    image.pixels,
+                    seg.mask,
+                    image.jpeg_quantization,
+                    groups=self.groups,
+                    analysis_long_side=self.config.analysis_long_side,
+                    nima=nima,
+                )
+            except Exception as exc:
+                rows[i] = self._failure(items[i], exc)
+                continue
+            rows[i] = {
+                "image": items[i].image,
+                "status": STATUS_OK,
+                "error": "",
+                "segmenter": seg.segmenter,
+                "segmenter_weights": seg.weights or "",
+                "object_class": seg.label or "",
+                "object_score": seg.score,
+                "nima": self.nima_provenance,
+                **features,
+            }
+        return rows  # type: ignore[return-value]
+
+    def _nima_scores(self, images: list) -> list[dict[str, tuple[float, float]] | None]:
+        if self.nima is None or not images:
+            return [None] * len(images)
         try:
-            image = load_image(item.path, max_pixels=self.config.max_pixels)
-            seg = self.segmenter.segment(image.pixels)
-            features = compute_features(
-                image.pixels,
-                seg.mask,
-                image.jpeg_quantization,
-                analysis_long_side=self.config.analysis_long_side,
-            )
-        except ImageLoadError as exc:
-            return error_row(item, exc.cause, self.segmenter.name)
-        except MemoryError:
-            return error_row(item, "out of memory while processing this image", self.segmenter.name)
-        except Exception as exc:  # one odd file must never end a batch of thousands
+            return self.nima.scores(images)
+        except Exception:  # a failed batch loses its NIMA values, not its rows
+            logger.exception("NIMA failed on a batch of %d images", len(images))
+            return [None] * len(images)
+
+    def _failure(self, item: InputItem, exc: BaseException) -> dict[str, object]:
+        if isinstance(exc, ImageLoadError):
+            message = exc.cause
+        elif isinstance(exc, MemoryError):
+            message = "out of memory while processing this image"
+        else:
             logger.exception("unexpected failure on %s", item.path)
-            return error_row(
-                item, f"internal error: {type(exc).__name__}: {exc}", self.segmenter.name
-            )
-        return {
-            "image": item.image,
-            "status": STATUS_OK,
-            "error": "",
-            "segmenter": seg.segmenter,
-            "segmenter_weights": seg.weights or "",
-            "object_class": seg.label or "",
-            "object_score": seg.score,
-            **features,
-        }
+            message = f"internal error: {type(exc).__name__}: {exc}"
+        return error_row(item, message, self.segmenter.name, self.config)
 
 
-def error_row(item: InputItem, message: str, segmenter: str) -> dict[str, object]:
+def error_row(
+    item: InputItem, message: str, segmenter: str, config: ExtractConfig | None = None
+) -> dict[str, object]:
     """The row of an input that could not be processed: NaN features and the reason."""
+    config = config or ExtractConfig()
     return {
         "image": item.image,
         "status": STATUS_ERROR,
@@ -104,8 +168,15 @@ def error_row(item: InputItem, message: str, segmenter: str) -> dict[str, object
         "segmenter_weights": "",
         "object_class": "",
         "object_score": math.nan,
-        **dict.fromkeys(feature_names(), math.nan),
+        "nima": "",
+        **dict.fromkeys(config.feature_names(), math.nan),
     }
+
+
+def batched(items: Sequence[InputItem], size: int) -> list[list[tuple[int, InputItem]]]:
+    """Consecutive batches of ``(index, item)``."""
+    indexed = list(enumerate(items))
+    return [indexed[i : i + size] for i in range(0, len(indexed), max(1, size))]
 
 
 def extract_rows(
@@ -114,22 +185,30 @@ def extract_rows(
     *,
     workers: int = 1,
 ) -> Iterator[tuple[int, dict[str, object]]]:
-    """Yield ``(input index, row)`` for every item, in order of completion.
+    """Yield ``(input index, row)`` for every item, batch by batch as batches finish.
 
     ``config.segmenter`` should already be resolved (see
     :func:`photoqc.segmentation.resolve_segmenter`) so that workers agree on one segmenter.
     """
     items = list(items)
-    if workers <= 1 or len(items) <= 1:
+    # With several workers, smaller batches keep every worker busy to the end.
+    size = (
+        config.batch_size
+        if workers <= 1
+        else max(1, min(config.batch_size, len(items) // (2 * workers)))
+    )
+    batches = batched(items, size)
+    if workers <= 1 or len(batches) <= 1:
         extractor = FeatureExtractor(config)
-        for index, item in enumerate(items):
-            yield index, extractor.row(item)
+        for batch in batches:
+            rows = extractor.rows([item for _, item in batch])
+            yield from zip((i for i, _ in batch), rows, strict=True)
         return
-    yield from _extract_parallel(items, config, workers)
+    yield from _extract_parallel(batches, config, workers)
 
 
 def _extract_parallel(
-    items: list[InputItem], config: ExtractConfig, workers: int
+    batches: list[list[tuple[int, InputItem]]], config: ExtractConfig, workers: int
 ) -> Iterator[tuple[int, dict[str, object]]]:
     threads = max(1, (os.cpu_count() or 1) // workers)
     # spawn, not fork: a forked copy of a process that has started torch's thread pool can
@@ -141,21 +220,29 @@ def _extract_parallel(
         initializer=_init_worker,
         initargs=(config, threads),
     ) as pool:
-        pending = {pool.submit(_worker_row, item): i for i, item in enumerate(items)}
+        pending = {
+            pool.submit(_worker_rows, [item for _, item in batch]): batch for batch in batches
+        }
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                index = pending.pop(future)
+                batch = pending.pop(future)
                 try:
-                    row = future.result()
+                    rows = future.result()
                 except BrokenProcessPool:
-                    row = error_row(
-                        items[index], "worker process died (out of memory?)", config.segmenter.kind
-                    )
-                yield index, row
+                    rows = [
+                        error_row(
+                            item,
+                            "worker process died (out of memory?)",
+                            config.segmenter.kind,
+                            config,
+                        )
+                        for _, item in batch
+                    ]
+                yield from zip((i for i, _ in batch), rows, strict=True)
 
 
-# One extractor per worker process, built by the pool's initializer: the model must be
+# One extractor per worker process, built by the pool's initializer: the models must be
 # built once per process, not once per image.
 _worker_extractor: FeatureExtractor | None = None
 
@@ -166,25 +253,24 @@ def _init_worker(config: ExtractConfig, threads: int) -> None:
     _worker_extractor = FeatureExtractor(config)
 
 
-def _worker_row(item: InputItem) -> dict[str, object]:
+def _worker_rows(items: list[InputItem]) -> list[dict[str, object]]:
     assert _worker_extractor is not None, "worker used before its initializer ran"
-    return _worker_extractor.row(item)
+    return _worker_extractor.rows(items)
 
 
 def set_thread_count(threads: int) -> None:
     """Limit OpenCV's and torch's thread pools (per process) to ``threads``."""
     import cv2
+    import torch
 
     cv2.setNumThreads(threads)
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover - torch is a dependency, but features need not it
-        pass
+    torch.set_num_threads(threads)
 
 
-def rows_to_frame(rows: dict[int, dict[str, object]] | list[dict[str, object]]) -> pd.DataFrame:
+def rows_to_frame(
+    rows: dict[int, dict[str, object]] | list[dict[str, object]],
+    config: ExtractConfig | None = None,
+) -> pd.DataFrame:
     """A feature table from rows (a list, or a dict keyed by input index), columns in order."""
     ordered = [rows[i] for i in sorted(rows)] if isinstance(rows, dict) else list(rows)
-    return pd.DataFrame(ordered, columns=list(table_columns()))
+    return pd.DataFrame(ordered, columns=list((config or ExtractConfig()).columns()))

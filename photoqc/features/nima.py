@@ -1,0 +1,46 @@
+"""NIMA scores as features: mean and spread of the predicted 1–10 score distribution.
+
+The network runs outside this module (in batches, built once per process:
+:class:`photoqc.models.nima_predict.NimaPredictor`); its per-image result arrives in
+:attr:`FeatureInput.nima`. A model that is not configured gives NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from photoqc.features.base import NAN, FeatureGroup, FeatureInput, FeatureSpec
+
+DEFAULT_NIMA_MODELS = ("technical", "aesthetic")
+"""NIMA models whose columns every feature table has (NaN while that model is off)."""
+
+
+def nima_feature_names(model_names: Sequence[str]) -> tuple[str, ...]:
+    """``nima_<model>_mean`` and ``nima_<model>_std`` for each model, in order."""
+    return tuple(f"nima_{name}_{stat}" for name in model_names for stat in ("mean", "std"))
+
+
+def nima_group(model_names: Sequence[str]) -> FeatureGroup:
+    """The feature group for the NIMA models called ``model_names``."""
+    names = tuple(dict.fromkeys(model_names))
+
+    def compute(x: FeatureInput) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name in names:
+            mean, std = (x.nima or {}).get(name, (NAN, NAN))
+            out[f"nima_{name}_mean"] = float(mean)
+            out[f"nima_{name}_std"] = float(std)
+        return out
+
+    specs: list[FeatureSpec] = []
+    for name in names:
+        specs += [
+            FeatureSpec(
+                f"nima_{name}_mean", f"NIMA {name} score: mean of the predicted 1–10 distribution"
+            ),
+            FeatureSpec(
+                f"nima_{name}_std",
+                f"NIMA {name} spread: std of the predicted 1–10 distribution, score units, >= 0",
+            ),
+        ]
+    return FeatureGroup(name="nima", specs=tuple(specs), compute=compute)

@@ -1,0 +1,318 @@
+"""NIMA: Neural Image Assessment (Talebi & Milanfar, IEEE TIP 2018).
+
+A NIMA network is an image backbone, global average pooling, dropout, a 10-way linear
+layer and a softmax: the predicted distribution of human scores 1..10. Its mean is the
+quality score; its standard deviation says how much people would disagree.
+
+Backbones (:data:`BACKBONES`):
+
+- ``mobilenet_v1``: MobileNet v1, alpha 1.0, written here layer for layer as Keras'
+  ``keras.applications.MobileNet`` (TF "same" padding, batch-norm epsilon 1e-3, ReLU6), so
+  idealo's published NIMA weights load into it unchanged. Preprocessing as idealo: the
+  whole image resized to 224x224 with nearest-neighbour sampling (Keras ``load_img``'s
+  default), then ``x / 127.5 - 1``.
+- ``mobilenet_v2``: torchvision's MobileNetV2, for training your own; ImageNet weights
+  through torchvision's weights API. Preprocessing: the whole image resized to 224x224
+  (bilinear, antialiased), ImageNet mean/std normalisation.
+
+The loss is the Earth Mover's Distance between cumulative score distributions
+(:func:`emd`), with r = 2 as in the paper.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+NUM_BUCKETS = 10
+SCORES = torch.arange(1, NUM_BUCKETS + 1, dtype=torch.float32)
+"""The score of each bucket, 1..10."""
+
+KERAS_BN_EPS = 1e-3
+
+
+# --- preprocessing --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a backbone wants its input: size, resampling and value scaling.
+
+    Attributes
+    ----------
+    size : int
+        Side of the square input, pixels (the whole image is resized, not cropped).
+    resample : {"nearest", "bilinear"}
+        Resampling used to resize.
+    scaling : {"tf", "imagenet"}
+        ``"tf"``: ``x / 127.5 - 1`` (Keras MobileNet); ``"imagenet"``: ``(x / 255 - mean) / std``
+        with torchvision's ImageNet statistics.
+    """
+
+    size: int = 224
+    resample: str = "nearest"
+    scaling: str = "tf"
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    def resize(self, rgb: np.ndarray, size: int | None = None) -> np.ndarray:
+        """Resize an (H, W, 3) uint8 image to a square of ``size`` (default ``self.size``)."""
+        side = size or self.size
+        resample = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR}[
+            self.resample
+        ]
+        return np.asarray(Image.fromarray(rgb).resize((side, side), resample))
+
+    def to_tensor(self, square: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Scale (N, H, W, 3) or (H, W, 3) uint8 pixels to the network's float NCHW input."""
+        x = torch.as_tensor(np.asarray(square)).float()
+        if x.ndim == 3:
+            x = x.unsqueeze(0)
+        x = x.permute(0, 3, 1, 2)
+        if self.scaling == "tf":
+            return x / 127.5 - 1.0
+        mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+        std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+        return (x / 255.0 - mean) / std
+
+    def __call__(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        """A batch of (H, W, 3) uint8 images -> (N, 3, size, size) float tensor."""
+        return self.to_tensor(np.stack([self.resize(im) for im in images]))
+
+
+# --- backbones ------------------------------------------------------------------------
+
+
+def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow "same" padding (before, after) for one dimension."""
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+class _SameConv2d(nn.Conv2d):
+    """Conv2d with TensorFlow's "same" padding (asymmetric when stride is 2)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kh, kw = self.kernel_size
+        sh, sw = self.stride
+        top, bottom = _same_padding(x.shape[-2], kh, sh)
+        left, right = _same_padding(x.shape[-1], kw, sw)
+        if top or bottom or left or right:
+            x = F.pad(x, (left, right, top, bottom))
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+MOBILENET_V1_BLOCKS = (
+    (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
+    (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1),
+)  # fmt: skip
+"""(pointwise filters, depthwise stride) of MobileNet v1's 13 separable blocks."""
+
+
+class KerasMobileNetV1(nn.Module):
+    """MobileNet v1 (alpha 1.0) as ``keras.applications.MobileNet(include_top=False,
+    pooling="avg")``: input (N, 3, H, W) scaled to -1..1, output (N, 1024).
+
+    Layer names follow Keras (``conv1``, ``conv1_bn``, ``conv_dw_1``, ``conv_dw_1_bn``,
+    ``conv_pw_1``, ``conv_pw_1_bn``, ...) so weights map one to one.
+    """
+
+    out_features = 1024
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = _SameConv2d(3, 32, 3, stride=2, bias=False)
+        self.conv1_bn = nn.BatchNorm2d(32, eps=KERAS_BN_EPS)
+        channels = 32
+        for i, (filters, stride) in enumerate(MOBILENET_V1_BLOCKS, start=1):
+            setattr(
+                self,
+                f"conv_dw_{i}",
+                _SameConv2d(channels, channels, 3, stride=stride, groups=channels, bias=False),
+            )
+            setattr(self, f"conv_dw_{i}_bn", nn.BatchNorm2d(channels, eps=KERAS_BN_EPS))
+            setattr(self, f"conv_pw_{i}", nn.Conv2d(channels, filters, 1, bias=False))
+            setattr(self, f"conv_pw_{i}_bn", nn.BatchNorm2d(filters, eps=KERAS_BN_EPS))
+            channels = filters
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu6(self.conv1_bn(self.conv1(x)))
+        for i in range(1, len(MOBILENET_V1_BLOCKS) + 1):
+            x = F.relu6(getattr(self, f"conv_dw_{i}_bn")(getattr(self, f"conv_dw_{i}")(x)))
+            x = F.relu6(getattr(self, f"conv_pw_{i}_bn")(getattr(self, f"conv_pw_{i}")(x)))
+        return x.mean(dim=(2, 3))
+
+
+class _TorchvisionFeatures(nn.Module):
+    """A torchvision classification network's feature extractor plus average pooling."""
+
+    def __init__(self, features: nn.Module, out_features: int):
+        super().__init__()
+        self.features = features
+        self.out_features = out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x).mean(dim=(2, 3))
+
+
+def _mobilenet_v2() -> nn.Module:
+    from torchvision.models import mobilenet_v2
+
+    return _TorchvisionFeatures(mobilenet_v2(weights=None).features, 1280)
+
+
+def _mobilenet_v2_imagenet_state(path: str) -> dict[str, torch.Tensor]:
+    """Backbone state from torchvision's MobileNetV2 ImageNet file (``features.*`` only)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return {k: v for k, v in state.items() if k.startswith("features.")}
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """A backbone: how to build it, how to feed it, where its ImageNet weights come from."""
+
+    name: str
+    build: Callable[[], nn.Module]
+    preprocessing: Preprocessing
+    imagenet_weights: str | None = None  # torchvision weights enum, "Enum.MEMBER"
+    imagenet_state: Callable[[str], dict[str, torch.Tensor]] | None = None
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    "mobilenet_v1": BackboneSpec(
+        "mobilenet_v1", KerasMobileNetV1, Preprocessing(224, "nearest", "tf")
+    ),
+    "mobilenet_v2": BackboneSpec(
+        "mobilenet_v2",
+        _mobilenet_v2,
+        Preprocessing(224, "bilinear", "imagenet"),
+        imagenet_weights="MobileNet_V2_Weights.IMAGENET1K_V1",
+        imagenet_state=_mobilenet_v2_imagenet_state,
+    ),
+}
+
+
+def backbone_spec(name: str) -> BackboneSpec:
+    """The :class:`BackboneSpec` called ``name``; ValueError naming the choices otherwise."""
+    try:
+        return BACKBONES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown NIMA backbone {name!r}; choose from {', '.join(BACKBONES)}"
+        ) from None
+
+
+# --- the network ----------------------------------------------------------------------
+
+
+class NIMA(nn.Module):
+    """Backbone -> global average pooling -> dropout -> linear(10) -> softmax.
+
+    ``forward`` returns the probability of each score 1..10, shape (N, 10).
+    """
+
+    def __init__(self, backbone: str = "mobilenet_v1", dropout: float = 0.75):
+        super().__init__()
+        self.spec = backbone_spec(backbone)
+        self.backbone_name = backbone
+        self.backbone = self.spec.build()
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(self.backbone.out_features, NUM_BUCKETS)
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return self.spec.preprocessing
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.head(self.dropout(self.backbone(x))), dim=-1)
+
+
+def distribution_mean_std(probs: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation (score units, 1–10) of score distributions (N, 10)."""
+    p = np.asarray(probs, dtype=np.float64).reshape(-1, NUM_BUCKETS)
+    scores = np.arange(1, NUM_BUCKETS + 1, dtype=np.float64)
+    mean = p @ scores
+    var = p @ (scores**2) - mean**2
+    return mean, np.sqrt(np.clip(var, 0.0, None))
+
+
+def emd(p: torch.Tensor, q: torch.Tensor, r: float = 2.0) -> torch.Tensor:
+    """Earth Mover's Distance between score distributions, averaged over the batch.
+
+    ``EMD(p, q) = (mean_k |CDF_p(k) - CDF_q(k)|^r)^(1/r)`` over the N = 10 buckets, with
+    r = 2 (NIMA's training loss; the paper's eq. 1). 0 for identical distributions,
+    symmetric, at most 1.
+
+    Parameters
+    ----------
+    p, q : tensor, shape (batch, 10) or (10,)
+        Probability distributions over scores 1..10 (rows sum to 1).
+    r : float
+        Norm of the distance between cumulative distributions.
+    """
+    cdf_p = torch.cumsum(p, dim=-1)
+    cdf_q = torch.cumsum(q, dim=-1)
+    per_item = torch.mean(torch.abs(cdf_p - cdf_q) ** r, dim=-1) ** (1.0 / r)
+    return per_item.mean()
+
+
+# --- targets: score distributions from ratings ----------------------------------------
+
+DEFAULT_RATING_STD = 1.5
+"""Spread (score units, 1–10 scale) assumed when ratings give a mean but no std; about
+the median per-image spread of AVA's votes."""
+
+
+def votes_to_distribution(votes: np.ndarray) -> np.ndarray:
+    """Normalise vote counts for scores 1..10 (shape (N, 10), >= 0) to distributions."""
+    votes = np.asarray(votes, dtype=np.float64).reshape(-1, NUM_BUCKETS)
+    totals = votes.sum(axis=1, keepdims=True)
+    if (votes < 0).any() or (totals <= 0).any():
+        raise ValueError("vote counts must be >= 0 with at least one vote per image")
+    return votes / totals
+
+
+def mos_to_distribution(
+    mos: np.ndarray,
+    std: np.ndarray | None = None,
+    mos_range: tuple[float, float] = (1.0, 10.0),
+    default_std: float = DEFAULT_RATING_STD,
+) -> np.ndarray:
+    """Infer a 1..10 score distribution from a mean opinion score (and its spread).
+
+    The MOS is mapped linearly from ``mos_range`` onto 1..10 (and ``std`` scaled by the
+    same factor; ``default_std`` on the 1..10 scale where no std is known). The
+    distribution is that normal density integrated over each bucket ``[k - 0.5, k + 0.5]``,
+    with the tails below 1.5 and above 9.5 folded into buckets 1 and 10, so it sums to 1.
+    Its mean equals the mapped MOS except near the ends, where folding pulls it inwards.
+
+    Returns
+    -------
+    ndarray, shape (N, 10)
+    """
+    from scipy.special import ndtr
+
+    lo, hi = mos_range
+    if not hi > lo:
+        raise ValueError(f"mos_range must be (low, high) with high > low, got {mos_range}")
+    factor = (NUM_BUCKETS - 1) / (hi - lo)
+    mean = 1.0 + (np.asarray(mos, dtype=np.float64).reshape(-1) - lo) * factor
+    if std is None:
+        sigma = np.full_like(mean, default_std)
+    else:
+        sigma = np.asarray(std, dtype=np.float64).reshape(-1) * factor
+        sigma = np.where(np.isfinite(sigma) & (sigma > 0), sigma, default_std)
+    sigma = np.maximum(sigma, 0.05)  # a zero spread would be a step function; keep it smooth
+    edges = np.arange(1.5, NUM_BUCKETS, 1.0)  # 1.5 .. 9.5
+    cdf = ndtr((edges[None, :] - mean[:, None]) / sigma[:, None])
+    cdf = np.concatenate([np.zeros((len(mean), 1)), cdf, np.ones((len(mean), 1))], axis=1)
+    return np.diff(cdf, axis=1)

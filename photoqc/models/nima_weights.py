@@ -1,0 +1,185 @@
+"""Save and load NIMA weights: safetensors plus a JSON description beside them.
+
+A NIMA weights file ``nima_technical.safetensors`` travels with ``nima_technical.json``,
+which says what is needed to use it (as torchvision's weights enums do): the backbone, the
+preprocessing, the model's name, where the weights came from (file and sha256) and what
+they were trained on. The same description is stored in the safetensors header, so a file
+that lost its JSON still loads.
+
+Loading never unpickles: safetensors holds raw tensors only, and ``.pt`` files are read
+with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+from photoqc.models.nima import BACKBONES, NIMA
+
+FORMAT = "photoqc-nima"
+FORMAT_VERSION = 1
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")
+
+
+class NimaWeightsError(ValueError):
+    """A NIMA weights file is missing, unreadable, or does not fit the network."""
+
+
+def sha256_of(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sidecar_path(path: str | os.PathLike[str]) -> Path:
+    """The JSON description that belongs to a weights file."""
+    return Path(path).with_suffix(".json")
+
+
+def model_name_from_path(path: str | os.PathLike[str]) -> str:
+    """``nima_technical.safetensors`` -> ``technical``; other stems are used as they are."""
+    stem = Path(path).stem
+    return stem[len("nima_") :] if stem.startswith("nima_") else stem
+
+
+def save_nima(
+    model: NIMA,
+    path: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    source: dict[str, object] | None = None,
+    trained_on: str = "unknown",
+    extra: dict[str, object] | None = None,
+) -> dict[str, object]:
+    """Write ``model`` to ``path`` (.safetensors) and its description to the .json beside it.
+
+    Returns the description.
+    """
+    from photoqc import __version__
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise NimaWeightsError(f"{path}: NIMA weights are written as .safetensors")
+    meta: dict[str, object] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": name or model_name_from_path(path),
+        "backbone": model.backbone_name,
+        "preprocessing": model.preprocessing.to_dict(),
+        "source": source or {},
+        "trained_on": trained_on,
+        "photoqc_version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        **(extra or {}),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(path), metadata={"photoqc": json.dumps(meta)})
+    sidecar_path(path).write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
+def read_nima_meta(path: str | os.PathLike[str]) -> dict[str, object]:
+    """The description of a weights file: its JSON sidecar, else its safetensors header."""
+    path = Path(path)
+    sidecar = sidecar_path(path)
+    if sidecar.is_file():
+        try:
+            return json.loads(sidecar.read_text())
+        except json.JSONDecodeError as exc:
+            raise NimaWeightsError(f"{sidecar}: not valid JSON ({exc})") from None
+    if path.suffix == ".safetensors":
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                header = (handle.metadata() or {}).get("photoqc")
+        except (SafetensorError, OSError) as exc:
+            raise NimaWeightsError(f"{path}: not a readable safetensors file ({exc})") from None
+        if header:
+            return json.loads(header)
+    return {}
+
+
+def guess_backbone(state: dict[str, torch.Tensor]) -> str | None:
+    """Which backbone a state dict was made for, judged from its tensor names."""
+    if "backbone.conv_pw_13.weight" in state:
+        return "mobilenet_v1"
+    if "backbone.features.18.0.weight" in state:
+        return "mobilenet_v2"
+    return None
+
+
+def load_nima(
+    path: str | os.PathLike[str],
+    *,
+    expected_backbone: str | None = None,
+) -> tuple[NIMA, dict[str, object]]:
+    """Load a NIMA network (in eval mode) and its description from a weights file.
+
+    Parameters
+    ----------
+    path : path
+        ``.safetensors`` (preferred) or a ``.pt``/``.pth`` state dict.
+    expected_backbone : str, optional
+        Refuse a file made for another backbone.
+
+    Raises
+    ------
+    NimaWeightsError
+        When the file is missing or unreadable, names an unknown backbone, is for another
+        backbone than expected, or its tensors do not fit the backbone it names.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise NimaWeightsError(f"{path}: NIMA weights file not found")
+    if path.suffix not in WEIGHT_SUFFIXES:
+        raise NimaWeightsError(f"{path}: expected a {' or '.join(WEIGHT_SUFFIXES)} file")
+    meta = read_nima_meta(path)
+    try:
+        if path.suffix == ".safetensors":
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # safetensors and torch raise several types for a bad file
+        raise NimaWeightsError(
+            f"{path}: cannot read weights ({type(exc).__name__}: {exc})"
+        ) from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise NimaWeightsError(f"{path}: does not hold a state dict of tensors")
+
+    guessed = guess_backbone(state)
+    backbone = str(meta.get("backbone") or guessed or "")
+    if backbone not in BACKBONES:
+        raise NimaWeightsError(
+            f"{path}: unknown or missing backbone {backbone!r} (known: {', '.join(BACKBONES)})"
+        )
+    if guessed and guessed != backbone:
+        raise NimaWeightsError(
+            f"{path}: its description says backbone {backbone!r} but its tensors are for "
+            f"{guessed!r}; the file or its JSON was altered"
+        )
+    if expected_backbone and backbone != expected_backbone:
+        raise NimaWeightsError(
+            f"{path}: holds weights for backbone {backbone!r}, not {expected_backbone!r}"
+        )
+    model = NIMA(backbone)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0:3]
+        raise NimaWeightsError(
+            f"{path}: tensors do not fit a NIMA {backbone} network ({' '.join(first)})"
+        ) from None
+    meta.setdefault("name", model_name_from_path(path))
+    meta.setdefault("backbone", backbone)
+    return model.eval(), meta
