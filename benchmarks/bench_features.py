@@ -31,7 +31,7 @@ from skimage import data
 
 from photoqc.features import compute_features
 from photoqc.images import load_image
-from photoqc.pipelines.extract import set_thread_count
+from photoqc.pipelines.parallel import set_thread_count
 from photoqc.segmentation import GrabCutSegmenter, NoSegmenter
 from photoqc.weights import WeightsNotFoundError
 

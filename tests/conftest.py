@@ -69,3 +69,13 @@ def synthetic_scene(
     )
     image = np.where(obj[..., None], foreground, background) + rng.normal(0, 6, (height, width, 3))
     return np.clip(image, 0, 255).astype(np.uint8), obj
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """The offline demo in a small configuration (no segmenter, one crop per photo): a
+    trained model on real photos with realistic defects, shared by the model tests."""
+    from photoqc.pipelines.demo import DemoConfig, run_demo
+
+    out = tmp_path_factory.mktemp("demo")
+    return run_demo(out, DemoConfig(crops_per_photo=1, segmenter="none", folds=3))

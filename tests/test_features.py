@@ -241,3 +241,27 @@ def test_features_on_a_real_phone_photo_are_in_their_ranges(clive_dir):
     assert 0 < row["brightness"] < 1 and 0 < row["contrast"] < 0.5
     assert 1 <= row["jpeg_quality"] <= 100
     assert row["noise_sigma"] >= 0 and row["sharpness_laplacian"] > 0
+
+
+def test_blown_out_areas_do_not_make_a_noisy_photo_look_clean(chelsea):
+    rng = np.random.default_rng(5)
+    noisy = np.clip(chelsea + rng.normal(0, 8, chelsea.shape), 0, 255).astype(np.uint8)
+    blown = noisy.copy()
+    blown[: chelsea.shape[0] * 2 // 3] = 255  # two thirds of the frame clipped to white
+    assert compute_features(blown)["noise_sigma"] == pytest.approx(
+        compute_features(noisy)["noise_sigma"], rel=0.25
+    )
+
+
+def test_region_contrast_ignores_exposure_but_sees_flat_light(astronaut):
+    from photoqc.degradations import low_contrast, underexpose
+
+    mask = np.zeros(astronaut.shape[:2], bool)
+    mask[100:400, 150:350] = True
+    base = compute_features(astronaut, mask)
+    darker = compute_features(underexpose(astronaut, 0.6), mask)
+    flatter = compute_features(low_contrast(astronaut, 0.6), mask)
+    for name in ("q_tr_contrast", "object_contrast", "q_bl_background_contrast"):
+        assert darker[name] == pytest.approx(base[name], rel=0.1), name
+        assert flatter[name] < 0.6 * base[name], name
+    assert darker["q_tr_brightness"] < 0.8 * base["q_tr_brightness"]

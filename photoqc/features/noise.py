@@ -6,9 +6,13 @@ import cv2
 import numpy as np
 
 from photoqc.features.base import FeatureGroup, FeatureInput, FeatureSpec, sobel_gradients
+from photoqc.features.clipping import CLIP_BLACK_LEVEL, CLIP_WHITE_LEVEL
 
 FLAT_FRACTION = 0.5
 """Share of pixels, the least structured ones, over which noise is measured."""
+
+MIN_VISIBLE_FRACTION = 0.02
+"""Clipped pixels are left out unless that would leave less than this share of the image."""
 
 # Immerkær's mask: the difference of two Laplacians. It cancels any locally linear
 # intensity, so on flat areas only noise remains; its L2 norm is 6.
@@ -28,7 +32,8 @@ def noise_sigma(
     Immerkær's fast estimator (mean absolute response of a noise-only filter, times
     sqrt(pi/2) / 6) taken over the ``flat_fraction`` of pixels with the least local
     gradient energy, so that edges and texture are not mistaken for noise (after Tai &
-    Yang's edge exclusion). Within about 15 % of the true sigma on photos for sigma 2–20.
+    Yang's edge exclusion), and leaving out clipped pixels (saturated, so noiseless).
+    Within about 15 % of the true sigma on photos for sigma 2–20.
 
     References: J. Immerkær, "Fast noise variance estimation", CVIU 64(2), 1996;
     S.-C. Tai, S.-M. Yang, "A fast method for image noise estimation using Laplacian
@@ -42,12 +47,17 @@ def noise_sigma(
     response = np.abs(response)
     gx, gy = gradients if gradients is not None else sobel_gradients(luma)
     structure = cv2.blur(cv2.magnitude(gx, gy), _STRUCTURE_WINDOW)
+    # Clipped pixels are flat because the sensor saturated, not because it is clean: a
+    # blown sky would otherwise read as "no noise". Leave them out while enough remains.
+    candidates = (luma > CLIP_BLACK_LEVEL) & (luma < CLIP_WHITE_LEVEL)
+    if np.count_nonzero(candidates) < MIN_VISIBLE_FRACTION * candidates.size:
+        candidates = np.ones_like(candidates)
     # The cut-off only needs to be roughly the right quantile: a strided sample of about
     # a million pixels is plenty.
     step = max(1, int(np.sqrt(structure.size / 1e6)))
-    sample = structure[::step, ::step]
-    cutoff = np.quantile(sample, flat_fraction)
-    flat = structure <= cutoff
+    sample = structure[::step, ::step][candidates[::step, ::step]]
+    cutoff = np.quantile(sample, flat_fraction) if sample.size else 0.0
+    flat = (structure <= cutoff) & candidates
     if not flat.any():
         return float("nan")
     mean_abs = cv2.mean(response, mask=flat.astype(np.uint8))[0]

@@ -3,7 +3,8 @@
 The OLX finding: good listing photos have light that is consistent across the picture, so
 each quarter of the photo (tl, tr, bl, br: top-left ... bottom-right) is measured as a
 whole and split into object and background, and the darkest and brightest quarters are
-compared.
+compared. Contrast here is relative RMS contrast (std / mean of luma), which exposure does
+not change: a dark quarter shows in its brightness, a flat one in its contrast.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from photoqc.features.base import FeatureGroup, FeatureInput, FeatureSpec
-from photoqc.features.stats import labelled_mean_std
+from photoqc.features.stats import labelled_mean_std, relative_contrast
 
 QUADRANTS = ("tl", "tr", "bl", "br")
 
@@ -52,9 +53,11 @@ def _compute(x: FeatureInput) -> dict[str, float]:
     luma = x.luma_small / 255.0
     quad = quadrant_labels(luma.shape)
     _, q_mean, q_std = labelled_mean_std(luma, quad, 4, min_pixels=1)
+    q_std = relative_contrast(q_mean, q_std)
     if x.mask_small is not None:
         # Label 2q + 1 is the object's part of quadrant q, 2q the background's.
         _, r_mean, r_std = labelled_mean_std(luma, quad * 2 + x.mask_small, 8)
+        r_std = relative_contrast(r_mean, r_std)
     else:
         r_mean = r_std = np.full(8, np.nan)
     out: dict[str, float] = {}
@@ -86,14 +89,17 @@ def _specs() -> tuple[FeatureSpec, ...]:
         where = f"in the {_QUADRANT_WORDS[q]} quarter"
         specs += [
             FeatureSpec(f"q_{q}_brightness", f"mean luma {where}, 0–1"),
-            FeatureSpec(f"q_{q}_contrast", f"RMS contrast {where}, 0–0.5"),
+            FeatureSpec(f"q_{q}_contrast", f"relative RMS contrast (std / mean) {where}, >= 0"),
             FeatureSpec(f"q_{q}_object_brightness", f"mean luma of the object {where}, 0–1"),
-            FeatureSpec(f"q_{q}_object_contrast", f"RMS contrast of the object {where}, 0–0.5"),
+            FeatureSpec(
+                f"q_{q}_object_contrast", f"relative RMS contrast of the object {where}, >= 0"
+            ),
             FeatureSpec(
                 f"q_{q}_background_brightness", f"mean luma of the background {where}, 0–1"
             ),
             FeatureSpec(
-                f"q_{q}_background_contrast", f"RMS contrast of the background {where}, 0–0.5"
+                f"q_{q}_background_contrast",
+                f"relative RMS contrast of the background {where}, >= 0",
             ),
             FeatureSpec(
                 f"q_{q}_brightness_diff", f"object minus background brightness {where}, -1–1"

@@ -11,7 +11,7 @@ import numpy as np
 
 from photoqc.features.base import FeatureGroup, FeatureInput, FeatureSpec, nan_features
 from photoqc.features.sharpness import laplacian_response, masked_variance
-from photoqc.features.stats import labelled_mean_std
+from photoqc.features.stats import labelled_mean_std, relative_contrast
 
 BORDER_MARGIN = 0.005
 """Margin, as a fraction of the side, within which object pixels count as touching the frame."""
@@ -64,6 +64,7 @@ def _compute(x: FeatureInput) -> dict[str, float]:
         return out
     small = x.mask_small
     _, means, stds = labelled_mean_std(x.luma_small / 255.0, small.astype(np.intp), 2)
+    stds = relative_contrast(means, stds)
     lap = laplacian_response(x.luma_small)
     inner, outer = sharpness_regions(small)
     obj_sharp = masked_variance(lap, inner)
@@ -94,16 +95,18 @@ GROUP = FeatureGroup(
             f"1 when the object reaches the frame (within {BORDER_MARGIN:.1%} of a side), else 0",
         ),
         FeatureSpec("object_brightness", "mean luma of the object, fraction of full scale, 0–1"),
-        FeatureSpec("object_contrast", "RMS contrast (std of luma) of the object, 0–0.5"),
+        FeatureSpec(
+            "object_contrast", "relative RMS contrast of the object (std / mean of luma), >= 0"
+        ),
         FeatureSpec("background_brightness", "mean luma of the background, 0–1"),
-        FeatureSpec("background_contrast", "RMS contrast of the background, 0–0.5"),
+        FeatureSpec("background_contrast", "relative RMS contrast of the background, >= 0"),
         FeatureSpec(
             "object_background_brightness_diff",
             "object minus background brightness, -1–1 (positive: object brighter)",
         ),
         FeatureSpec(
             "object_background_contrast_diff",
-            "object minus background RMS contrast, -0.5–0.5",
+            "object minus background relative RMS contrast",
         ),
         FeatureSpec(
             "object_sharpness",

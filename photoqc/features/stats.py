@@ -7,6 +7,21 @@ import numpy as np
 MIN_REGION_PIXELS = 16
 """Fewest analysis-scale pixels a region needs before its mean and spread are reported."""
 
+CONTRAST_MEAN_FLOOR = 0.05
+"""Least mean luma (fraction of full scale) a relative contrast is divided by, so a nearly
+black region reads as flat instead of dividing noise by zero."""
+
+
+def relative_contrast(
+    means: np.ndarray, stds: np.ndarray, floor: float = CONTRAST_MEAN_FLOOR
+) -> np.ndarray:
+    """Relative RMS contrast: std of luma / mean luma (both 0–1 scale), >= 0.
+
+    Changing the exposure multiplies gamma-encoded luma by a constant, which leaves this
+    ratio unchanged: a region's contrast then says how flat its light is, not how dark.
+    """
+    return stds / np.maximum(means, floor)
+
 
 def labelled_mean_std(
     values: np.ndarray,

@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-import multiprocessing
-import os
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -24,6 +20,7 @@ from photoqc.features.base import ANALYSIS_LONG_SIDE
 from photoqc.features.nima import DEFAULT_NIMA_MODELS
 from photoqc.images import DEFAULT_MAX_PIXELS, ImageLoadError, LoadedImage, load_image
 from photoqc.pipelines.inputs import InputItem
+from photoqc.pipelines.parallel import batch_size_for, batched, run_batches
 from photoqc.segmentation import SegmentationResult, SegmenterConfig, build_segmenter
 
 logger = logging.getLogger(__name__)
@@ -144,6 +141,10 @@ class FeatureExtractor:
             logger.exception("NIMA failed on a batch of %d images", len(images))
             return [None] * len(images)
 
+    def error_row(self, item: InputItem, message: str) -> dict[str, object]:
+        """The row of ``item`` when it could not be processed."""
+        return error_row(item, message, self.segmenter.name, self.config)
+
     def _failure(self, item: InputItem, exc: BaseException) -> dict[str, object]:
         if isinstance(exc, ImageLoadError):
             message = exc.cause
@@ -152,7 +153,7 @@ class FeatureExtractor:
         else:
             logger.exception("unexpected failure on %s", item.path)
             message = f"internal error: {type(exc).__name__}: {exc}"
-        return error_row(item, message, self.segmenter.name, self.config)
+        return self.error_row(item, message)
 
 
 def error_row(
@@ -173,12 +174,6 @@ def error_row(
     }
 
 
-def batched(items: Sequence[InputItem], size: int) -> list[list[tuple[int, InputItem]]]:
-    """Consecutive batches of ``(index, item)``."""
-    indexed = list(enumerate(items))
-    return [indexed[i : i + size] for i in range(0, len(indexed), max(1, size))]
-
-
 def extract_rows(
     items: Iterable[InputItem],
     config: ExtractConfig,
@@ -191,80 +186,8 @@ def extract_rows(
     :func:`photoqc.segmentation.resolve_segmenter`) so that workers agree on one segmenter.
     """
     items = list(items)
-    # With several workers, smaller batches keep every worker busy to the end.
-    size = (
-        config.batch_size
-        if workers <= 1
-        else max(1, min(config.batch_size, len(items) // (2 * workers)))
-    )
-    batches = batched(items, size)
-    if workers <= 1 or len(batches) <= 1:
-        extractor = FeatureExtractor(config)
-        for batch in batches:
-            rows = extractor.rows([item for _, item in batch])
-            yield from zip((i for i, _ in batch), rows, strict=True)
-        return
-    yield from _extract_parallel(batches, config, workers)
-
-
-def _extract_parallel(
-    batches: list[list[tuple[int, InputItem]]], config: ExtractConfig, workers: int
-) -> Iterator[tuple[int, dict[str, object]]]:
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    # spawn, not fork: a forked copy of a process that has started torch's thread pool can
-    # deadlock.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(config, threads),
-    ) as pool:
-        pending = {
-            pool.submit(_worker_rows, [item for _, item in batch]): batch for batch in batches
-        }
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                batch = pending.pop(future)
-                try:
-                    rows = future.result()
-                except BrokenProcessPool:
-                    rows = [
-                        error_row(
-                            item,
-                            "worker process died (out of memory?)",
-                            config.segmenter.kind,
-                            config,
-                        )
-                        for _, item in batch
-                    ]
-                yield from zip((i for i, _ in batch), rows, strict=True)
-
-
-# One extractor per worker process, built by the pool's initializer: the models must be
-# built once per process, not once per image.
-_worker_extractor: FeatureExtractor | None = None
-
-
-def _init_worker(config: ExtractConfig, threads: int) -> None:
-    global _worker_extractor
-    set_thread_count(threads)
-    _worker_extractor = FeatureExtractor(config)
-
-
-def _worker_rows(items: list[InputItem]) -> list[dict[str, object]]:
-    assert _worker_extractor is not None, "worker used before its initializer ran"
-    return _worker_extractor.rows(items)
-
-
-def set_thread_count(threads: int) -> None:
-    """Limit OpenCV's and torch's thread pools (per process) to ``threads``."""
-    import cv2
-    import torch
-
-    cv2.setNumThreads(threads)
-    torch.set_num_threads(threads)
+    size = batch_size_for(len(items), config.batch_size, workers)
+    yield from run_batches(batched(items, size), FeatureExtractor, (config,), workers=workers)
 
 
 def rows_to_frame(

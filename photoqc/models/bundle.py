@@ -1,0 +1,223 @@
+"""A trained model as a folder: LightGBM's text model plus ``photoqc.json``.
+
+``model.txt`` is LightGBM's own portable text format; ``photoqc.json`` carries everything
+needed to use it (as torchvision's weights enums do): the feature names in order, how the
+features were made (segmenter, NIMA models with their files' sha256, analysis scale), the
+decision threshold and its history, the cross-validated metrics, the median of each
+feature over good training photos (for the reasons), the photoqc version and the date.
+
+Loading never unpickles. It checks the format version, the model file's sha256 (a file
+changed by hand is refused), the feature names in the model against the JSON, and that this
+photoqc computes every feature the model needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+FORMAT = "photoqc-model"
+FORMAT_VERSION = 1
+MODEL_FILE = "model.txt"
+META_FILE = "photoqc.json"
+
+
+class BundleError(ValueError):
+    """A model folder is missing, tampered with, or does not fit this photoqc."""
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _json_safe(value):
+    """Replace NaN/inf (not valid JSON) with None, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.floating | np.integer):
+        return _json_safe(value.item())
+    return value
+
+
+@dataclass
+class ModelBundle:
+    """A loaded (or about to be saved) model: the booster and its description."""
+
+    booster: object  # lightgbm.Booster
+    meta: dict
+    path: Path | None = None
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.meta["feature_names"])
+
+    @property
+    def threshold(self) -> float:
+        return float(self.meta["threshold"])
+
+    @property
+    def segmenter(self) -> dict:
+        return dict(self.meta["feature_config"]["segmenter"])
+
+    @property
+    def nima(self) -> list[dict]:
+        return list(self.meta["feature_config"].get("nima", []))
+
+    @property
+    def good_medians(self) -> dict[str, float]:
+        return {
+            k: (math.nan if v is None else float(v)) for k, v in self.meta["good_medians"].items()
+        }
+
+    def matrix(self, features: pd.DataFrame) -> pd.DataFrame:
+        """The model's feature columns, in its order, as floats (missing columns refused)."""
+        missing = [n for n in self.feature_names if n not in features.columns]
+        if missing:
+            raise BundleError(f"features missing for this model: {', '.join(missing[:5])}")
+        return features[self.feature_names].astype(np.float64)
+
+    def raw_score(self, features: pd.DataFrame) -> np.ndarray:
+        """Log-odds of "good" per row."""
+        return self.booster.predict(self.matrix(features), raw_score=True)
+
+    def predict_good(self, features: pd.DataFrame) -> np.ndarray:
+        """Probability (0–1) that each photo is good."""
+        return 1.0 / (1.0 + np.exp(-self.raw_score(features)))
+
+    def contributions(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Exact TreeSHAP values (n, features) in log-odds, and the expected value (n,)."""
+        out = self.booster.predict(self.matrix(features), pred_contrib=True)
+        return out[:, :-1], out[:, -1]
+
+    def save(self, folder: str | os.PathLike[str]) -> Path:
+        """Write ``model.txt`` and ``photoqc.json`` into ``folder`` (created if needed)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        model_path = folder / MODEL_FILE
+        self.booster.save_model(str(model_path))
+        self.meta["model_file"] = MODEL_FILE
+        self.meta["model_sha256"] = _sha256(model_path)
+        write_meta(folder, self.meta)
+        self.path = folder
+        return folder
+
+
+def new_meta(
+    *,
+    feature_names: list[str],
+    feature_config: dict,
+    threshold: float,
+    threshold_rule: str,
+    cv_metrics: dict,
+    good_medians: dict[str, float],
+    training: dict,
+) -> dict:
+    """The description of a freshly trained model."""
+    from photoqc import __version__
+
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "photoqc_version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "feature_names": list(feature_names),
+        "feature_config": feature_config,
+        "threshold": float(threshold),
+        "threshold_rule": threshold_rule,
+        "threshold_history": [],
+        "cv_metrics": cv_metrics,
+        "good_medians": good_medians,
+        "training": training,
+    }
+
+
+def write_meta(folder: str | os.PathLike[str], meta: dict) -> None:
+    """Write ``photoqc.json`` atomically (a crash never leaves half a file)."""
+    path = Path(folder) / META_FILE
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(_json_safe(meta), indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+
+
+def load_bundle(
+    folder: str | os.PathLike[str], *, known_features: set[str] | None = None
+) -> ModelBundle:
+    """Load and check a model folder.
+
+    Parameters
+    ----------
+    folder : path
+        The folder written by :meth:`ModelBundle.save`.
+    known_features : set of str, optional
+        Feature names this photoqc can compute; default: every classic feature plus NIMA
+        features for the models the bundle names.
+
+    Raises
+    ------
+    BundleError
+        Missing files, invalid JSON, another format or a newer format version, a model file
+        whose sha256 differs from the recorded one, feature names that differ between the
+        model and its JSON, or features this photoqc does not compute.
+    """
+    import lightgbm as lgb
+
+    folder = Path(folder)
+    meta_path = folder / META_FILE
+    if not meta_path.is_file():
+        raise BundleError(f"{folder}: not a photoqc model folder (no {META_FILE})")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{meta_path}: not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise BundleError(f"{meta_path}: not a {FORMAT} description")
+    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+        raise BundleError(
+            f"{folder}: made by photoqc {meta.get('photoqc_version')} in model format "
+            f"{meta.get('format_version')}; this photoqc reads format {FORMAT_VERSION}: "
+            "upgrade photoqc"
+        )
+    required = ("feature_names", "feature_config", "threshold", "good_medians", "model_sha256")
+    absent = [k for k in required if k not in meta]
+    if absent:
+        raise BundleError(f"{meta_path}: incomplete description, missing {', '.join(absent)}")
+    model_path = folder / meta.get("model_file", MODEL_FILE)
+    if not model_path.is_file():
+        raise BundleError(f"{folder}: model file {model_path.name} is missing")
+    if _sha256(model_path) != meta["model_sha256"]:
+        raise BundleError(
+            f"{model_path}: contents differ from what {META_FILE} records (sha256 mismatch): "
+            "the model was changed after training; retrain or restore it"
+        )
+    try:
+        booster = lgb.Booster(model_file=str(model_path))
+    except lgb.basic.LightGBMError as exc:
+        raise BundleError(f"{model_path}: not a LightGBM model ({exc})") from None
+    if booster.feature_name() != list(meta["feature_names"]):
+        raise BundleError(f"{folder}: the model's feature names differ from those in {META_FILE}")
+    if known_features is None:
+        from photoqc.features import feature_names, table_groups
+
+        nima_models = tuple(m["name"] for m in meta["feature_config"].get("nima", []))
+        known_features = set(feature_names(table_groups(nima_models)))
+    unknown = [n for n in meta["feature_names"] if n not in known_features]
+    if unknown:
+        raise BundleError(
+            f"{folder}: feature schema mismatch: the model (photoqc {meta.get('photoqc_version')}) "
+            f"needs features this photoqc does not compute: {', '.join(unknown[:6])}"
+        )
+    if not math.isfinite(float(meta["threshold"])) or not 0 <= float(meta["threshold"]) <= 1:
+        raise BundleError(f"{meta_path}: threshold must be a probability, got {meta['threshold']}")
+    return ModelBundle(booster=booster, meta=meta, path=folder)

@@ -1,0 +1,127 @@
+"""The good/bad classifier: a thin, scikit-learn-style wrapper around LightGBM.
+
+Hard labels train with LightGBM's ``binary`` objective; soft targets (share of raters who
+said good, or a sigmoid of the MOS) with ``cross_entropy``, which takes labels in [0, 1].
+Both predict the log-odds of "good" (``raw_score``) and its probability (``predict_good``).
+NaN features (no object found, NIMA off) are LightGBM's native missing values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_PARAMS: dict[str, object] = {
+    "learning_rate": 0.05,
+    "num_leaves": 15,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "verbosity": -1,
+    "deterministic": True,
+    "force_row_wise": True,
+}
+"""LightGBM settings for a few hundred to a few thousand labelled photos.
+
+``min_data_in_leaf`` is set from the training size unless given: one in 30 photos, between
+3 and 20, so a defect seen in only a handful of photos can still get its own leaf."""
+
+
+def min_data_in_leaf(n_rows: int) -> int:
+    """Smallest leaf for ``n_rows`` training photos: n / 30, kept within 3..20."""
+    return int(np.clip(n_rows // 30, 3, 20))
+
+
+class GoodBadClassifier:
+    """LightGBM classifier of "good" photos.
+
+    Parameters
+    ----------
+    soft : bool
+        Targets are probabilities (cross-entropy objective) rather than 0/1 (binary).
+    n_estimators : int
+        Most boosting rounds; early stopping (with ``eval_set``) may use fewer.
+    early_stopping_rounds : int
+        Stop when the validation log loss has not improved for this many rounds.
+    random_state : int
+        Seed for bagging and feature sampling.
+    params : dict, optional
+        Overrides of :data:`DEFAULT_PARAMS`.
+    """
+
+    def __init__(
+        self,
+        *,
+        soft: bool = False,
+        n_estimators: int = 1000,
+        early_stopping_rounds: int = 50,
+        random_state: int = 0,
+        params: dict[str, object] | None = None,
+    ):
+        self.soft = soft
+        self.n_estimators = n_estimators
+        self.early_stopping_rounds = early_stopping_rounds
+        self.random_state = random_state
+        self.params = params or {}
+
+    @property
+    def objective(self) -> str:
+        return "cross_entropy" if self.soft else "binary"
+
+    def lgb_params(self, n_rows: int = 300) -> dict[str, object]:
+        return {
+            **DEFAULT_PARAMS,
+            "min_data_in_leaf": min_data_in_leaf(n_rows),
+            **self.params,
+            "objective": self.objective,
+            "metric": "cross_entropy" if self.soft else "binary_logloss",
+            "seed": self.random_state,
+        }
+
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: np.ndarray,
+        *,
+        eval_set: tuple[pd.DataFrame, np.ndarray] | None = None,
+    ) -> GoodBadClassifier:
+        """Fit on features ``X`` (named columns) and targets ``y`` in [0, 1]."""
+        import lightgbm as lgb
+
+        y = np.asarray(y, dtype=np.float64)
+        if not self.soft and not np.isin(y, (0.0, 1.0)).all():
+            raise ValueError("hard labels must be 0 or 1; use soft=True for probabilities")
+        train = lgb.Dataset(X, label=y, free_raw_data=False)
+        valid_sets, callbacks = [], []
+        if eval_set is not None:
+            valid_sets = [
+                lgb.Dataset(eval_set[0], label=np.asarray(eval_set[1], float), reference=train)
+            ]
+            callbacks = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
+        self.booster_ = lgb.train(
+            self.lgb_params(len(y)),
+            train,
+            num_boost_round=self.n_estimators,
+            valid_sets=valid_sets,
+            callbacks=callbacks,
+        )
+        best = self.booster_.best_iteration
+        self.best_iteration_ = int(best) if best and best > 0 else self.booster_.current_iteration()
+        self.feature_names_ = list(X.columns)
+        return self
+
+    def raw_score(self, X: pd.DataFrame) -> np.ndarray:
+        """Log-odds of "good" per row."""
+        return self.booster_.predict(
+            X[self.feature_names_], raw_score=True, num_iteration=self.best_iteration_
+        )
+
+    def predict_good(self, X: pd.DataFrame) -> np.ndarray:
+        """Probability (0–1) that each photo is good."""
+        return 1.0 / (1.0 + np.exp(-self.raw_score(X)))
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """scikit-learn layout: columns (p_bad, p_good)."""
+        p = self.predict_good(X)
+        return np.column_stack([1.0 - p, p])

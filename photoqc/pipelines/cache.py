@@ -1,0 +1,106 @@
+"""A cache of feature rows, so retraining does not recompute features.
+
+Rows are keyed by the SHA-256 of the image file's bytes *and* a fingerprint of the
+feature configuration (segmenter and its weights, NIMA weight files' hashes, analysis
+scale, pixel limit, photoqc version, feature names), so a changed photo or a changed
+setting never returns a stale row. Only successful rows are kept. The cache is one SQLite
+file (``features.sqlite``) in ``--cache-dir`` (default ``$PHOTOQC_CACHE_DIR`` or
+``~/.cache/photoqc``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+from photoqc.pipelines.extract import ExtractConfig
+
+CACHE_ENV = "PHOTOQC_CACHE_DIR"
+CACHE_FILE = "features.sqlite"
+
+
+def default_cache_dir() -> Path:
+    """``$PHOTOQC_CACHE_DIR``, else ``$XDG_CACHE_HOME/photoqc``, else ``~/.cache/photoqc``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "photoqc"
+
+
+def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str | None:
+    """SHA-256 of a file's bytes, streamed; None when it cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            while block := handle.read(chunk):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def config_fingerprint(config: ExtractConfig) -> str:
+    """A short hash of everything besides the pixels that shapes a feature row."""
+    from photoqc import __version__
+
+    seg = config.segmenter
+    description = {
+        "photoqc": __version__,
+        "segmenter": [
+            seg.kind,
+            seg.variant,
+            Path(seg.weights_file).name if seg.weights_file else None,
+            seg.analysis_size,
+            seg.min_score,
+        ],
+        "nima": sorted(file_sha256(p) or p for p in config.nima_weights),
+        "nima_models": list(config.nima_models),
+        "analysis_long_side": config.analysis_long_side,
+        "max_pixels": config.max_pixels,
+        "features": list(config.feature_names()),
+    }
+    return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class FeatureCache:
+    """Feature rows by (file content hash, configuration fingerprint)."""
+
+    def __init__(self, folder: str | os.PathLike[str] | None = None):
+        self.folder = Path(folder) if folder else default_cache_dir()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path = self.folder / CACHE_FILE
+        with self._connect() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS rows (key TEXT PRIMARY KEY, row TEXT NOT NULL)")
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=30)
+
+    @staticmethod
+    def key(content_hash: str, fingerprint: str) -> str:
+        return f"{fingerprint}:{content_hash}"
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, dict[str, object]]:
+        """Cached rows for whichever of ``keys`` are present."""
+        keys = list(keys)
+        found: dict[str, dict[str, object]] = {}
+        with self._connect() as db:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for key, row in db.execute(
+                    f"SELECT key, row FROM rows WHERE key IN ({marks})", chunk
+                ):
+                    found[key] = json.loads(row)
+        return found
+
+    def put_many(self, rows: dict[str, dict[str, object]]) -> None:
+        """Store rows (NaN kept; json writes it as NaN)."""
+        with self._connect() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO rows (key, row) VALUES (?, ?)",
+                [(k, json.dumps(v)) for k, v in rows.items()],
+            )

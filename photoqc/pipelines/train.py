@@ -1,0 +1,335 @@
+"""Train the good/bad classifier on hand labels (``photoqc train``).
+
+1. Features for every labelled image, from the cache when the same file was measured with
+   the same settings before, else computed (and cached).
+2. Stratified k-fold cross-validation (good = target >= 0.5). In each fold LightGBM
+   stops early on a stratified slice of the training part (never the test part), and the
+   test part is predicted: out-of-fold predictions for every image. ROC-AUC, PR-AUC, log
+   loss and accuracy are computed per fold (mean and std reported) and over all
+   out-of-fold predictions.
+3. The decision threshold is the one maximising F1 of "good" on the out-of-fold
+   predictions (photos with p_good >= threshold are published).
+4. A final model on all images with the median best number of rounds of the folds.
+5. The bundle: model, description, ROC and PR curves (PNG), out-of-fold predictions (CSV).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from photoqc.models.bundle import ModelBundle, new_meta
+from photoqc.models.classifier import GoodBadClassifier
+from photoqc.pipelines.cache import FeatureCache, config_fingerprint, file_sha256
+from photoqc.pipelines.extract import STATUS_OK, ExtractConfig, extract_rows
+from photoqc.pipelines.inputs import InputItem
+from photoqc.pipelines.labels import Labels
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int], None]
+"""(done, total) while features are computed."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to fit and evaluate the classifier."""
+
+    folds: int = 5
+    seed: int = 0
+    n_estimators: int = 1000
+    early_stopping_rounds: int = 50
+    inner_valid_fraction: float = 0.15
+
+
+@dataclass
+class CVResult:
+    """Out-of-fold predictions and the metrics computed from them."""
+
+    oof: np.ndarray
+    metrics: dict[str, float]
+    fold_metrics: list[dict[str, float]]
+    best_iterations: list[int]
+
+
+@dataclass
+class TrainOutcome:
+    """What ``photoqc train`` produced."""
+
+    bundle: ModelBundle
+    cv: CVResult
+    features: pd.DataFrame
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (image, error)
+    from_cache: int = 0
+
+
+def feature_config_record(config: ExtractConfig) -> dict:
+    """How features were made, for the bundle (file names and hashes, not local paths)."""
+    seg = config.segmenter
+    return {
+        "segmenter": {
+            "kind": seg.kind,
+            "variant": seg.variant,
+            "analysis_size": seg.analysis_size,
+            "min_score": seg.min_score,
+            "weights": Path(seg.weights_file).name if seg.weights_file else None,
+        },
+        "nima": [
+            {"name": name, "file": Path(path).name, "sha256": file_sha256(path)}
+            for name, path in _nima_names(config)
+        ],
+        "analysis_long_side": config.analysis_long_side,
+        "max_pixels": config.max_pixels,
+    }
+
+
+def _nima_names(config: ExtractConfig) -> list[tuple[str, str]]:
+    from photoqc.models.nima_weights import model_name_from_path, read_nima_meta
+
+    return [
+        (str(read_nima_meta(p).get("name") or model_name_from_path(p)), p)
+        for p in config.nima_weights
+    ]
+
+
+def extract_labelled(
+    labels: Labels,
+    config: ExtractConfig,
+    *,
+    cache: FeatureCache | None = None,
+    workers: int = 1,
+    on_progress: ProgressCallback | None = None,
+) -> tuple[pd.DataFrame, list[tuple[str, str]], int]:
+    """Feature rows for the labelled images, in label order, using and filling the cache.
+
+    Returns the table (one row per label, status ok or error), the failures
+    ``(image, error)``, and how many rows came from the cache.
+    """
+    fingerprint = config_fingerprint(config)
+    hashes = [file_sha256(p) for p in labels.paths]
+    keys = [FeatureCache.key(h, fingerprint) if h else None for h in hashes]
+    cached = cache.get_many(k for k in keys if k) if cache else {}
+    rows: dict[int, dict[str, object]] = {}
+    todo: list[int] = []
+    for i, key in enumerate(keys):
+        if key in cached:
+            rows[i] = {**cached[key], "image": labels.images[i]}
+        else:
+            todo.append(i)
+    total, done = len(labels), len(rows)
+    if on_progress:
+        on_progress(done, total)
+    items = [InputItem(labels.images[i], labels.paths[i]) for i in todo]
+    fresh: dict[str, dict[str, object]] = {}
+    for j, row in extract_rows(items, config, workers=workers):
+        i = todo[j]
+        rows[i] = row
+        if row["status"] == STATUS_OK and keys[i]:
+            fresh[keys[i]] = row
+        done += 1
+        if on_progress:
+            on_progress(done, total)
+    if cache and fresh:
+        cache.put_many(fresh)
+    frame = pd.DataFrame([rows[i] for i in range(total)], columns=list(config.columns()))
+    failed = [
+        (r["image"], r["error"]) for r in frame.to_dict("records") if r["status"] != STATUS_OK
+    ]
+    return frame, failed, total - len(todo)
+
+
+def classification_metrics(
+    is_good: np.ndarray, p_good: np.ndarray, threshold: float = 0.5
+) -> dict[str, float]:
+    """ROC-AUC, PR-AUC (average precision of "good"), log loss and accuracy at ``threshold``."""
+    from sklearn.metrics import accuracy_score, average_precision_score, log_loss, roc_auc_score
+
+    is_good = np.asarray(is_good, dtype=bool)
+    p = np.clip(np.asarray(p_good, dtype=np.float64), 1e-7, 1 - 1e-7)
+    both = 0 < is_good.sum() < len(is_good)
+    return {
+        "roc_auc": float(roc_auc_score(is_good, p)) if both else math.nan,
+        "pr_auc": float(average_precision_score(is_good, p)) if both else math.nan,
+        "log_loss": float(log_loss(is_good, p, labels=[False, True])),
+        "accuracy": float(accuracy_score(is_good, p >= threshold)),
+    }
+
+
+def best_f1_threshold(is_good: np.ndarray, p_good: np.ndarray) -> float:
+    """The p_good threshold with the highest F1 for "good" (ties: the higher threshold)."""
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, thresholds = precision_recall_curve(np.asarray(is_good, bool), p_good)
+    f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
+    best = np.flatnonzero(f1 >= f1.max() - 1e-12)[-1]
+    return float(thresholds[best])
+
+
+def cross_validate(X: pd.DataFrame, labels: Labels, config: TrainConfig) -> CVResult:
+    """Stratified k-fold out-of-fold predictions with early stopping inside each fold."""
+    from sklearn.model_selection import StratifiedKFold, train_test_split
+
+    is_good = labels.is_good
+    smallest = int(min(is_good.sum(), (~is_good).sum()))
+    if smallest < 2:
+        raise ValueError(
+            f"need at least 2 good and 2 bad photos to cross-validate; have {int(is_good.sum())} "
+            f"good and {int((~is_good).sum())} bad"
+        )
+    n_splits = min(config.folds, smallest)
+    if n_splits < config.folds:
+        logger.warning(
+            "only %d photos in the smaller class: %d folds instead of %d",
+            smallest,
+            n_splits,
+            config.folds,
+        )
+    oof = np.full(len(X), np.nan)
+    fold_metrics, best_iterations = [], []
+    splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=config.seed)
+    for fold, (train_idx, test_idx) in enumerate(splitter.split(X, is_good)):
+        model = GoodBadClassifier(
+            soft=labels.soft,
+            n_estimators=config.n_estimators,
+            early_stopping_rounds=config.early_stopping_rounds,
+            random_state=config.seed + fold,
+        )
+        inner_ok = min(is_good[train_idx].sum(), (~is_good[train_idx]).sum()) >= 4
+        if inner_ok:
+            fit_idx, stop_idx = train_test_split(
+                train_idx,
+                test_size=config.inner_valid_fraction,
+                stratify=is_good[train_idx],
+                random_state=config.seed + fold,
+            )
+            model.fit(
+                X.iloc[fit_idx],
+                labels.target[fit_idx],
+                eval_set=(X.iloc[stop_idx], labels.target[stop_idx]),
+            )
+        else:  # too few photos to hold some back: a fixed, modest number of rounds
+            model.n_estimators = min(config.n_estimators, 100)
+            model.fit(X.iloc[train_idx], labels.target[train_idx])
+        oof[test_idx] = model.predict_good(X.iloc[test_idx])
+        best_iterations.append(model.best_iteration_)
+        fold_metrics.append(classification_metrics(is_good[test_idx], oof[test_idx]))
+    metrics: dict[str, float] = {"folds": float(n_splits)}
+    for name in ("roc_auc", "pr_auc", "log_loss", "accuracy"):
+        values = np.array([m[name] for m in fold_metrics], dtype=np.float64)
+        metrics[f"{name}_mean"] = float(np.nanmean(values))
+        metrics[f"{name}_std"] = float(np.nanstd(values))
+    for name, value in classification_metrics(is_good, oof).items():
+        metrics[f"{name}_oof"] = value
+    return CVResult(oof, metrics, fold_metrics, best_iterations)
+
+
+def good_medians(X: pd.DataFrame, is_good: np.ndarray) -> dict[str, float]:
+    """Median of each feature over the good photos (NaN-ignoring): "typical" in reasons."""
+    good = X[np.asarray(is_good, bool)]
+    return {
+        name: float(np.nanmedian(good[name])) if good[name].notna().any() else math.nan
+        for name in X.columns
+    }
+
+
+def save_curves(is_good: np.ndarray, p_good: np.ndarray, out_dir: Path) -> list[Path]:
+    """ROC and precision-recall curves of the out-of-fold predictions, as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import PrecisionRecallDisplay, RocCurveDisplay
+
+    paths = []
+    for name, display in (("roc.png", RocCurveDisplay), ("pr.png", PrecisionRecallDisplay)):
+        figure, axes = plt.subplots(figsize=(5, 5))
+        display.from_predictions(is_good, p_good, ax=axes, name="out-of-fold", pos_label=True)
+        axes.set_title(
+            f"{'ROC' if name == 'roc.png' else 'Precision-recall'} of 'good', cross-validated"
+        )
+        figure.savefig(out_dir / name, dpi=100, bbox_inches="tight")
+        plt.close(figure)
+        paths.append(out_dir / name)
+    return paths
+
+
+def train(
+    labels: Labels,
+    extract_config: ExtractConfig,
+    out_dir: str | os.PathLike[str],
+    config: TrainConfig | None = None,
+    *,
+    cache: FeatureCache | None = None,
+    workers: int = 1,
+    on_progress: ProgressCallback | None = None,
+    training_record: dict | None = None,
+) -> TrainOutcome:
+    """Features, cross-validation, threshold, final model and bundle (see module docstring)."""
+    config = config or TrainConfig()
+    out_dir = Path(out_dir)
+    frame, failed, from_cache = extract_labelled(
+        labels, extract_config, cache=cache, workers=workers, on_progress=on_progress
+    )
+    ok = (frame["status"] == STATUS_OK).to_numpy()
+    if failed:
+        logger.warning("%d labelled images could not be read and are left out", len(failed))
+    kept = Labels(
+        [labels.images[i] for i in np.flatnonzero(ok)],
+        [labels.paths[i] for i in np.flatnonzero(ok)],
+        labels.target[ok],
+        labels.kind,
+        labels.mos[ok] if labels.mos is not None else None,
+    )
+    all_names = list(extract_config.feature_names())
+    features = frame.loc[ok, all_names].astype(np.float64).reset_index(drop=True)
+    # A feature never measured in training (NIMA off, no segmenter) cannot be used.
+    names = [n for n in all_names if features[n].notna().any()]
+    X = features[names]
+    cv = cross_validate(X, kept, config)
+    threshold = best_f1_threshold(kept.is_good, cv.oof)
+    cv.metrics.update(
+        {
+            f"{k}_at_threshold": v
+            for k, v in classification_metrics(kept.is_good, cv.oof, threshold).items()
+            if k == "accuracy"
+        }
+    )
+    rounds = max(1, int(np.median(cv.best_iterations)))
+    final = GoodBadClassifier(soft=kept.soft, n_estimators=rounds, random_state=config.seed).fit(
+        X, kept.target
+    )
+    meta = new_meta(
+        feature_names=names,
+        feature_config=feature_config_record(extract_config),
+        threshold=threshold,
+        threshold_rule="maximum F1 of 'good' on out-of-fold predictions",
+        cv_metrics=cv.metrics,
+        good_medians=good_medians(X, kept.is_good),
+        training={
+            "images": len(kept),
+            "good": int(kept.is_good.sum()),
+            "bad": int((~kept.is_good).sum()),
+            "left_out_unreadable": len(failed),
+            "labels": kept.kind,
+            "objective": final.objective,
+            "rounds": rounds,
+            "folds": int(cv.metrics["folds"]),
+            "seed": config.seed,
+            **(training_record or {}),
+        },
+    )
+    bundle = ModelBundle(final.booster_, meta)
+    bundle.save(out_dir)
+    save_curves(kept.is_good, cv.oof, out_dir)
+    oof = pd.DataFrame({"image": kept.images, "target": kept.target, "p_good_oof": cv.oof})
+    if kept.mos is not None:
+        oof["mos"] = kept.mos
+    oof.to_csv(out_dir / "cv_predictions.csv", index=False)
+    return TrainOutcome(bundle, cv, frame, failed, from_cache)

@@ -1,0 +1,169 @@
+"""The classifier bundle, SHAP values and reasons, on a model trained on real photos."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from photoqc.degradations import defocus_blur, underexpose
+from photoqc.models.bundle import BundleError, ModelBundle, load_bundle, new_meta
+from photoqc.models.classifier import GoodBadClassifier
+from photoqc.models.explain import describe, top_reasons
+from photoqc.pipelines.demo import source_photo
+from photoqc.pipelines.extract import ExtractConfig, FeatureExtractor
+from photoqc.pipelines.inputs import InputItem
+from photoqc.pipelines.score import scoring_config
+
+
+@pytest.fixture(scope="module")
+def bundle(demo_run):
+    return load_bundle(demo_run.model_dir)
+
+
+@pytest.fixture(scope="module")
+def train_features(demo_run, bundle):
+    frame = demo_run.outcome.features
+    return frame[frame["status"] == "ok"][bundle.feature_names].astype(float).reset_index(drop=True)
+
+
+def test_bundle_records_what_is_needed_to_use_it(demo_run, bundle):
+    meta = bundle.meta
+    assert meta["feature_names"] == bundle.booster.feature_name()
+    assert meta["feature_config"]["segmenter"]["kind"] == "none"
+    assert 0 < meta["threshold"] < 1 and "F1" in meta["threshold_rule"]
+    assert meta["cv_metrics"]["roc_auc_mean"] > 0.7
+    assert set(meta["good_medians"]) == set(meta["feature_names"])
+    assert meta["photoqc_version"] and meta["created"]
+    for name in ("roc.png", "pr.png", "cv_predictions.csv", "model.txt", "photoqc.json"):
+        assert (demo_run.model_dir / name).is_file()
+
+
+def test_bundle_round_trip_gives_identical_predictions(bundle, train_features, tmp_path):
+    copy = ModelBundle(bundle.booster, json.loads(json.dumps(bundle.meta)))
+    copy.save(tmp_path / "copy")
+    again = load_bundle(tmp_path / "copy")
+    np.testing.assert_array_equal(
+        again.predict_good(train_features), bundle.predict_good(train_features)
+    )
+    assert again.threshold == bundle.threshold
+
+
+def test_a_model_needing_unknown_features_is_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"brightness": rng.random(60), "teleport_score": rng.random(60)})
+    y = (X["brightness"] > 0.5).astype(float).to_numpy()
+    model = GoodBadClassifier(n_estimators=5).fit(X, y)
+    meta = new_meta(
+        feature_names=list(X.columns),
+        feature_config={"segmenter": {"kind": "none"}, "nima": []},
+        threshold=0.5,
+        threshold_rule="test",
+        cv_metrics={},
+        good_medians={},
+        training={},
+    )
+    ModelBundle(model.booster_, meta).save(tmp_path / "m")
+    with pytest.raises(BundleError, match=r"feature schema mismatch.*teleport_score"):
+        load_bundle(tmp_path / "m")
+
+
+def test_a_tampered_model_file_is_refused(demo_run, tmp_path):
+    folder = tmp_path / "tampered"
+    shutil.copytree(demo_run.model_dir, folder)
+    text = (folder / "model.txt").read_text()
+    (folder / "model.txt").write_text(text.replace("leaf_value=", "leaf_value=9", 1))
+    with pytest.raises(BundleError, match="sha256 mismatch"):
+        load_bundle(folder)
+
+
+def test_tampered_or_foreign_descriptions_are_refused(demo_run, tmp_path):
+    folder = tmp_path / "edited"
+    shutil.copytree(demo_run.model_dir, folder)
+    meta = json.loads((folder / "photoqc.json").read_text())
+    for change, message in (
+        ({"threshold": 7}, "threshold must be a probability"),
+        ({"format_version": 99}, "upgrade photoqc"),
+        ({"feature_names": list(reversed(meta["feature_names"]))}, "feature names differ"),
+        ({"format": "something-else"}, "not a photoqc-model"),
+    ):
+        (folder / "photoqc.json").write_text(json.dumps({**meta, **change}))
+        with pytest.raises(BundleError, match=message):
+            load_bundle(folder)
+    (folder / "photoqc.json").write_text("{not json")
+    with pytest.raises(BundleError, match="not valid JSON"):
+        load_bundle(folder)
+    with pytest.raises(BundleError, match="not a photoqc model folder"):
+        load_bundle(tmp_path)
+
+
+def test_shap_values_equal_shap_treeexplainer_and_sum_to_the_margin(bundle, train_features):
+    shap = pytest.importorskip("shap")
+    X = train_features.iloc[:40]
+    ours, expected = bundle.contributions(X)
+    theirs = shap.TreeExplainer(bundle.booster).shap_values(X)
+    if isinstance(theirs, list):  # older shap: one array per class for binary models
+        theirs = theirs[1]
+    theirs = np.asarray(theirs)
+    if theirs.ndim == 3:  # some versions: (n, features, classes)
+        theirs = theirs[..., -1]
+    np.testing.assert_allclose(ours, theirs, atol=1e-6)
+    np.testing.assert_allclose(ours.sum(axis=1) + expected, bundle.raw_score(X), atol=1e-6)
+    assert np.abs(ours).max() > 0.1  # not a trivial equality of zeros
+
+
+def _features_of(image, bundle, tmp_path, name):
+    from conftest import encode
+
+    path = tmp_path / f"{name}.jpg"
+    path.write_bytes(encode(image, "JPEG", quality=92))
+    config, _ = scoring_config(bundle, allow_download=False)
+    return FeatureExtractor(config).row(InputItem(name, path))
+
+
+@pytest.mark.parametrize(
+    ("defect", "family", "words"),
+    [
+        (lambda im: underexpose(im, 0.95), "exposure", ("dark", "black")),
+        (lambda im: defocus_blur(im, 1.0), "sharpness", ("blur",)),
+    ],
+    ids=["darkened", "blurred"],
+)
+def test_top_reason_names_the_injected_defect(bundle, tmp_path, defect, family, words):
+    # coffee is one of the demo's held-out scenes: the model never saw it in training.
+    original = source_photo("coffee")
+    rows = [
+        _features_of(im, bundle, tmp_path, n)
+        for im, n in ((original, "orig"), (defect(original), "bad"))
+    ]
+    frame = pd.DataFrame(rows)
+    p_good = bundle.predict_good(frame)
+    assert p_good[1] < bundle.threshold < p_good[0] or p_good[1] < p_good[0] - 0.3
+    contributions, _ = bundle.contributions(frame)
+    reasons = top_reasons(rows[1], contributions[1], bundle.feature_names, bundle.good_medians)
+    assert reasons, "a clearly defective photo must get a reason"
+    assert reasons[0].family == family, [r.text for r in reasons]
+    assert any(w in reasons[0].text for w in words), reasons[0].text
+
+
+def test_reason_sentences_say_the_value_and_what_is_typical():
+    family, text = describe("brightness", 0.12, 0.45)
+    assert family == "exposure" and text == "too dark: brightness 0.12 (good photos: ~0.45)"
+    _, text = describe("clipped_white_fraction", 0.041, 0.002)
+    assert text == "4.1 % of pixels clipped to white (good photos: ~0.2 %)"
+    _, text = describe("q_bl_brightness_diff", 0.41, 0.05)
+    assert text.startswith("background much darker than the object in the lower-left quarter")
+    _, text = describe("object_touches_border", 1.0, 0.0)
+    assert text == "object cut off at the edge of the frame"
+    _, text = describe("nima_aesthetic_mean", 3.9, 5.2)
+    assert text == "low NIMA aesthetic score 3.9 (good photos: ~5.2)"
+
+
+def test_extract_config_of_the_bundle_matches_training(bundle):
+    config, warnings = scoring_config(bundle, allow_download=False)
+    assert config.segmenter.kind == "none" and not warnings
+    assert set(bundle.feature_names) <= set(config.feature_names())
+    assert isinstance(config, ExtractConfig)
