@@ -13,6 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import (
@@ -676,6 +677,177 @@ def demo_command(
         f"model: {result.model_dir}  scores: {result.scores_csv}  "
         f"({time.perf_counter() - started:.0f} s)\n"
         f"next: photoqc explain {out}/images/<photo>.jpg --model {result.model_dir}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command("tune")
+def tune_command(
+    scores: Path = typer.Argument(
+        ...,
+        exists=True,
+        dir_okay=False,
+        show_default=False,
+        help="Scores CSV from `photoqc score`.",
+    ),
+    labels: Path = typer.Option(
+        ...,
+        "--labels",
+        exists=True,
+        dir_okay=False,
+        show_default=False,
+        help="Hand labels for (some of) the scored photos.",
+    ),
+    model: Path = typer.Option(..., "--model", "-m", file_okay=False, show_default=False),
+    target_precision: float | None = typer.Option(
+        None,
+        "--target-precision",
+        min=0.0,
+        max=1.0,
+        help="Lowest threshold whose precision (share of accepted photos that are good) "
+        "is at least P.",
+    ),
+    cost_accept_bad: float | None = typer.Option(
+        None, "--cost-accept-bad", min=0.0, help="Cost of publishing one bad photo."
+    ),
+    cost_reject_good: float | None = typer.Option(
+        None, "--cost-reject-good", min=0.0, help="Cost of rejecting one good photo."
+    ),
+    mos_threshold: float | None = typer.Option(None, "--mos-threshold", help="For MOS labels."),
+    write: bool = typer.Option(
+        False, "--write", help="Store the chosen threshold in the model folder."
+    ),
+) -> None:
+    """Choose the threshold by target precision or by minimum cost, from labelled scores.
+
+    Prints precision, recall and cost for a range of thresholds and the chosen one;
+    `--write` stores it in the model (previous thresholds are kept, with date and rule).
+    """
+    from photoqc.pipelines.labels import LabelsError
+    from photoqc.pipelines.tune import TuneError, summary_rows, tune, write_threshold
+
+    costs_given = cost_accept_bad is not None and cost_reject_good is not None
+    if (target_precision is None) == (not costs_given):
+        raise _fail(
+            "give either --target-precision P, or both --cost-accept-bad A and "
+            "--cost-reject-good R",
+            code=2,
+        )
+    _load_bundle_or_fail(model)
+    try:
+        joined, table, choice = tune(
+            scores,
+            labels,
+            target_precision=target_precision,
+            cost_accept_bad=cost_accept_bad if costs_given else 1.0,
+            cost_reject_good=cost_reject_good if costs_given else 1.0,
+            mos_threshold=mos_threshold,
+        )
+    except (TuneError, LabelsError) as exc:
+        raise _fail(str(exc)) from None
+    out = Table(
+        "threshold",
+        "precision",
+        "recall",
+        "F1",
+        "accepted",
+        "bad in",
+        "good out",
+        "cost",
+        title=f"{len(joined)} labelled photos (bad in: bad photos accepted; good out: good "
+        "photos rejected)",
+        box=box.SIMPLE,
+    )
+    for _, row in summary_rows(table, choice.threshold).iterrows():
+        chosen = abs(row["threshold"] - choice.threshold) < 1e-12
+        style = "bold green" if chosen else None
+        out.add_row(
+            f"{row['threshold']:.3f}",
+            f"{row['precision']:.3f}",
+            f"{row['recall']:.3f}",
+            f"{row['f1']:.3f}",
+            str(int(row["accepted"])),
+            str(int(row["wrongly_accepted"])),
+            str(int(row["wrongly_rejected"])),
+            f"{row['cost']:g}",
+            style=style,
+        )
+    Console().print(out)
+    typer.echo(f"chosen threshold {choice.threshold:.6f} by {choice.rule}")
+    if write:
+        write_threshold(model, choice.threshold, choice.rule, n_photos=len(joined))
+        typer.echo(
+            f"written to {model / 'photoqc.json'} (previous threshold kept in threshold_history)"
+        )
+
+
+class ReportImages(StrEnum):
+    auto = "auto"
+    embed = "embed"
+    link = "link"
+
+
+@app.command("report")
+def report_command(
+    scores: Path = typer.Argument(
+        ...,
+        exists=True,
+        dir_okay=False,
+        show_default=False,
+        help="Scores CSV from `photoqc score`.",
+    ),
+    out: Path = typer.Option(
+        ..., "--out", "-o", dir_okay=False, show_default=False, help="The HTML file to write."
+    ),
+    model: Path | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        file_okay=False,
+        help="Model folder, to show SHAP bars when the CSV has no shap_* columns.",
+    ),
+    images: ReportImages = typer.Option(
+        ReportImages.auto,
+        "--images",
+        help="`embed` pictures in the HTML, `link` them from <name>_files/, or `auto` "
+        "(embed up to 2,000 rows).",
+    ),
+    overlays: bool = typer.Option(
+        True,
+        "--overlays/--no-overlays",
+        help="Draw the object mask (re-runs each row's segmenter).",
+    ),
+    weights_dir: Path | None = typer.Option(
+        None, "--weights-dir", envvar="PHOTOQC_WEIGHTS_DIR", file_okay=False
+    ),
+) -> None:
+    """Write a self-contained HTML report for moderators: filter, sort, inspect, mark.
+
+    Summary counts; a table with thumbnail, verdict, p_good and reasons, sortable and
+    filterable by verdict and by reason; a detail view with the mask overlay and SHAP bars;
+    good/bad marks exported as a labels CSV that `photoqc train` reads.
+    """
+    from photoqc.pipelines.report import build_report
+
+    with _progress() as progress:
+        task = progress.add_task("report", total=None)
+        try:
+            counts = build_report(
+                scores,
+                out,
+                model_dir=str(model) if model else None,
+                images=images.value,
+                overlays=overlays,
+                weights_dir=str(weights_dir) if weights_dir else None,
+                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+    console.print(
+        f"wrote [bold]{out}[/]: {counts['rows']} photos ({counts['good']} good, "
+        f"{counts['bad']} bad, "
+        f"{counts['error']} errors; {counts['with_image']} with pictures)",
         highlight=False,
         soft_wrap=True,
     )

@@ -1,0 +1,252 @@
+"""Choose the good/bad threshold from scored, hand-labelled photos, and store it in the model.
+
+Used by ``photoqc tune`` and by ``notebooks/threshold_tuning.ipynb`` (which only calls
+these functions and draws their results).
+
+A photo is *accepted* (published) when ``p_good >= threshold``. For every candidate
+threshold the table gives precision (share of accepted photos that are good), recall
+(share of good photos accepted), F1, the counts of bad photos wrongly accepted and good
+photos wrongly rejected, and their cost ``A x wrongly_accepted + R x wrongly_rejected``.
+Two rules choose:
+
+- **target precision P**: the lowest threshold whose precision is at least P, which
+  accepts the most good photos while keeping P (None when no threshold reaches it);
+- **minimum cost**: the threshold with the least total cost (ties: the higher threshold).
+
+Writing a threshold into a model folder keeps every previous one, with its date and the
+rule that chose it, in ``photoqc.json`` under ``threshold_history``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from photoqc.models.bundle import load_bundle, write_meta
+from photoqc.pipelines.labels import read_labels
+
+
+class TuneError(ValueError):
+    """The scores and labels cannot be joined, or no threshold meets the rule."""
+
+
+def join_scores_labels(
+    scores_csv: str | os.PathLike[str],
+    labels_csv: str | os.PathLike[str],
+    *,
+    mos_threshold: float | None = None,
+) -> pd.DataFrame:
+    """Scored photos that have a label: columns ``image, p_good, target, is_good``.
+
+    Rows are matched on the ``image`` value; where that fails, on the resolved file path
+    (labels relative to their CSV, scores relative to the working folder or their CSV).
+    Rows with ``status=error`` are left out.
+    """
+    scores_csv, labels_csv = Path(scores_csv), Path(labels_csv)
+    scores = pd.read_csv(scores_csv, keep_default_na=False, na_values=[""])
+    if not {"image", "p_good", "status"} <= set(scores.columns):
+        raise TuneError(f"{scores_csv}: not a scores CSV (needs image, status, p_good)")
+    scores = scores[scores["status"] == "ok"]
+    labels = read_labels(labels_csv, mos_threshold=mos_threshold, check_files=False)
+    by_name = {name: i for i, name in enumerate(labels.images)}
+    by_path = {_resolve(p): i for i, p in enumerate(labels.paths)}
+    rows = []
+    for image, p_good in zip(scores["image"], scores["p_good"], strict=True):
+        i = by_name.get(image)
+        if i is None:
+            for base in (Path.cwd(), scores_csv.parent):
+                i = by_path.get(
+                    _resolve(Path(image) if Path(image).is_absolute() else base / image)
+                )
+                if i is not None:
+                    break
+        if i is not None:
+            target = float(labels.target[i])
+            rows.append(
+                {
+                    "image": image,
+                    "p_good": float(p_good),
+                    "target": target,
+                    "is_good": target >= 0.5,
+                }
+            )
+    if not rows:
+        raise TuneError(f"no scored photo of {scores_csv} has a label in {labels_csv}")
+    joined = pd.DataFrame(rows).drop_duplicates("image")
+    if joined["is_good"].nunique() < 2:
+        raise TuneError("the labelled photos are all good or all bad: a threshold cannot be tuned")
+    return joined.reset_index(drop=True)
+
+
+def _resolve(path: Path) -> str:
+    return str(Path(os.path.abspath(path)))
+
+
+def threshold_table(
+    is_good: np.ndarray,
+    p_good: np.ndarray,
+    *,
+    cost_accept_bad: float = 1.0,
+    cost_reject_good: float = 1.0,
+) -> pd.DataFrame:
+    """Every candidate threshold with precision, recall, F1, error counts and cost.
+
+    Candidates are the distinct ``p_good`` values (each one the lowest p_good accepted),
+    plus one above them all (accept nothing).
+    """
+    is_good = np.asarray(is_good, dtype=bool)
+    p_good = np.asarray(p_good, dtype=np.float64)
+    thresholds = np.unique(np.concatenate([p_good, [np.nextafter(p_good.max(), np.inf)]]))
+    accepted = p_good[None, :] >= thresholds[:, None]
+    tp = (accepted & is_good).sum(axis=1)
+    fp = (accepted & ~is_good).sum(axis=1)
+    fn = (~accepted & is_good).sum(axis=1)
+    n_accepted = accepted.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(n_accepted > 0, tp / np.maximum(n_accepted, 1), np.nan)
+        recall = tp / max(int(is_good.sum()), 1)
+        f1 = np.where(tp > 0, 2 * tp / (n_accepted + is_good.sum()), 0.0)
+    cost = cost_accept_bad * fp + cost_reject_good * fn
+    return pd.DataFrame(
+        {
+            "threshold": thresholds,
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "accepted": n_accepted,
+            "wrongly_accepted": fp,
+            "wrongly_rejected": fn,
+            "cost": cost,
+            "cost_per_photo": cost / len(p_good),
+        }
+    )
+
+
+def choose_by_target_precision(table: pd.DataFrame, target: float) -> pd.Series:
+    """The lowest threshold with precision >= ``target`` (most good photos accepted)."""
+    if not 0 < target <= 1:
+        raise TuneError(f"target precision must be in (0, 1], got {target}")
+    ok = table[table["precision"] >= target - 1e-12]
+    if ok.empty:
+        best = table["precision"].max()
+        raise TuneError(f"no threshold reaches precision {target:.3f} (best is {best:.3f})")
+    return ok.sort_values("threshold").iloc[0]
+
+
+def choose_by_min_cost(table: pd.DataFrame) -> pd.Series:
+    """The threshold with the least total cost (ties: the highest such threshold)."""
+    least = table["cost"].min()
+    return table[table["cost"] <= least + 1e-12].sort_values("threshold").iloc[-1]
+
+
+@dataclass(frozen=True)
+class TuneChoice:
+    """A chosen threshold, the rule that chose it, and its row of the table."""
+
+    threshold: float
+    rule: str
+    row: pd.Series
+
+
+def choose(
+    table: pd.DataFrame,
+    *,
+    target_precision: float | None = None,
+    cost_accept_bad: float | None = None,
+    cost_reject_good: float | None = None,
+) -> TuneChoice:
+    """Apply the target-precision rule if a target is given, else the minimum-cost rule."""
+    if target_precision is not None and not (
+        isinstance(target_precision, float) and math.isnan(target_precision)
+    ):
+        row = choose_by_target_precision(table, float(target_precision))
+        return TuneChoice(
+            float(row["threshold"]), f"target precision {float(target_precision):g}", row
+        )
+    row = choose_by_min_cost(table)
+    rule = (
+        f"minimum cost (wrongly accepted bad photo {cost_accept_bad:g}, "
+        f"wrongly rejected good {cost_reject_good:g})"
+    )
+    return TuneChoice(float(row["threshold"]), rule, row)
+
+
+def tune(
+    scores_csv: str | os.PathLike[str],
+    labels_csv: str | os.PathLike[str],
+    *,
+    target_precision: float | None = None,
+    cost_accept_bad: float = 1.0,
+    cost_reject_good: float = 1.0,
+    mos_threshold: float | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, TuneChoice]:
+    """Join, tabulate and choose: (joined photos, threshold table, choice)."""
+    joined = join_scores_labels(scores_csv, labels_csv, mos_threshold=mos_threshold)
+    table = threshold_table(
+        joined["is_good"],
+        joined["p_good"],
+        cost_accept_bad=cost_accept_bad,
+        cost_reject_good=cost_reject_good,
+    )
+    choice = choose(
+        table,
+        target_precision=target_precision,
+        cost_accept_bad=cost_accept_bad,
+        cost_reject_good=cost_reject_good,
+    )
+    return joined, table, choice
+
+
+def write_threshold(
+    model_dir: str | os.PathLike[str], threshold: float, rule: str, *, n_photos: int | None = None
+) -> dict:
+    """Set the model's threshold; the previous one moves to ``threshold_history``."""
+    if not 0 <= threshold <= 1:
+        raise TuneError(f"threshold must be in [0, 1], got {threshold}")
+    bundle = load_bundle(model_dir)
+    meta = bundle.meta
+    history = list(meta.get("threshold_history", []))
+    history.append(
+        {
+            "threshold": meta["threshold"],
+            "rule": meta.get("threshold_rule", ""),
+            "set": meta.get("threshold_set", meta.get("created")),
+            "replaced": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+    )
+    meta.update(
+        threshold=float(threshold),
+        threshold_rule=rule + (f", tuned on {n_photos} labelled photos" if n_photos else ""),
+        threshold_set=datetime.now(UTC).isoformat(timespec="seconds"),
+        threshold_history=history,
+    )
+    write_meta(model_dir, meta)
+    return meta
+
+
+def summary_rows(table: pd.DataFrame, chosen: float, step: float = 0.1) -> pd.DataFrame:
+    """A readable subset of the table: about every ``step`` in threshold, plus the chosen row."""
+    marks = np.arange(0.0, 1.0 + 1e-9, step)
+    picks = {int(np.argmin(np.abs(table["threshold"].to_numpy() - m))) for m in marks}
+    picks.add(int(np.argmin(np.abs(table["threshold"].to_numpy() - chosen))))
+    return table.iloc[sorted(picks)]
+
+
+def confusion(joined: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """2x2 counts at ``threshold``: rows truth (good, bad), columns verdict (good, bad)."""
+    accepted = joined["p_good"] >= threshold
+    good = joined["is_good"]
+    return pd.DataFrame(
+        [
+            [int((good & accepted).sum()), int((good & ~accepted).sum())],
+            [int((~good & accepted).sum()), int((~good & ~accepted).sum())],
+        ],
+        index=["truly good", "truly bad"],
+        columns=["judged good", "judged bad"],
+    )
