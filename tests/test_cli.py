@@ -173,3 +173,29 @@ def test_list_features_names_every_feature():
     assert result.exit_code == 0
     for name in feature_names():
         assert f"`{name}`" in result.output
+
+
+def test_workers_that_cannot_start_stop_the_run_with_a_clear_error(tmp_path, astronaut):
+    import subprocess
+    import sys
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(4):
+        (folder / f"{i}.png").write_bytes(encode(astronaut))
+    # A script without a __main__ guard: each spawned worker re-runs it and fails.
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from photoqc.pipelines.extract import ExtractConfig, extract_rows\n"
+        "from photoqc.pipelines.inputs import collect_inputs\n"
+        "from photoqc.segmentation import SegmenterConfig\n"
+        f"items = collect_inputs({str(folder)!r})\n"
+        "config = ExtractConfig(segmenter=SegmenterConfig(kind='none'), batch_size=1)\n"
+        "rows = list(extract_rows(items, config, workers=2))\n"
+        "print('rows', len(rows))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode != 0
+    assert "WorkerStartError" in result.stderr and "__main__" in result.stderr

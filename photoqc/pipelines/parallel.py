@@ -19,6 +19,12 @@ from typing import Protocol
 from photoqc.pipelines.inputs import InputItem
 
 Row = dict[str, object]
+
+
+class WorkerStartError(RuntimeError):
+    """Worker processes died before returning any result (they could not start)."""
+
+
 Batch = list[tuple[int, InputItem]]
 
 
@@ -69,16 +75,26 @@ def run_batches(
             pool.submit(_worker_rows, [item for _, item in batch]): batch for batch in batches
         }
         fallback = None
+        finished = 0
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 batch = pending.pop(future)
                 try:
                     rows = future.result()
-                except BrokenProcessPool:
+                except BrokenProcessPool as exc:
+                    if finished == 0:
+                        # Not one batch came back: the workers could not start at all.
+                        raise WorkerStartError(
+                            "worker processes died before finishing any work. If you call "
+                            "photoqc from a script with workers > 1, put the call under "
+                            "`if __name__ == '__main__':` (workers are spawned); otherwise "
+                            "try --workers 1 to see the error"
+                        ) from exc
                     fallback = fallback or factory(*args)
-                    message = "worker process died (out of memory?)"
+                    message = "worker process died while processing this batch (out of memory?)"
                     rows = [fallback.error_row(item, message) for _, item in batch]
+                finished += 1
                 yield from zip((i for i, _ in batch), rows, strict=True)
 
 
