@@ -50,6 +50,26 @@ app = typer.Typer(
 
 console = Console(stderr=True)
 
+# Options several commands share: one definition, one help text.
+WEIGHTS_DIR_OPTION = typer.Option(
+    None,
+    "--weights-dir",
+    envvar="PHOTOQC_WEIGHTS_DIR",
+    help="Folder holding model weight files, searched before the torch hub cache.",
+    file_okay=False,
+)
+OFFLINE_OPTION = typer.Option(
+    False, "--offline", help="Never download weights (same as PHOTOQC_OFFLINE=1)."
+)
+NIMA_WEIGHTS_OPTION = typer.Option(
+    None,
+    "--nima-weights",
+    help="A NIMA weights file (.safetensors from `photoqc nima import` or `nima train`); "
+    "repeat for several models. Default: every nima_*.safetensors in the weights folder; "
+    "without any, the nima_* features are empty.",
+    dir_okay=False,
+)
+
 
 class SegmenterChoice(StrEnum):
     auto = "auto"
@@ -142,13 +162,7 @@ def features(
     workers: int = typer.Option(
         1, "--workers", "-w", min=1, help="Processes to run in parallel (each loads its own model)."
     ),
-    weights_dir: Path | None = typer.Option(
-        None,
-        "--weights-dir",
-        envvar="PHOTOQC_WEIGHTS_DIR",
-        help="Folder holding model weight files, searched before the torch hub cache.",
-        file_okay=False,
-    ),
+    weights_dir: Path | None = WEIGHTS_DIR_OPTION,
     maskrcnn_variant: MaskRCNNVariantChoice = typer.Option(
         MaskRCNNVariantChoice.v1,
         "--maskrcnn-variant",
@@ -166,20 +180,11 @@ def features(
         min=1,
         help="Refuse images larger than this many pixels (decompression-bomb guard).",
     ),
-    nima_weights: list[Path] | None = typer.Option(
-        None,
-        "--nima-weights",
-        help="A NIMA weights file (.safetensors from `photoqc nima import` or `nima train`); "
-        "repeat for several models. Default: every nima_*.safetensors in the weights folder. "
-        "Without any, the nima_* columns are empty.",
-        dir_okay=False,
-    ),
+    nima_weights: list[Path] | None = NIMA_WEIGHTS_OPTION,
     batch_size: int = typer.Option(
         16, "--batch-size", min=1, help="Images per batch (NIMA runs per batch)."
     ),
-    offline: bool = typer.Option(
-        False, "--offline", help="Never download weights (same as PHOTOQC_OFFLINE=1)."
-    ),
+    offline: bool = OFFLINE_OPTION,
     fail_on_error: bool = typer.Option(
         False, "--fail-on-error", help="Exit with code 3 when any image could not be processed."
     ),
@@ -357,15 +362,8 @@ def train_command(
     ),
     mos_scale: float = typer.Option(5.0, "--mos-scale", help="The s of that sigmoid, MOS units."),
     segmenter: SegmenterChoice = typer.Option(SegmenterChoice.auto, "--segmenter", "-s"),
-    nima_weights: list[Path] | None = typer.Option(
-        None,
-        "--nima-weights",
-        help="NIMA weights to add NIMA features (repeatable).",
-        dir_okay=False,
-    ),
-    weights_dir: Path | None = typer.Option(
-        None, "--weights-dir", envvar="PHOTOQC_WEIGHTS_DIR", file_okay=False
-    ),
+    nima_weights: list[Path] | None = NIMA_WEIGHTS_OPTION,
+    weights_dir: Path | None = WEIGHTS_DIR_OPTION,
     folds: int = typer.Option(5, "--folds", min=2, help="Cross-validation folds."),
     seed: int = typer.Option(0, "--seed"),
     workers: int = typer.Option(1, "--workers", "-w", min=1),
@@ -379,7 +377,7 @@ def train_command(
     no_cache: bool = typer.Option(
         False, "--no-cache", help="Neither read nor write the feature cache."
     ),
-    offline: bool = typer.Option(False, "--offline", help="Never download weights."),
+    offline: bool = OFFLINE_OPTION,
 ) -> None:
     """Train the good/bad classifier on hand labels, cross-validated, into a model folder.
 
@@ -484,15 +482,13 @@ def score_command(
         help="Default: the model's own. Another needs --allow-segmenter-mismatch.",
     ),
     allow_segmenter_mismatch: bool = typer.Option(False, "--allow-segmenter-mismatch"),
-    nima_weights: list[Path] | None = typer.Option(None, "--nima-weights", dir_okay=False),
-    weights_dir: Path | None = typer.Option(
-        None, "--weights-dir", envvar="PHOTOQC_WEIGHTS_DIR", file_okay=False
-    ),
+    nima_weights: list[Path] | None = NIMA_WEIGHTS_OPTION,
+    weights_dir: Path | None = WEIGHTS_DIR_OPTION,
     batch_size: int = typer.Option(16, "--batch-size", min=1),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Start the CSV afresh instead of resuming."
     ),
-    offline: bool = typer.Option(False, "--offline", help="Never download weights."),
+    offline: bool = OFFLINE_OPTION,
 ) -> None:
     """Score photos good or bad, with reasons: one CSV row per input, written as it finishes.
 
@@ -555,11 +551,9 @@ def explain_command(
         None, "--waterfall", help="Save a SHAP waterfall plot (PNG) here."
     ),
     top: int = typer.Option(5, "--reasons", min=1, help="Reasons to list."),
-    nima_weights: list[Path] | None = typer.Option(None, "--nima-weights", dir_okay=False),
-    weights_dir: Path | None = typer.Option(
-        None, "--weights-dir", envvar="PHOTOQC_WEIGHTS_DIR", file_okay=False
-    ),
-    offline: bool = typer.Option(False, "--offline"),
+    nima_weights: list[Path] | None = NIMA_WEIGHTS_OPTION,
+    weights_dir: Path | None = WEIGHTS_DIR_OPTION,
+    offline: bool = OFFLINE_OPTION,
 ) -> None:
     """Explain one photo's verdict: probability, reasons, and each feature's SHAP push."""
     import pandas as pd
@@ -818,9 +812,7 @@ def report_command(
         "--overlays/--no-overlays",
         help="Draw the object mask (re-runs each row's segmenter).",
     ),
-    weights_dir: Path | None = typer.Option(
-        None, "--weights-dir", envvar="PHOTOQC_WEIGHTS_DIR", file_okay=False
-    ),
+    weights_dir: Path | None = WEIGHTS_DIR_OPTION,
 ) -> None:
     """Write a self-contained HTML report for moderators: filter, sort, inspect, mark.
 
@@ -986,10 +978,8 @@ def nima_train(
     restart: bool = typer.Option(
         False, "--restart", help="Ignore an existing checkpoint in --out."
     ),
-    weights_dir: Path | None = typer.Option(
-        None, "--weights-dir", envvar="PHOTOQC_WEIGHTS_DIR", file_okay=False
-    ),
-    offline: bool = typer.Option(False, "--offline", help="Never download weights."),
+    weights_dir: Path | None = WEIGHTS_DIR_OPTION,
+    offline: bool = OFFLINE_OPTION,
 ) -> None:
     """Train or fine-tune NIMA with the EMD loss, in two stages (head, then all layers).
 

@@ -72,6 +72,13 @@ class Labels:
         return len(self.images)
 
 
+def problem_report(source: str | os.PathLike[str], problems: list[str], shown: int = 50) -> str:
+    """One message listing ``problems`` (the first ``shown`` of them) for ``source``."""
+    listed = "\n  ".join(problems[:shown])
+    more = f"\n  ... and {len(problems) - shown} more" if len(problems) > shown else ""
+    return f"{source}: {len(problems)} problem(s):\n  {listed}{more}"
+
+
 def sigmoid_target(
     mos: np.ndarray, threshold: float, scale: float = DEFAULT_MOS_SCALE
 ) -> np.ndarray:
@@ -151,9 +158,7 @@ def read_labels(
     if not len(table):
         problems.append("no rows")
     if problems:
-        shown = "\n  ".join(problems[:50])
-        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
-        raise LabelsError(f"{csv_path}: {len(problems)} problem(s):\n  {shown}{more}")
+        raise LabelsError(problem_report(csv_path, problems))
     return Labels(
         images,
         paths,

@@ -39,6 +39,7 @@ from photoqc.models.nima import (
     votes_to_distribution,
 )
 from photoqc.models.nima_weights import load_nima, save_nima, sha256_of
+from photoqc.pipelines.labels import problem_report
 from photoqc.weights import WeightsNotFoundError, resolve_weights_file
 
 logger = logging.getLogger(__name__)
@@ -111,9 +112,7 @@ def read_ratings(
     if not len(table):
         problems.append("no rows")
     if problems:
-        shown = "\n  ".join(problems[:50])
-        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
-        raise RatingsError(f"{csv_path}: {len(problems)} problem(s):\n  {shown}{more}")
+        raise RatingsError(problem_report(csv_path, problems))
     if has_votes:
         return Ratings(paths, votes_to_distribution(values.to_numpy()), "votes")
     std = (
