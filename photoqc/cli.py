@@ -315,6 +315,23 @@ def list_features(
     Console().print(table)
 
 
+DEFAULT_MODEL_NOTE = (
+    "using photoqc's built-in default model (trained on 300 phone photos of everyday scenes "
+    "scored by people, CLIVE; no NIMA). For your own domain, train on your hand labels and "
+    "pass --model."
+)
+
+
+def _model_or_default(model: Path | None) -> Path:
+    """``model``, or the built-in default (said once, on stderr)."""
+    if model is not None:
+        return model
+    from photoqc.models.bundle import default_model_dir
+
+    console.print(f"[cyan]note:[/] {DEFAULT_MODEL_NOTE}", highlight=False, soft_wrap=True)
+    return default_model_dir()
+
+
 def _load_bundle_or_fail(model: Path):
     from photoqc.models.bundle import BundleError, load_bundle
 
@@ -452,11 +469,11 @@ def score_command(
         help="A folder of photos (recursive) or a CSV with an `image` column.",
         show_default=False,
     ),
-    model: Path = typer.Option(
-        ...,
+    model: Path | None = typer.Option(
+        None,
         "--model",
         "-m",
-        help="Model folder from `photoqc train`.",
+        help="Model folder from `photoqc train`. Default: the built-in model.",
         file_okay=False,
         show_default=False,
     ),
@@ -503,6 +520,7 @@ def score_command(
         items = collect_inputs(input)
     except InputError as exc:
         raise _fail(str(exc)) from None
+    model = _model_or_default(model)
     bundle = _load_bundle_or_fail(model)
     config = _scoring_config_or_fail(
         bundle,
@@ -546,7 +564,9 @@ def explain_command(
     image: Path = typer.Argument(
         ..., exists=True, dir_okay=False, show_default=False, help="One photo."
     ),
-    model: Path = typer.Option(..., "--model", "-m", file_okay=False, show_default=False),
+    model: Path | None = typer.Option(
+        None, "--model", "-m", file_okay=False, help="Model folder. Default: the built-in model."
+    ),
     waterfall: Path | None = typer.Option(
         None, "--waterfall", help="Save a SHAP waterfall plot (PNG) here."
     ),
@@ -563,6 +583,7 @@ def explain_command(
     from photoqc.pipelines.inputs import InputItem
     from photoqc.pipelines.score import verdict
 
+    model = _model_or_default(model)
     bundle = _load_bundle_or_fail(model)
     config = _scoring_config_or_fail(
         bundle,

@@ -167,3 +167,16 @@ def test_extract_config_of_the_bundle_matches_training(bundle):
     assert config.segmenter.kind == "none" and not warnings
     assert set(bundle.feature_names) <= set(config.feature_names())
     assert isinstance(config, ExtractConfig)
+
+
+def test_unmeasured_features_are_never_given_as_reasons():
+    names = ["q_br_brightness_diff", "q_br_brightness", "sharpness_laplacian"]
+    values = {
+        "q_br_brightness_diff": float("nan"),
+        "q_br_brightness": 0.1,
+        "sharpness_laplacian": 50.0,
+    }
+    typical = {"q_br_brightness_diff": 0.0, "q_br_brightness": 0.4, "sharpness_laplacian": 600.0}
+    reasons = top_reasons(values, [-2.0, -0.3, -0.5], names, typical)
+    assert [r.feature for r in reasons] == ["sharpness_laplacian", "q_br_brightness"]
+    assert all("could not be measured" not in r.text for r in reasons)

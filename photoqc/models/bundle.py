@@ -30,6 +30,14 @@ MODEL_FILE = "model.txt"
 META_FILE = "photoqc.json"
 
 
+def default_model_dir() -> Path:
+    """The model that ships inside photoqc (trained on 300 real phone photos with human
+    scores; see ``scripts/train_default.sh``)."""
+    from importlib import resources
+
+    return Path(str(resources.files("photoqc") / "default_model"))
+
+
 class BundleError(ValueError):
     """A model folder is missing, tampered with, or does not fit this photoqc."""
 

@@ -363,7 +363,18 @@ def top_reasons(
     for family in sorted(totals, key=totals.get):
         if totals[family] > -min_contribution or len(reasons) >= top:
             break
-        strongest = min(families[family], key=lambda i: contributions[i])
+        # A missing value (no object in that quarter, NIMA off) carries weight in the model
+        # but says nothing a moderator can act on: speak through measured features only.
+        measured = [
+            i
+            for i in families[family]
+            if not math.isnan(float(values.get(feature_names[i], math.nan)))
+        ]
+        if not measured:
+            continue
+        strongest = min(measured, key=lambda i: contributions[i])
+        if contributions[strongest] >= 0:
+            continue
         name = feature_names[strongest]
         reasons.append(
             Reason(
