@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import time
 from pathlib import Path
 
 import cv2
@@ -499,3 +500,17 @@ def test_fine_tuning_imported_technical_model_lowers_validation_emd(
     result = train_nima(ratings, tmp_path / "ft", config)
     before = result.history[0]["emd"]
     assert result.metrics["emd"] < before - 0.01, (before, result.metrics)
+
+
+def test_importing_the_same_weights_twice_gives_the_same_file(nima_tflite, tmp_path):
+    # Models and the feature cache name NIMA files by sha256: a re-import must match.
+    from photoqc.models.nima_weights import sha256_of
+
+    source = nima_tflite / "technical_model.tflite"
+    outputs = [tmp_path / f"{d}" / "nima_technical.safetensors" for d in ("a", "b")]
+    for out in outputs:
+        result = runner.invoke(app, ["nima", "import", str(source), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        time.sleep(1.1)  # creation times (seconds) differ between the two imports
+    assert sha256_of(outputs[0]) == sha256_of(outputs[1])
+    assert "created" in json.loads(outputs[0].with_suffix(".json").read_text())

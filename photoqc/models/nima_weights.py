@@ -85,7 +85,10 @@ def save_nima(
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(path), metadata={"photoqc": json.dumps(meta)})
+    # The header leaves out the creation time, so the same weights always make the same
+    # bytes: models and the feature cache name NIMA files by their sha256.
+    header = {k: v for k, v in meta.items() if k != "created"}
+    save_file(state, str(path), metadata={"photoqc": json.dumps(header, sort_keys=True)})
     sidecar_path(path).write_text(json.dumps(meta, indent=2) + "\n")
     return meta
 
