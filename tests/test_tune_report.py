@@ -277,3 +277,20 @@ def test_marks_export_as_a_labels_csv_that_train_reads(page, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "m" / "photoqc.json").is_file()
+
+
+def test_scores_with_relative_paths_join_labels_from_another_folder(
+    demo_run, tmp_path, monkeypatch
+):
+    from photoqc.pipelines.tune import join_scores_labels
+
+    # Scores written from the demo folder hold paths relative to it; labels use absolute paths.
+    scores = pd.read_csv(demo_run.scores_csv)
+    folder = demo_run.model_dir.parent
+    monkeypatch.chdir(folder)
+    labels = pd.read_csv(folder / "holdout.csv")
+    labels["image"] = [str(folder / p) for p in labels["image"]]
+    labels_csv = tmp_path / "labels.csv"
+    labels[["image", "label"]].to_csv(labels_csv, index=False)
+    joined = join_scores_labels(demo_run.scores_csv, labels_csv)
+    assert len(joined) == len(scores)

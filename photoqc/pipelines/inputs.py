@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,19 @@ class InputItem:
 
     image: str
     path: Path
+
+
+def scored_image_paths(image: str, table_csv: str | Path) -> list[Path]:
+    """Where the ``image`` value of a results table (scores CSV) may point, in order.
+
+    An absolute path is itself; a relative one is tried against the working folder (where
+    ``photoqc score`` was run on a folder) and then the table's own folder. Absolute paths
+    are returned, whether or not the files exist.
+    """
+    path = Path(image)
+    if path.is_absolute():
+        return [path]
+    return [Path(os.path.abspath(base / path)) for base in (Path.cwd(), Path(table_csv).parent)]
 
 
 def collect_inputs(source: str | Path) -> list[InputItem]:

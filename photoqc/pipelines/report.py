@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from photoqc.images import ImageLoadError, load_image
+from photoqc.pipelines.inputs import scored_image_paths
 from photoqc.visuals import jpeg_bytes, mask_overlay, shrink
 
 logger = logging.getLogger(__name__)
@@ -37,13 +38,7 @@ SHAP_BARS = 12
 
 
 def _image_path(image: str, scores_csv: Path) -> Path | None:
-    path = Path(image)
-    if path.is_absolute():
-        return path if path.is_file() else None
-    for base in (Path.cwd(), scores_csv.parent):
-        if (base / path).is_file():
-            return (base / path).resolve()
-    return None
+    return next((p for p in scored_image_paths(image, scores_csv) if p.is_file()), None)
 
 
 def _shap_of(frame: pd.DataFrame, model_dir: str | None) -> tuple[list[str], np.ndarray | None]:

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from photoqc.models.bundle import load_bundle, write_meta
+from photoqc.pipelines.inputs import scored_image_paths
 from photoqc.pipelines.labels import read_labels
 
 
@@ -55,17 +56,19 @@ def join_scores_labels(
     scores = scores[scores["status"] == "ok"]
     labels = read_labels(labels_csv, mos_threshold=mos_threshold, check_files=False)
     by_name = {name: i for i, name in enumerate(labels.images)}
-    by_path = {_resolve(p): i for i, p in enumerate(labels.paths)}
+    by_path = {str(Path(os.path.abspath(p))): i for i, p in enumerate(labels.paths)}
     rows = []
     for image, p_good in zip(scores["image"], scores["p_good"], strict=True):
         i = by_name.get(image)
         if i is None:
-            for base in (Path.cwd(), scores_csv.parent):
-                i = by_path.get(
-                    _resolve(Path(image) if Path(image).is_absolute() else base / image)
-                )
-                if i is not None:
-                    break
+            i = next(
+                (
+                    by_path[str(p)]
+                    for p in scored_image_paths(image, scores_csv)
+                    if str(p) in by_path
+                ),
+                None,
+            )
         if i is not None:
             target = float(labels.target[i])
             rows.append(
@@ -82,10 +85,6 @@ def join_scores_labels(
     if joined["is_good"].nunique() < 2:
         raise TuneError("the labelled photos are all good or all bad: a threshold cannot be tuned")
     return joined.reset_index(drop=True)
-
-
-def _resolve(path: Path) -> str:
-    return str(Path(os.path.abspath(path)))
 
 
 def threshold_table(
