@@ -11,8 +11,9 @@ for the feature set without NIMA and with NIMA (idealo's technical and aesthetic
 imported from ``--nima-dir``'s ``.tflite`` files), the mean and standard deviation over
 the 5 repetitions of the out-of-fold ROC-AUC and of the Spearman correlation between
 p_good and MOS, for soft MOS targets (sigmoid around 50) and hard labels. With
-``--ablation`` it also drops each feature group in turn (AUC with and without it).
-Finally the top features by mean |SHAP| of a model trained on all photos.
+``--ablation`` it also drops each feature group in turn from each feature set (AUC with
+and without it). Finally the top features by mean |SHAP| of a model trained on all photos
+with the median number of rounds the cross-validation chose.
 Features are cached (``--cache-dir``), so a second run takes seconds.
 """
 
@@ -56,17 +57,20 @@ def import_nima(nima_dir: Path, out_dir: Path) -> tuple[str, ...]:
 
 
 def repeated_cv(X: pd.DataFrame, labels: Labels, repeats: int = REPEATS) -> dict[str, float]:
-    """Mean and std over repetitions of out-of-fold ROC-AUC and SRCC(p_good, MOS)."""
-    aucs, srccs = [], []
+    """Mean and std over repetitions of out-of-fold ROC-AUC and SRCC(p_good, MOS), and the
+    median number of boosting rounds the folds chose."""
+    aucs, srccs, rounds = [], [], []
     for seed in range(repeats):
         result = cross_validate(X, labels, TrainConfig(seed=seed))
         aucs.append(result.metrics["roc_auc_oof"])
         srccs.append(spearmanr(result.oof, labels.mos)[0])
+        rounds += result.best_iterations
     return {
         "auc": np.mean(aucs),
         "auc_sd": np.std(aucs),
         "srcc": np.mean(srccs),
         "srcc_sd": np.std(srccs),
+        "rounds": int(np.median(rounds)),
     }
 
 
@@ -77,9 +81,9 @@ def hard(labels: Labels) -> Labels:
     )
 
 
-def top_shap(X: pd.DataFrame, labels: Labels, n: int = 12) -> pd.Series:
-    """Features by mean |SHAP| of a model trained on all photos."""
-    model = GoodBadClassifier(soft=labels.soft, n_estimators=200).fit(X, labels.target)
+def top_shap(X: pd.DataFrame, labels: Labels, rounds: int, n: int = 12) -> pd.Series:
+    """Features by mean |SHAP| of a model trained on all photos for ``rounds`` rounds."""
+    model = GoodBadClassifier(soft=labels.soft, n_estimators=rounds).fit(X, labels.target)
     contributions = model.booster_.predict(X, pred_contrib=True)[:, :-1]
     return pd.Series(np.abs(contributions).mean(axis=0), index=X.columns).sort_values(
         ascending=False
@@ -131,29 +135,35 @@ def main() -> int:
     no_nima = [n for n in names if not n.startswith("nima_")]
     sets = {"without NIMA": no_nima, "with NIMA": names} if nima else {"without NIMA": no_nima}
     print(f"\n{'features':14s} {'targets':6s} {'ROC-AUC (5x5-fold)':>20s} {'SRCC p_good~MOS':>18s}")
+    soft_results = {}
     for set_name, columns in sets.items():
         for target_name, target in (("soft", labels), ("hard", hard(labels))):
             r = repeated_cv(X[columns], target)
+            if target_name == "soft":
+                soft_results[set_name] = r
             print(
                 f"{set_name:14s} {target_name:6s} {r['auc']:>13.3f} ± {r['auc_sd']:.3f} "
                 f"{r['srcc']:>11.3f} ± {r['srcc_sd']:.3f}"
             )
     if args.ablation:
+        for set_name, columns in sets.items():
+            print(f"\nablation (soft targets, {set_name}): ROC-AUC without each group")
+            base = soft_results[set_name]["auc"]
+            print(f"{'all groups':24s} {base:.3f}")
+            for group in table_groups(config.nima_models):
+                dropped = [n for n in columns if n not in group.names]
+                if len(dropped) == len(columns):
+                    continue
+                auc = repeated_cv(X[dropped], labels)["auc"]
+                print(f"{'without ' + group.name:24s} {auc:.3f}  (group's gain {base - auc:+.3f})")
+    for set_name, columns in sets.items():
+        rounds = soft_results[set_name]["rounds"]
         print(
-            f"\nablation (soft targets, {'with' if nima else 'without'} NIMA): "
-            "ROC-AUC without each group"
+            f"\ntop features by mean |SHAP| (log-odds), soft targets, {set_name}, "
+            f"model on all photos ({rounds} rounds):"
         )
-        base = repeated_cv(X, labels)["auc"]
-        print(f"{'all groups':24s} {base:.3f}")
-        for group in table_groups(config.nima_models):
-            dropped = [n for n in names if n not in group.names]
-            if len(dropped) == len(names):
-                continue
-            auc = repeated_cv(X[dropped], labels)["auc"]
-            print(f"{'without ' + group.name:24s} {auc:.3f}  (group's gain {base - auc:+.3f})")
-    print("\ntop features by mean |SHAP| (log-odds), model on all photos, soft targets:")
-    for name, value in top_shap(X, labels).items():
-        print(f"  {name:36s} {value:.3f}")
+        for name, value in top_shap(X[columns], labels, rounds).items():
+            print(f"  {name:36s} {value:.3f}")
     return 0
 
 

@@ -41,7 +41,7 @@ def test_default_model_needs_nothing_from_the_network_or_nima(default):
     assert bundle.segmenter["kind"] == "grabcut" and not warnings
     assert not any(name.startswith("nima_") for name in bundle.feature_names)
     assert bundle.meta["training"]["images"] == 300
-    assert bundle.meta["cv_metrics"]["roc_auc_oof"] > 0.75
+    assert bundle.meta["cv_metrics"]["roc_auc_oof"] > 0.8
 
 
 def test_default_model_scores_a_scikit_image_photo(default, astronaut, tmp_path):
@@ -77,3 +77,23 @@ def test_score_and_explain_use_the_default_model_and_say_so(astronaut, tmp_path)
     result = runner.invoke(app, ["explain", str(folder / "a.jpg")])
     assert result.exit_code == 0, result.output
     assert "built-in default model" in result.output and "verdict:" in result.output
+
+
+@pytest.mark.parametrize("photo", ["astronaut", "coffee", "chelsea"])
+def test_default_model_blames_a_blurred_photo_on_blur(default, photo, request, tmp_path):
+    from photoqc.models.explain import top_reasons
+
+    bundle, extractor, _ = default
+    image = request.getfixturevalue(photo)
+    rows = []
+    for name, im in (("orig", image), ("blurred", defocus_blur(image, 1.0))):
+        path = tmp_path / f"{name}.jpg"
+        path.write_bytes(encode(im, "JPEG", quality=92))
+        rows.append(extractor.row(InputItem(str(path), path)))
+    frame = pd.DataFrame(rows)
+    original, blurred = bundle.predict_good(frame)
+    assert blurred < original - 0.2, (original, blurred)
+    contributions, _ = bundle.contributions(frame)
+    reasons = top_reasons(rows[1], contributions[1], bundle.feature_names, bundle.good_medians)
+    assert reasons and reasons[0].family in ("sharpness", "texture", "detail")
+    assert "blur" in reasons[0].text, reasons[0].text

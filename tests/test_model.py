@@ -180,3 +180,43 @@ def test_unmeasured_features_are_never_given_as_reasons():
     reasons = top_reasons(values, [-2.0, -0.3, -0.5], names, typical)
     assert [r.feature for r in reasons] == ["sharpness_laplacian", "q_br_brightness"]
     assert all("could not be measured" not in r.text for r in reasons)
+
+
+def test_new_feature_families_read_as_moderator_words():
+    family, text = describe("cell_mc_brightness", 0.08, 0.41)
+    assert (
+        family == "exposure"
+        and text == "dark centre of the frame: brightness 0.08 (good photos: ~0.41)"
+    )
+    family, text = describe("cell_centre_sharpness_share", 0.1, 0.6)
+    assert family == "sharpness" and text.startswith("centre softer than the rest")
+    family, text = describe("nss_s0_shape", 0.9, 1.5)
+    assert family == "texture" and "blurred or smoothed" in text
+    family, text = describe("nss_s1_shape", 2.9, 1.5)
+    assert family == "texture" and "noisy" in text
+    family, text = describe("nss_s0_local_contrast_p99", 0.05, 0.2)
+    assert (
+        family == "detail"
+        and text == "little crisp detail: local contrast 0.05 (good photos: ~0.2)"
+    )
+    family, text = describe("nss_s0_pair_left_variance", 0.018, 0.057)
+    assert family == "texture" and text.startswith("fine texture smoothed away")
+    assert "nss_" not in text  # moderators read words, not column names
+
+
+def test_a_shortfall_the_whole_frame_shares_is_said_as_a_whole_frame_defect():
+    from photoqc.models.explain import whole_frame_feature
+
+    typical = {"cell_bl_sharpness": 400.0, "cell_sharpest_sharpness": 1500.0}
+    soft_everywhere = {"cell_bl_sharpness": 20.0, "cell_sharpest_sharpness": 90.0}
+    soft_corner = {"cell_bl_sharpness": 20.0, "cell_sharpest_sharpness": 2400.0}
+    assert whole_frame_feature("cell_bl_sharpness", soft_everywhere, typical) == (
+        "cell_sharpest_sharpness"
+    )
+    assert whole_frame_feature("cell_bl_sharpness", soft_corner, typical) == "cell_bl_sharpness"
+    names = ["cell_bl_sharpness", "cell_sharpest_sharpness"]
+    reasons = top_reasons(soft_everywhere, [-1.0, -0.1], names, typical)
+    assert reasons[0].feature == "cell_sharpest_sharpness"
+    assert reasons[0].text.startswith("blurry all over: even the sharpest part of the frame")
+    reasons = top_reasons(soft_corner, [-1.0, 0.2], names, typical)
+    assert reasons[0].text.startswith("blurry bottom-left of the frame: sharpness 20")

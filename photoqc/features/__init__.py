@@ -21,6 +21,8 @@ from photoqc.features import (
     compression,
     exposure,
     geometry,
+    grid,
+    naturalness,
     nima,
     noise,
     quadrants,
@@ -48,8 +50,10 @@ FEATURE_GROUPS: tuple[FeatureGroup, ...] = (
     noise.GROUP,
     colour.GROUP,
     compression.GROUP,
+    naturalness.GROUP,
     regions.GROUP,
     quadrants.GROUP,
+    grid.GROUP,
 )
 """The classic (network-free) feature groups, in the column order of the feature table."""
 

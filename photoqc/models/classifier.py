@@ -12,25 +12,30 @@ import numpy as np
 import pandas as pd
 
 DEFAULT_PARAMS: dict[str, object] = {
-    "learning_rate": 0.05,
-    "num_leaves": 15,
-    "feature_fraction": 0.8,
+    "learning_rate": 0.03,
+    "num_leaves": 4,
+    "extra_trees": True,
+    "feature_fraction": 0.3,
     "bagging_fraction": 0.8,
     "bagging_freq": 1,
-    "lambda_l2": 1.0,
+    "lambda_l2": 5.0,
     "verbosity": -1,
     "deterministic": True,
     "force_row_wise": True,
 }
 """LightGBM settings for a few hundred to a few thousand labelled photos.
 
-``min_data_in_leaf`` is set from the training size unless given: one in 30 photos, between
+Many small (4-leaf), randomised (``extra_trees``) trees, each seeing 30 % of the features,
+with L2 shrinkage: with ~150 features and a few hundred photos, deeper greedy trees fit
+the noise of single features. On clive-dev these settings raised cross-validated ROC-AUC
+from 0.80 to 0.82 on the same features (``benchmarks/bench_accuracy.py``).
+``min_data_in_leaf`` is set from the training size unless given: one in 20 photos, between
 3 and 20, so a defect seen in only a handful of photos can still get its own leaf."""
 
 
 def min_data_in_leaf(n_rows: int) -> int:
-    """Smallest leaf for ``n_rows`` training photos: n / 30, kept within 3..20."""
-    return int(np.clip(n_rows // 30, 3, 20))
+    """Smallest leaf for ``n_rows`` training photos: n / 20, kept within 3..20."""
+    return int(np.clip(n_rows // 20, 3, 20))
 
 
 class GoodBadClassifier:
@@ -110,6 +115,35 @@ class GoodBadClassifier:
         self.best_iteration_ = int(best) if best and best > 0 else self.booster_.current_iteration()
         self.feature_names_ = list(X.columns)
         return self
+
+    def select_rounds(
+        self, X: pd.DataFrame, y: np.ndarray, strata: np.ndarray, *, folds: int = 4
+    ) -> int:
+        """Boosting rounds that minimise the cross-validated loss on ``X``, ``y``.
+
+        Stratified ``folds``-fold CV on ``strata`` (e.g. good/bad) with early stopping after
+        ``early_stopping_rounds`` rounds without improvement, at most ``n_estimators``.
+        Every photo both trains and validates, which on a few hundred photos gives a far
+        steadier count than one held-out slice. The best count is scaled by
+        ``folds / (folds - 1)``: the model fitted afterwards sees that many times more
+        photos than each inner fold did, and more data supports more rounds (on clive-dev
+        ROC-AUC 0.857 -> 0.859 without NIMA, 0.886 -> 0.888 with).
+        """
+        import lightgbm as lgb
+        from sklearn.model_selection import StratifiedKFold
+
+        splits = StratifiedKFold(folds, shuffle=True, random_state=self.random_state).split(
+            X, strata
+        )
+        history = lgb.cv(
+            self.lgb_params(len(y) * (folds - 1) // folds),
+            lgb.Dataset(X, label=np.asarray(y, dtype=np.float64), free_raw_data=False),
+            num_boost_round=self.n_estimators,
+            folds=list(splits),
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+        )
+        best = len(next(iter(history.values())))
+        return max(1, round(best * folds / (folds - 1)))
 
     def raw_score(self, X: pd.DataFrame) -> np.ndarray:
         """Log-odds of "good" per row."""

@@ -26,6 +26,17 @@ from dataclasses import dataclass
 import numpy as np
 
 QUARTER_WORDS = {"tl": "upper-left", "tr": "upper-right", "bl": "lower-left", "br": "lower-right"}
+CELL_WORDS = {
+    "tl": "top-left",
+    "tc": "top-centre",
+    "tr": "top-right",
+    "ml": "left-middle",
+    "mc": "centre",
+    "mr": "right-middle",
+    "bl": "bottom-left",
+    "bc": "bottom-centre",
+    "br": "bottom-right",
+}
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,10 @@ def _f2(v: float) -> str:
 
 def _f0(v: float) -> str:
     return f"{v:.0f}"
+
+
+def _f3(v: float) -> str:
+    return f"{v:.3g}"
 
 
 def _f1(v: float) -> str:
@@ -282,6 +297,95 @@ _TEMPLATES: tuple[_Template, ...] = (
         "uneven light across the frame: quarters differ by {v} in brightness (good photos: ~{t})",
     ),
     _Template(
+        r"cell_(tl|tc|tr|ml|mc|mr|bl|bc|br)_brightness",
+        "exposure",
+        "dark {c} of the frame: brightness {v} (good photos: ~{t})",
+        "glaring {c} of the frame: brightness {v} (good photos: ~{t})",
+    ),
+    _Template(
+        r"cell_(tl|tc|tr|ml|mc|mr|bl|bc|br)_contrast",
+        "contrast",
+        "flat {c} of the frame: contrast {v} (good photos: ~{t})",
+        "harsh {c} of the frame: contrast {v} (good photos: ~{t})",
+    ),
+    _Template(
+        r"cell_(tl|tc|tr|ml|mc|mr|bl|bc|br)_sharpness",
+        "sharpness",
+        "blurry {c} of the frame: sharpness {v} (good photos: ~{t})",
+        "very crisp or grainy {c} of the frame: sharpness {v} (good photos: ~{t})",
+        _f0,
+    ),
+    _Template(
+        r"cell_mc_value",
+        "exposure",
+        "dim centre of the frame: value {v} (good photos: ~{t})",
+        "glaring centre of the frame: value {v} (good photos: ~{t})",
+    ),
+    _Template(
+        r"cell_darkest_brightness",
+        "exposure",
+        "a dark part of the frame: darkest ninth brightness {v} (good photos: ~{t})",
+        "darkest ninth of the frame brightness {v} (good photos: ~{t})",
+    ),
+    _Template(
+        r"cell_sharpest_sharpness",
+        "sharpness",
+        "blurry all over: even the sharpest part of the frame has sharpness {v} "
+        "(good photos: ~{t})",
+        "very crisp or grainy detail: sharpest part of the frame {v} (good photos: ~{t})",
+        _f0,
+    ),
+    _Template(
+        r"cell_centre_sharpness_share",
+        "sharpness",
+        "centre softer than the rest, focus missed? (centre / sharpest cell {v}; "
+        "good photos: ~{t})",
+        "sharp centre (centre / sharpest cell {v}; good photos: ~{t})",
+    ),
+    _Template(
+        r"nss_s\d_local_contrast_p\d+",
+        "detail",
+        "little crisp detail: local contrast {v} (good photos: ~{t})",
+        "busy, high-contrast detail: local contrast {v} (good photos: ~{t})",
+        _f3,
+    ),
+    _Template(
+        r"nss_s\d_(shape|pair_shape)",
+        "texture",
+        "texture statistics of a blurred or smoothed photo (shape {v}; good photos: ~{t})",
+        "texture statistics of a noisy photo (shape {v}; good photos: ~{t})",
+    ),
+    _Template(
+        r"nss_s\d_kurtosis",
+        "texture",
+        "texture statistics of a noisy photo (kurtosis {v}; good photos: ~{t})",
+        "texture statistics of a blurred or smoothed photo (kurtosis {v}; good photos: ~{t})",
+        _f1,
+    ),
+    _Template(
+        r"nss_s\d_(variance|pair_left_variance|pair_right_variance)",
+        "texture",
+        "fine texture smoothed away, as by blur or noise reduction "
+        "(texture energy {v}; good photos: ~{t})",
+        "grainy texture, as from noise (texture energy {v}; good photos: ~{t})",
+        _f3,
+    ),
+    _Template(
+        r"nss_s\d_(skewness|pair_mean)",
+        "texture",
+        "texture statistics unlike a clean photo's, as from blur, noise or compression "
+        "(texture asymmetry {v}; good photos: ~{t})",
+        "texture statistics unlike a clean photo's, as from blur, noise or compression "
+        "(texture asymmetry {v}; good photos: ~{t})",
+        _f3,
+    ),
+    _Template(
+        r"nss_s\d_local_contrast_cv",
+        "detail",
+        "detail spread evenly, nothing stands out (variation {v}; good photos: ~{t})",
+        "detail in a few places only (variation {v}; good photos: ~{t})",
+    ),
+    _Template(
         r"nima_(\w+)_mean",
         "nima {m}",
         "low NIMA {m} score {v} (good photos: ~{t})",
@@ -308,6 +412,7 @@ def describe(feature: str, value: float, typical: float) -> tuple[str, str]:
         words = {
             "q": QUARTER_WORDS.get(groups[0], "") if groups and feature.startswith("q_") else "",
             "m": groups[0] if groups and feature.startswith("nima_") else "",
+            "c": CELL_WORDS.get(groups[0], "") if groups and feature.startswith("cell_") else "",
         }
         if math.isnan(value):
             return template.family.format(**words), f"{feature} could not be measured"
@@ -375,19 +480,58 @@ def top_reasons(
         strongest = min(measured, key=lambda i: contributions[i])
         if contributions[strongest] >= 0:
             continue
-        name = feature_names[strongest]
+        name = whole_frame_feature(feature_names[strongest], values, typical)
+        value, usual = float(values.get(name, math.nan)), float(typical.get(name, math.nan))
         reasons.append(
             Reason(
                 feature=name,
-                value=float(values.get(name, math.nan)),
-                typical=float(typical.get(name, math.nan)),
+                value=value,
+                typical=usual,
                 contribution=float(contributions[strongest]),
                 family=family,
                 family_contribution=totals[family],
-                text=described[strongest][1],
+                text=describe(name, value, usual)[1],
             )
         )
     return reasons
+
+
+# A local shortfall (one cell, one quarter, the object) that the whole frame shares is said
+# as a whole-frame defect: "blurry bottom-left of the frame" misleads when nothing in the
+# photo is sharp. (local feature, witness that the whole frame shares it, feature to say)
+_WHOLE_FRAME: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (
+        re.compile(r"^(cell_\w+_sharpness|object_sharpness|background_sharpness)$"),
+        "cell_sharpest_sharpness",
+        "cell_sharpest_sharpness",
+    ),
+    (
+        re.compile(
+            r"^((cell|q)_\w+_brightness|quadrant_darkest_brightness|cell_darkest_brightness|"
+            r"cell_mc_value|object_brightness|background_brightness)$"
+        ),
+        "quadrant_brightest_brightness",
+        "brightness",
+    ),
+)
+
+
+def whole_frame_feature(
+    name: str, values: Mapping[str, float], typical: Mapping[str, float]
+) -> str:
+    """The feature to speak through for ``name``'s shortfall: ``name`` itself, or its
+    whole-frame counterpart when even the best part of the frame falls short too (the
+    sharpest cell is softer, the brightest quarter darker, than in typical good photos).
+    """
+
+    def below(feature: str) -> bool:
+        v, t = float(values.get(feature, math.nan)), float(typical.get(feature, math.nan))
+        return not (math.isnan(v) or math.isnan(t)) and v < t
+
+    for pattern, witness, say in _WHOLE_FRAME:
+        if pattern.match(name) and below(name) and below(witness) and say in values:
+            return say
+    return name
 
 
 def reasons_text(reasons: Sequence[Reason]) -> str:

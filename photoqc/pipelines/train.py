@@ -2,11 +2,12 @@
 
 1. Features for every labelled image, from the cache when the same file was measured with
    the same settings before, else computed (and cached).
-2. Stratified k-fold cross-validation (good = target >= 0.5). In each fold LightGBM
-   stops early on a stratified slice of the training part (never the test part), and the
-   test part is predicted: out-of-fold predictions for every image. ROC-AUC, PR-AUC, log
-   loss and accuracy are computed per fold (mean and std reported) and over all
-   out-of-fold predictions.
+2. Stratified k-fold cross-validation (good = target >= 0.5). In each fold the number of
+   boosting rounds is chosen by an inner 4-fold cross-validation of the training part
+   (never the test part), a model with that many rounds is fitted on the whole training
+   part, and the test part is predicted: out-of-fold predictions for every image.
+   ROC-AUC, PR-AUC, log loss and accuracy are computed per fold (mean and std reported)
+   and over all out-of-fold predictions.
 3. The decision threshold is the one maximising F1 of "good" on the out-of-fold
    predictions (photos with p_good >= threshold are published).
 4. A final model on all images with the median best number of rounds of the folds.
@@ -44,9 +45,9 @@ class TrainConfig:
 
     folds: int = 5
     seed: int = 0
-    n_estimators: int = 1000
-    early_stopping_rounds: int = 50
-    inner_valid_fraction: float = 0.15
+    n_estimators: int = 2000
+    early_stopping_rounds: int = 200
+    inner_folds: int = 4
 
 
 @dataclass
@@ -173,8 +174,8 @@ def best_f1_threshold(is_good: np.ndarray, p_good: np.ndarray) -> float:
 
 
 def cross_validate(X: pd.DataFrame, labels: Labels, config: TrainConfig) -> CVResult:
-    """Stratified k-fold out-of-fold predictions with early stopping inside each fold."""
-    from sklearn.model_selection import StratifiedKFold, train_test_split
+    """Stratified k-fold out-of-fold predictions; rounds chosen by CV inside each fold."""
+    from sklearn.model_selection import StratifiedKFold
 
     is_good = labels.is_good
     smallest = int(min(is_good.sum(), (~is_good).sum()))
@@ -201,22 +202,17 @@ def cross_validate(X: pd.DataFrame, labels: Labels, config: TrainConfig) -> CVRe
             early_stopping_rounds=config.early_stopping_rounds,
             random_state=config.seed + fold,
         )
-        inner_ok = min(is_good[train_idx].sum(), (~is_good[train_idx]).sum()) >= 4
-        if inner_ok:
-            fit_idx, stop_idx = train_test_split(
-                train_idx,
-                test_size=config.inner_valid_fraction,
-                stratify=is_good[train_idx],
-                random_state=config.seed + fold,
+        smaller = min(is_good[train_idx].sum(), (~is_good[train_idx]).sum())
+        if smaller >= 2 * config.inner_folds:
+            model.n_estimators = model.select_rounds(
+                X.iloc[train_idx],
+                labels.target[train_idx],
+                is_good[train_idx],
+                folds=config.inner_folds,
             )
-            model.fit(
-                X.iloc[fit_idx],
-                labels.target[fit_idx],
-                eval_set=(X.iloc[stop_idx], labels.target[stop_idx]),
-            )
-        else:  # too few photos to hold some back: a fixed, modest number of rounds
+        else:  # too few photos for an inner cross-validation: a fixed, modest number
             model.n_estimators = min(config.n_estimators, 100)
-            model.fit(X.iloc[train_idx], labels.target[train_idx])
+        model.fit(X.iloc[train_idx], labels.target[train_idx])
         oof[test_idx] = model.predict_good(X.iloc[test_idx])
         best_iterations.append(model.best_iteration_)
         fold_metrics.append(classification_metrics(is_good[test_idx], oof[test_idx]))
