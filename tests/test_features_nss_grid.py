@@ -9,8 +9,9 @@ import pytest
 
 from photoqc import degradations
 from photoqc.features import compute_features
-from photoqc.features.grid import CELLS, grid_labels
+from photoqc.features.grid import CELLS, cell_labels
 from photoqc.features.naturalness import fit_aggd, fit_ggd, mscn, neighbour_products
+from photoqc.features.quadrants import quadrant_labels
 
 
 def test_ggd_fit_recovers_gaussian_and_laplacian_shapes():
@@ -78,8 +79,13 @@ def test_naturalness_is_nan_where_it_cannot_be_measured():
     assert not math.isnan(small["nss_s1_shape"]) and math.isnan(small["nss_s2_shape"])
 
 
-def test_grid_labels_split_the_frame_in_near_equal_thirds():
-    labels = grid_labels((10, 7))
+def test_quadrant_labels_put_an_odd_middle_row_in_the_top_half():
+    labels = quadrant_labels((5, 4))
+    assert labels[:3, :2].tolist() == [[0, 0]] * 3 and labels[3:, 2:].tolist() == [[3, 3]] * 2
+
+
+def test_cell_labels_split_the_frame_in_near_equal_thirds():
+    labels = cell_labels((10, 7))
     counts = np.bincount(labels.ravel(), minlength=9)
     assert counts.sum() == 70 and counts.min() >= 6
     assert labels[0, 0] == 0 and labels[-1, -1] == 8 and labels[5, 3] == CELLS.index("mc")

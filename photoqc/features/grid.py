@@ -17,7 +17,7 @@ import numpy as np
 
 from photoqc.features.base import FeatureGroup, FeatureInput, FeatureSpec
 from photoqc.features.sharpness import laplacian_response
-from photoqc.features.stats import MIN_REGION_PIXELS, labelled_mean_std, relative_contrast
+from photoqc.features.stats import grid_labels, labelled_mean_std, relative_contrast
 
 ROWS = ("t", "m", "b")
 COLUMNS = ("l", "c", "r")
@@ -35,28 +35,14 @@ CELL_WORDS = {
 }
 
 
-def grid_labels(shape: tuple[int, int]) -> np.ndarray:
+def cell_labels(shape: tuple[int, int]) -> np.ndarray:
     """Per-pixel cell index 0..8 (row-major: tl, tc, tr, ml, ..., br) for ``shape``."""
-    h, w = shape
-    rows = np.minimum(np.arange(h) * 3 // max(h, 1), 2)
-    cols = np.minimum(np.arange(w) * 3 // max(w, 1), 2)
-    return rows[:, None] * 3 + cols[None, :]
-
-
-def centre_value(rgb: np.ndarray) -> float:
-    """Mean HSV value (max of R, G, B; 0–1) of the centre cell of ``rgb`` (0–255)."""
-    h, w = rgb.shape[:2]
-    rows = np.flatnonzero(np.minimum(np.arange(h) * 3 // max(h, 1), 2) == 1)
-    cols = np.flatnonzero(np.minimum(np.arange(w) * 3 // max(w, 1), 2) == 1)
-    if rows.size * cols.size < MIN_REGION_PIXELS:
-        return float("nan")
-    centre = rgb[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    return float(centre.max(axis=2).mean()) / 255.0
+    return grid_labels(shape, 3)
 
 
 def _compute(x: FeatureInput) -> dict[str, float]:
     luma = x.luma_small
-    cells = grid_labels(luma.shape)
+    cells = cell_labels(luma.shape)
     _, mean, std = labelled_mean_std(luma / 255.0, cells, 9)
     contrast = relative_contrast(mean, std)
     _, _, lap_std = labelled_mean_std(laplacian_response(luma), cells, 9)
@@ -72,7 +58,8 @@ def _compute(x: FeatureInput) -> dict[str, float]:
     out["cell_sharpest_sharpness"] = sharpest
     # The centre's HSV value (brightest channel) tells a dim subject from a dark but
     # saturated one, which luma alone confuses; it earned its place on clive-dev.
-    out["cell_mc_value"] = centre_value(x.rgb_small)
+    _, value, _ = labelled_mean_std(x.rgb_small.max(axis=2) / 255.0, cells, 9)
+    out["cell_mc_value"] = float(value[CELLS.index("mc")])
     centre = sharpness[CELLS.index("mc")]
     out["cell_centre_sharpness_share"] = float(centre / sharpest) if sharpest > 0 else np.nan
     return out

@@ -12,17 +12,14 @@ from __future__ import annotations
 import numpy as np
 
 from photoqc.features.base import FeatureGroup, FeatureInput, FeatureSpec
-from photoqc.features.stats import labelled_mean_std, relative_contrast
+from photoqc.features.stats import grid_labels, labelled_mean_std, relative_contrast
 
 QUADRANTS = ("tl", "tr", "bl", "br")
 
 
 def quadrant_labels(shape: tuple[int, int]) -> np.ndarray:
     """Per-pixel quadrant index (0 tl, 1 tr, 2 bl, 3 br) for an image of ``shape``."""
-    h, w = shape
-    rows = (np.arange(h) >= h / 2).astype(np.intp)
-    cols = (np.arange(w) >= w / 2).astype(np.intp)
-    return rows[:, None] * 2 + cols[None, :]
+    return grid_labels(shape, 2)
 
 
 def _names() -> tuple[str, ...]:

@@ -23,6 +23,18 @@ def relative_contrast(
     return stds / np.maximum(means, floor)
 
 
+def grid_labels(shape: tuple[int, int], n: int) -> np.ndarray:
+    """Per-pixel cell index of an ``n`` x ``n`` grid over ``shape`` (row-major, 0..n²-1).
+
+    Pixel row ``i`` of ``h`` falls in grid row ``floor(n * i / h)``: for ``n = 2`` a middle
+    row of an odd height belongs to the top half.
+    """
+    h, w = shape
+    rows = np.arange(h) * n // max(h, 1)
+    cols = np.arange(w) * n // max(w, 1)
+    return rows[:, None] * n + cols[None, :]
+
+
 def labelled_mean_std(
     values: np.ndarray,
     labels: np.ndarray,

@@ -46,9 +46,10 @@ class GoodBadClassifier:
     soft : bool
         Targets are probabilities (cross-entropy objective) rather than 0/1 (binary).
     n_estimators : int
-        Most boosting rounds; early stopping (with ``eval_set``) may use fewer.
+        Boosting rounds of :meth:`fit`; the most :meth:`select_rounds` tries.
     early_stopping_rounds : int
-        Stop when the validation log loss has not improved for this many rounds.
+        :meth:`select_rounds` stops when the cross-validated loss has not improved for
+        this many rounds.
     random_state : int
         Seed for bagging and feature sampling.
     params : dict, optional
@@ -84,35 +85,20 @@ class GoodBadClassifier:
             "seed": self.random_state,
         }
 
-    def fit(
-        self,
-        X: pd.DataFrame,
-        y: np.ndarray,
-        *,
-        eval_set: tuple[pd.DataFrame, np.ndarray] | None = None,
-    ) -> GoodBadClassifier:
-        """Fit on features ``X`` (named columns) and targets ``y`` in [0, 1]."""
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> GoodBadClassifier:
+        """Fit ``n_estimators`` rounds on features ``X`` (named columns) and targets ``y``
+        in [0, 1] (see :meth:`select_rounds` for choosing the count)."""
         import lightgbm as lgb
 
         y = np.asarray(y, dtype=np.float64)
         if not self.soft and not np.isin(y, (0.0, 1.0)).all():
             raise ValueError("hard labels must be 0 or 1; use soft=True for probabilities")
-        train = lgb.Dataset(X, label=y, free_raw_data=False)
-        valid_sets, callbacks = [], []
-        if eval_set is not None:
-            valid_sets = [
-                lgb.Dataset(eval_set[0], label=np.asarray(eval_set[1], float), reference=train)
-            ]
-            callbacks = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
         self.booster_ = lgb.train(
             self.lgb_params(len(y)),
-            train,
+            lgb.Dataset(X, label=y, free_raw_data=False),
             num_boost_round=self.n_estimators,
-            valid_sets=valid_sets,
-            callbacks=callbacks,
         )
-        best = self.booster_.best_iteration
-        self.best_iteration_ = int(best) if best and best > 0 else self.booster_.current_iteration()
+        self.best_iteration_ = self.booster_.current_iteration()
         self.feature_names_ = list(X.columns)
         return self
 
