@@ -9,9 +9,10 @@ import pytest
 
 from photoqc import degradations
 from photoqc.features import compute_features
-from photoqc.features.grid import CELLS, cell_labels
+from photoqc.features.grid import CELLS, cell_edges
 from photoqc.features.naturalness import fit_aggd, fit_ggd, mscn, neighbour_products
 from photoqc.features.quadrants import quadrant_labels
+from photoqc.features.stats import grid_labels
 
 
 def test_ggd_fit_recovers_gaussian_and_laplacian_shapes():
@@ -84,11 +85,15 @@ def test_quadrant_labels_put_an_odd_middle_row_in_the_top_half():
     assert labels[:3, :2].tolist() == [[0, 0]] * 3 and labels[3:, 2:].tolist() == [[3, 3]] * 2
 
 
-def test_cell_labels_split_the_frame_in_near_equal_thirds():
-    labels = cell_labels((10, 7))
-    counts = np.bincount(labels.ravel(), minlength=9)
-    assert counts.sum() == 70 and counts.min() >= 6
-    assert labels[0, 0] == 0 and labels[-1, -1] == 8 and labels[5, 3] == CELLS.index("mc")
+def test_cell_edges_split_the_frame_in_near_equal_thirds_like_grid_labels():
+    labels = grid_labels((10, 7), 3)
+    rows, cols = cell_edges(10), cell_edges(7)
+    assert rows == [0, 4, 7, 10] and cols == [0, 3, 5, 7]
+    for i in range(3):
+        for j in range(3):
+            cell = labels[rows[i] : rows[i + 1], cols[j] : cols[j + 1]]
+            assert (cell == i * 3 + j).all()
+    assert CELLS[4] == "mc"
 
 
 def test_a_dark_corner_shows_in_its_cell_and_the_darkest_cell(astronaut):

@@ -13,11 +13,12 @@ On the clive-dev photos this group raised cross-validated ROC-AUC by 0.011 witho
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from photoqc.features.base import FeatureGroup, FeatureInput, FeatureSpec
 from photoqc.features.sharpness import laplacian_response
-from photoqc.features.stats import grid_labels, labelled_mean_std, relative_contrast
+from photoqc.features.stats import MIN_REGION_PIXELS, relative_contrast
 
 ROWS = ("t", "m", "b")
 COLUMNS = ("l", "c", "r")
@@ -35,33 +36,51 @@ CELL_WORDS = {
 }
 
 
-def cell_labels(shape: tuple[int, int]) -> np.ndarray:
-    """Per-pixel cell index 0..8 (row-major: tl, tc, tr, ml, ..., br) for ``shape``."""
-    return grid_labels(shape, 3)
+def cell_edges(length: int, n: int = 3) -> list[int]:
+    """Boundaries of ``n`` near-equal bands over ``length`` pixels: band ``k`` is
+    ``[edges[k], edges[k + 1])``; pixel ``i`` is in band ``floor(n * i / length)``, as in
+    :func:`photoqc.features.stats.grid_labels`."""
+    return [-(-k * length // n) for k in range(n + 1)]
+
+
+def _cell_stats(values: np.ndarray, rows: list[int], cols: list[int]) -> np.ndarray:
+    """(mean, std) per cell, shape (9, 2); NaN for cells under MIN_REGION_PIXELS."""
+    out = np.full((9, 2), np.nan)
+    for i in range(3):
+        for j in range(3):
+            cell = values[rows[i] : rows[i + 1], cols[j] : cols[j + 1]]
+            if cell.size >= MIN_REGION_PIXELS:
+                mean, std = cv2.meanStdDev(np.ascontiguousarray(cell))
+                out[i * 3 + j] = mean[0, 0], std[0, 0]
+    return out
 
 
 def _compute(x: FeatureInput) -> dict[str, float]:
+    # The cells are rectangles: slices and OpenCV's meanStdDev, no per-pixel labels.
     luma = x.luma_small
-    cells = cell_labels(luma.shape)
-    _, mean, std = labelled_mean_std(luma / 255.0, cells, 9)
-    contrast = relative_contrast(mean, std)
-    _, _, lap_std = labelled_mean_std(laplacian_response(luma), cells, 9)
-    sharpness = lap_std**2
+    rows, cols = cell_edges(luma.shape[0]), cell_edges(luma.shape[1])
+    light = _cell_stats(luma, rows, cols) / 255.0
+    mean = light[:, 0]
+    contrast = relative_contrast(mean, light[:, 1])
+    sharpness = _cell_stats(laplacian_response(luma), rows, cols)[:, 1] ** 2
     out: dict[str, float] = {}
     for i, cell in enumerate(CELLS):
         out[f"cell_{cell}_brightness"] = float(mean[i])
         out[f"cell_{cell}_contrast"] = float(contrast[i])
         out[f"cell_{cell}_sharpness"] = float(sharpness[i])
+    # The centre's HSV value (brightest channel) tells a dim subject from a dark but
+    # saturated one, which luma alone confuses; it earned its place on clive-dev.
+    centre = x.rgb_small[rows[1] : rows[2], cols[1] : cols[2]]
+    measured_centre = centre.shape[0] * centre.shape[1] >= MIN_REGION_PIXELS
+    out["cell_mc_value"] = float(centre.max(axis=2).mean()) / 255.0 if measured_centre else np.nan
     measured = ~np.isnan(mean)
     out["cell_darkest_brightness"] = float(mean[measured].min()) if measured.any() else np.nan
     sharpest = float(sharpness[measured].max()) if measured.any() else np.nan
     out["cell_sharpest_sharpness"] = sharpest
-    # The centre's HSV value (brightest channel) tells a dim subject from a dark but
-    # saturated one, which luma alone confuses; it earned its place on clive-dev.
-    _, value, _ = labelled_mean_std(x.rgb_small.max(axis=2) / 255.0, cells, 9)
-    out["cell_mc_value"] = float(value[CELLS.index("mc")])
-    centre = sharpness[CELLS.index("mc")]
-    out["cell_centre_sharpness_share"] = float(centre / sharpest) if sharpest > 0 else np.nan
+    centre_sharpness = sharpness[CELLS.index("mc")]
+    out["cell_centre_sharpness_share"] = (
+        float(centre_sharpness / sharpest) if sharpest > 0 else np.nan
+    )
     return out
 
 
