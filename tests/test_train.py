@@ -118,3 +118,17 @@ def test_explain_of_a_broken_file_is_a_clear_error(demo_run, tmp_path):
     broken.write_bytes(b"zzz")
     result = runner.invoke(app, ["explain", str(broken), "--model", str(demo_run.model_dir)])
     assert result.exit_code == 1 and "not a recognised image format" in result.output
+
+
+def test_round_selection_stops_early_on_noise_and_goes_on_with_signal():
+    from photoqc.models.classifier import GoodBadClassifier
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(240, 6)), columns=[f"f{i}" for i in range(6)])
+    signal = (X["f0"] + 0.5 * X["f1"] + 0.3 * rng.normal(size=240) > 0).to_numpy(float)
+    noise = rng.permutation(signal)
+    model = GoodBadClassifier(n_estimators=1500, early_stopping_rounds=100, random_state=0)
+    with_signal = model.select_rounds(X, signal, signal.astype(bool))
+    on_noise = model.select_rounds(X, noise, noise.astype(bool))
+    assert 1 <= on_noise < with_signal <= round(1500 * 4 / 3)
+    assert with_signal > 300  # a learnable target keeps improving at learning rate 0.03
