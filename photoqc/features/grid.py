@@ -23,13 +23,14 @@ from photoqc.features.stats import MIN_REGION_PIXELS, relative_contrast
 ROWS = ("t", "m", "b")
 COLUMNS = ("l", "c", "r")
 CELLS = tuple(r + c for r in ROWS for c in COLUMNS)
+# One wording for the cells, in feature descriptions and in moderators' reasons.
 CELL_WORDS = {
     "tl": "top-left",
     "tc": "top-centre",
     "tr": "top-right",
-    "ml": "middle-left",
+    "ml": "left-middle",
     "mc": "centre",
-    "mr": "middle-right",
+    "mr": "right-middle",
     "bl": "bottom-left",
     "bc": "bottom-centre",
     "br": "bottom-right",

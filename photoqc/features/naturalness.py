@@ -81,14 +81,15 @@ def fit_aggd(x: np.ndarray) -> tuple[float, float, float, float]:
     """
     x = x.ravel()
     n_neg, n_pos = np.count_nonzero(x < 0), np.count_nonzero(x > 0)
-    if n_neg == 0 or n_pos == 0 or float(np.mean(np.abs(x), dtype=np.float64)) <= FLAT_MSCN**2:
+    mean_abs = float(np.mean(np.abs(x), dtype=np.float64))
+    if n_neg == 0 or n_pos == 0 or mean_abs <= FLAT_MSCN**2:
         return (float("nan"),) * 4
     neg = np.minimum(x, 0)
     left_sq = float(np.sum(neg * neg, dtype=np.float64))
     total_sq = float(np.sum(x * x, dtype=np.float64))
     left_var, right_var = left_sq / n_neg, (total_sq - left_sq) / n_pos
     ratio = np.sqrt(left_var / right_var)
-    r_hat = float(np.mean(np.abs(x), dtype=np.float64)) ** 2 / (total_sq / x.size)
+    r_hat = mean_abs**2 / (total_sq / x.size)
     r_norm = r_hat * (ratio**3 + 1) * (ratio + 1) / (ratio**2 + 1) ** 2
     shape = float(_SHAPES[np.argmin((_AGGD_RATIO - r_norm) ** 2)])
     scale = gamma(2 / shape) / gamma(1 / shape) * np.sqrt(gamma(1 / shape) / gamma(3 / shape))

@@ -25,18 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from photoqc.features.grid import CELL_WORDS
+
 QUARTER_WORDS = {"tl": "upper-left", "tr": "upper-right", "bl": "lower-left", "br": "lower-right"}
-CELL_WORDS = {
-    "tl": "top-left",
-    "tc": "top-centre",
-    "tr": "top-right",
-    "ml": "left-middle",
-    "mc": "centre",
-    "mr": "right-middle",
-    "bl": "bottom-left",
-    "bc": "bottom-centre",
-    "br": "bottom-right",
-}
 
 
 @dataclass(frozen=True)
