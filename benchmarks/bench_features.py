@@ -47,7 +47,7 @@ def _median_seconds(fn, items) -> float:
     return statistics.median(times)
 
 
-def _maskrcnn():
+def _maskrcnn(scratch: Path):
     from photoqc.segmentation.maskrcnn import VARIANTS, MaskRCNNSegmenter, untrained_maskrcnn
 
     try:
@@ -55,9 +55,8 @@ def _maskrcnn():
     except WeightsNotFoundError:
         import torch
 
-        folder = Path(tempfile.mkdtemp())
-        torch.save(untrained_maskrcnn("v1").state_dict(), folder / VARIANTS["v1"].filename)
-        seg = MaskRCNNSegmenter("v1", weights_dir=folder, min_score=0.0, allow_download=False)
+        torch.save(untrained_maskrcnn("v1").state_dict(), scratch / VARIANTS["v1"].filename)
+        seg = MaskRCNNSegmenter("v1", weights_dir=scratch, min_score=0.0, allow_download=False)
         return seg, "maskrcnn v1 (random weights, timing only)"
 
 
@@ -77,13 +76,19 @@ def main() -> int:
         sets["clive-dev photos (500x500)"] = sorted(args.photos.iterdir())[: args.limit]
     else:
         print(f"note: {args.photos} not found; timing the synthetic 12 MP photo only")
-    big_dir = Path(tempfile.mkdtemp())
+    # Scratch files (a 12 MP JPEG, maybe 170 MB of weights) are removed at exit.
+    with tempfile.TemporaryDirectory(prefix="photoqc-bench-") as tmp:
+        _time_sets(sets, Path(tmp))
+    return 0
+
+
+def _time_sets(sets: dict[str, list[Path]], big_dir: Path) -> None:
     big = cv2.resize(data.astronaut(), (4000, 3000), interpolation=cv2.INTER_CUBIC)
     big_path = big_dir / "astronaut_12mp.jpg"
     cv2.imwrite(str(big_path), big[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
     sets["astronaut 4000x3000 JPEG (12 MP)"] = [big_path] * 3
 
-    maskrcnn, maskrcnn_name = _maskrcnn()
+    maskrcnn, maskrcnn_name = _maskrcnn(big_dir)
     segmenters = [
         ("none", NoSegmenter()),
         ("grabcut", GrabCutSegmenter()),
@@ -103,7 +108,6 @@ def main() -> int:
             lambda p: compute_features(p[0].pixels, p[1], p[0].jpeg_quantization), pairs
         )
         print(f"{set_name:38s} {'features (all groups, with a mask)':44s} {t:9.3f}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -60,7 +60,12 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=40, help="photos to score per run")
     parser.add_argument("--segmenters", default="none,grabcut,maskrcnn")
     args = parser.parse_args()
-    scratch = Path(tempfile.mkdtemp())
+    # The scratch folder holds models and, for Mask R-CNN, 170 MB of weights: removed at exit.
+    with tempfile.TemporaryDirectory(prefix="photoqc-bench-") as tmp:
+        return _run(args, Path(tmp))
+
+
+def _run(args: argparse.Namespace, scratch: Path) -> int:
     demo = DemoConfig(crops_per_photo=1, mild=(0.1,), severe=(0.9,))
     labels_csv, holdout_csv, _ = make_dataset(scratch / "set", demo)
     items = (csv_inputs(labels_csv) + csv_inputs(holdout_csv))[: args.images]
