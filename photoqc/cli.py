@@ -32,6 +32,7 @@ from rich.text import Text
 
 from photoqc import __version__
 from photoqc.images import DEFAULT_MAX_PIXELS
+from photoqc.pipelines.labels import DEFAULT_MOS_SCALE
 
 app = typer.Typer(
     name="photoqc",
@@ -377,7 +378,9 @@ def train_command(
         "--mos-threshold",
         help="MOS at which a photo turns good: soft target sigmoid((mos - T) / s).",
     ),
-    mos_scale: float = typer.Option(5.0, "--mos-scale", help="The s of that sigmoid, MOS units."),
+    mos_scale: float = typer.Option(
+        DEFAULT_MOS_SCALE, "--mos-scale", help="The s of that sigmoid, MOS units."
+    ),
     segmenter: SegmenterChoice = typer.Option(SegmenterChoice.auto, "--segmenter", "-s"),
     nima_weights: list[Path] | None = NIMA_WEIGHTS_OPTION,
     weights_dir: Path | None = WEIGHTS_DIR_OPTION,

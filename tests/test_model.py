@@ -182,6 +182,34 @@ def test_unmeasured_features_are_never_given_as_reasons():
     assert all("could not be measured" not in r.text for r in reasons)
 
 
+def test_object_background_differences_are_worded_by_their_sign():
+    _, text = describe("object_background_brightness_diff", -0.3, 0.05)
+    assert text.startswith("object much darker than the background (-0.30")
+    # +0.02 where good photos have +0.05: the object is still the brighter one, it just
+    # does not stand out; "much darker" would be false.
+    _, text = describe("q_bl_brightness_diff", 0.02, 0.05)
+    assert text.startswith("object hardly stands out from the background in brightness in the ")
+    _, text = describe("object_background_contrast_diff", 0.01, 0.08)
+    assert text.startswith("object and background alike in contrast")
+    _, text = describe("object_background_contrast_diff", -0.2, 0.08)
+    assert text.startswith("object flatter than the background")
+
+
+def test_a_reason_shows_a_difference_the_moderator_can_read():
+    # The quarter difference prints as 0.05 like good photos' 0.05: it must not be the
+    # reason; the family's next feature, visibly off, speaks instead.
+    names = ["q_br_brightness_diff", "q_tr_brightness_diff"]
+    values = {"q_br_brightness_diff": 0.0496, "q_tr_brightness_diff": -0.25}
+    typical = {"q_br_brightness_diff": 0.0502, "q_tr_brightness_diff": 0.05}
+    reasons = top_reasons(values, [-0.9, -0.4], names, typical)
+    assert [r.feature for r in reasons] == ["q_tr_brightness_diff"]
+    assert reasons[0].contribution == -0.4 and reasons[0].family_contribution == -1.3
+    # With nothing visibly off, the family gives no sentence at all.
+    assert (
+        top_reasons({**values, "q_tr_brightness_diff": 0.0498}, [-0.9, -0.4], names, typical) == []
+    )
+
+
 def test_new_feature_families_read_as_moderator_words():
     family, text = describe("cell_mc_brightness", 0.08, 0.41)
     assert (

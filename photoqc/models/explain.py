@@ -72,6 +72,10 @@ class _Template:
     low: str
     high: str
     fmt: Callable[[float], str] = _f2
+    # For signed differences (object minus background): said instead of ``low``/``high``
+    # when the value's sign contradicts them, e.g. "object much darker" for +0.02 when good
+    # photos have +0.05. Such a value means the object hardly stands out.
+    near: str = ""
 
 
 # {q}: quarter words; values are appended as "(value; good photos: ~typical)" unless the
@@ -194,12 +198,14 @@ _TEMPLATES: tuple[_Template, ...] = (
         "object vs background",
         "object much darker than the background ({v}; good photos: ~{t})",
         "background much darker than the object ({v}; good photos: ~{t})",
+        near="object hardly stands out from the background in brightness ({v}; good photos: ~{t})",
     ),
     _Template(
         r"object_background_contrast_diff",
         "object vs background",
         "object flatter than the background ({v}; good photos: ~{t})",
         "background flatter than the object ({v}; good photos: ~{t})",
+        near="object and background alike in contrast ({v}; good photos: ~{t})",
     ),
     _Template(
         r"object_sharpness",
@@ -262,12 +268,15 @@ _TEMPLATES: tuple[_Template, ...] = (
         "object vs background",
         "object much darker than the background in the {q} quarter ({v}; good photos: ~{t})",
         "background much darker than the object in the {q} quarter ({v}; good photos: ~{t})",
+        near="object hardly stands out from the background in brightness in the {q} quarter"
+        " ({v}; good photos: ~{t})",
     ),
     _Template(
         r"q_(tl|tr|bl|br)_contrast_diff",
         "object vs background",
         "object flatter than the background in the {q} quarter ({v}; good photos: ~{t})",
         "background flatter than the object in the {q} quarter ({v}; good photos: ~{t})",
+        near="object and background alike in contrast in the {q} quarter ({v}; good photos: ~{t})",
     ),
     _Template(
         r"quadrant_darkest_brightness",
@@ -409,6 +418,8 @@ def describe(feature: str, value: float, typical: float) -> tuple[str, str]:
             return template.family.format(**words), f"{feature} could not be measured"
         higher = math.isnan(typical) or value > typical
         phrase = template.high if higher else template.low
+        if template.near and (value <= 0 if higher else value >= 0):
+            phrase = template.near
         text = phrase.format(
             v=template.fmt(value),
             t=template.fmt(typical) if not math.isnan(typical) else "?",
@@ -466,25 +477,36 @@ def top_reasons(
             for i in families[family]
             if not math.isnan(float(values.get(feature_names[i], math.nan)))
         ]
-        if not measured:
-            continue
-        strongest = min(measured, key=lambda i: contributions[i])
-        if contributions[strongest] >= 0:
-            continue
-        name = whole_frame_feature(feature_names[strongest], values, typical)
-        value, usual = float(values.get(name, math.nan)), float(typical.get(name, math.nan))
-        reasons.append(
-            Reason(
-                feature=name,
-                value=value,
-                typical=usual,
-                contribution=float(contributions[strongest]),
-                family=family,
-                family_contribution=totals[family],
-                text=describe(name, value, usual)[1],
+        # Strongest push first; a feature whose value prints the same as good photos'
+        # ("0.05; good photos: ~0.05") shows the moderator nothing, so the next one speaks.
+        for i in sorted(measured, key=lambda i: contributions[i]):
+            if contributions[i] >= 0:
+                break
+            name = whole_frame_feature(feature_names[i], values, typical)
+            value, usual = float(values.get(name, math.nan)), float(typical.get(name, math.nan))
+            if not shows_a_difference(name, value, usual):
+                continue
+            reasons.append(
+                Reason(
+                    feature=name,
+                    value=value,
+                    typical=usual,
+                    contribution=float(contributions[i]),
+                    family=family,
+                    family_contribution=totals[family],
+                    text=describe(name, value, usual)[1],
+                )
             )
-        )
+            break
     return reasons
+
+
+def shows_a_difference(feature: str, value: float, typical: float) -> bool:
+    """Whether ``value`` and ``typical`` read differently at the precision reasons print."""
+    if math.isnan(value) or math.isnan(typical):
+        return True
+    fmt = next((t.fmt for r, t in _COMPILED if r.match(feature)), _f3)
+    return fmt(value) != fmt(typical)
 
 
 # A local shortfall (one cell, one quarter, the object) that the whole frame shares is said
