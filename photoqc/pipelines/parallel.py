@@ -9,6 +9,7 @@ index, batch by batch, in order of completion.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -17,6 +18,8 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
 
 from photoqc.pipelines.inputs import InputItem
+
+logger = logging.getLogger(__name__)
 
 Row = dict[str, object]
 
@@ -62,40 +65,88 @@ def run_batches(
             yield from zip((i for i, _ in batch), rows, strict=True)
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
-    # spawn, not fork: a forked copy of a process that has started torch's thread pool can
-    # deadlock.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(factory, args, threads),
-    ) as pool:
+    unfinished: list[Batch] = []
+    finished = 0
+    with _pool(workers, factory, args, threads) as pool:
         pending = {
             pool.submit(_worker_rows, [item for _, item in batch]): batch for batch in batches
         }
-        fallback = None
-        finished = 0
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 batch = pending.pop(future)
                 try:
                     rows = future.result()
-                except BrokenProcessPool as exc:
-                    if finished == 0:
-                        # Not one batch came back: the workers could not start at all.
-                        raise WorkerStartError(
-                            "worker processes died before finishing any work. If you call "
-                            "photoqc from a script with workers > 1, put the call under "
-                            "`if __name__ == '__main__':` (workers are spawned); otherwise "
-                            "try --workers 1 to see the error"
-                        ) from exc
-                    fallback = fallback or factory(*args)
-                    message = "worker process died while processing this batch (out of memory?)"
-                    rows = [fallback.error_row(item, message) for _, item in batch]
+                except BrokenProcessPool:
+                    # A dead worker breaks the whole pool: every batch still out fails with
+                    # it, though only one image (or none: the workers never started) did
+                    # the harm. They are all redone below, one image at a time.
+                    unfinished.append(batch)
+                    continue
                 finished += 1
                 yield from zip((i for i, _ in batch), rows, strict=True)
+    if unfinished:
+        items = sorted((pair for batch in unfinished for pair in batch), key=lambda p: p[0])
+        yield from _one_at_a_time(items, factory, args, threads, anything_finished=finished > 0)
+
+
+def _pool(
+    workers: int, factory: Callable[..., BatchProcessor], args: tuple, threads: int
+) -> ProcessPoolExecutor:
+    # spawn, not fork: a forked copy of a process that has started torch's thread pool can
+    # deadlock.
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(factory, args, threads),
+    )
+
+
+def _one_at_a_time(
+    items: list[tuple[int, InputItem]],
+    factory: Callable[..., BatchProcessor],
+    args: tuple,
+    threads: int,
+    *,
+    anything_finished: bool,
+) -> Iterator[tuple[int, Row]]:
+    """Redo ``items`` in one worker, one image at a time, after the pool broke.
+
+    With a single image in flight, a worker that dies names the image that killed it: that
+    image gets an error row and a fresh worker goes on with the rest. Until some image has
+    come back, a death may as well mean that workers cannot start at all: the image is put
+    last, and a second death with nothing come back ends the run with
+    :class:`WorkerStartError`.
+    """
+    logger.warning("a worker process died; redoing %d images one at a time", len(items))
+    fallback = None
+    queue = list(items)
+    deaths_before_any_result = 0
+    while queue:
+        with _pool(1, factory, args, threads) as pool:
+            while queue:
+                index, item = queue.pop(0)
+                try:
+                    row = pool.submit(_worker_rows, [item]).result()[0]
+                except BrokenProcessPool as exc:
+                    if not anything_finished:
+                        deaths_before_any_result += 1
+                        if deaths_before_any_result >= 2 or not queue:
+                            raise WorkerStartError(
+                                "worker processes died before finishing any work. If you "
+                                "call photoqc from a script with workers > 1, put the call "
+                                "under `if __name__ == '__main__':` (workers are spawned); "
+                                "otherwise try --workers 1 to see the error"
+                            ) from exc
+                        queue.append((index, item))
+                        break  # the pool is broken: a fresh worker for the rest
+                    fallback = fallback or factory(*args)
+                    message = "worker process died while processing this image (out of memory?)"
+                    yield index, fallback.error_row(item, message)
+                    break
+                anything_finished = True
+                yield index, row
 
 
 # One processor per worker process, built by the pool's initializer.

@@ -66,8 +66,9 @@ class Scorer:
 
     Parameters
     ----------
-    bundle_dir : path
-        The model folder.
+    bundle_dir : path or ModelBundle
+        The model folder, or a bundle already loaded in this process (worker processes
+        are handed the folder and load it themselves).
     config : ExtractConfig
         Feature settings (see :func:`scoring_config`; must match the model's).
     with_shap : bool
@@ -78,12 +79,12 @@ class Scorer:
 
     def __init__(
         self,
-        bundle_dir: str,
+        bundle_dir: str | ModelBundle,
         config: ExtractConfig,
         with_shap: bool = False,
         top: int = DEFAULT_TOP_REASONS,
     ):
-        self.bundle = load_bundle(bundle_dir)
+        self.bundle = bundle_dir if isinstance(bundle_dir, ModelBundle) else load_bundle(bundle_dir)
         self.extractor = FeatureExtractor(config)
         self.config = config
         self.with_shap = with_shap
@@ -339,8 +340,10 @@ def score_to_csv(
     pending: dict[int, list[dict[str, object]]] = {}
     batches = batched(todo, size)
     batch_of = {i: b for b, batch in enumerate(batches) for i, _ in batch}
+    # In this process the bundle loaded above serves; workers load it from its folder.
+    source = bundle if workers <= 1 else str(bundle_dir)
     for index, row in run_batches(
-        batches, Scorer, (str(bundle_dir), config, with_shap, top), workers=workers
+        batches, Scorer, (source, config, with_shap, top), workers=workers
     ):
         b = batch_of[index]
         pending.setdefault(b, []).append(row)

@@ -1,0 +1,52 @@
+"""Worker processes: a worker that dies costs one row, not the rest of the batch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from photoqc.pipelines.inputs import InputItem
+from photoqc.pipelines.parallel import WorkerStartError, batched, run_batches
+
+
+class _Processor:
+    """Rows carry the worker's pid; an image named "poison" kills its worker outright, as
+    a segfault in a native decoder or the kernel's OOM killer would."""
+
+    def __init__(self, poison: str, dead_on_start: bool = False):
+        if dead_on_start and os.getpid() != int(os.environ.get("PHOTOQC_TEST_PARENT", "0")):
+            os._exit(3)
+        self.poison = poison
+
+    def rows(self, items):
+        out = []
+        for item in items:
+            if item.image == self.poison:
+                os._exit(3)
+            out.append({"image": item.image, "status": "ok", "pid": os.getpid()})
+        return out
+
+    def error_row(self, item, message):
+        return {"image": item.image, "status": "error", "error": message}
+
+
+def _items(n: int) -> list[InputItem]:
+    return [InputItem(f"img{i}", Path(f"img{i}.jpg")) for i in range(n)]
+
+
+def test_a_dying_worker_costs_only_the_image_that_killed_it():
+    items = _items(12)
+    rows = dict(run_batches(batched(items, 3), _Processor, ("img4",), workers=2))
+    assert sorted(rows) == list(range(12))  # every input has exactly one row
+    assert rows[4]["status"] == "error" and "worker process died" in rows[4]["error"]
+    others = [rows[i] for i in range(12) if i != 4]
+    assert all(r["status"] == "ok" for r in others), [r for r in others if r["status"] != "ok"]
+    assert all(r["image"] == f"img{i}" for i, r in rows.items())
+
+
+def test_workers_that_cannot_start_are_reported_not_turned_into_error_rows(monkeypatch):
+    monkeypatch.setenv("PHOTOQC_TEST_PARENT", str(os.getpid()))
+    with pytest.raises(WorkerStartError, match="__main__"):
+        list(run_batches(batched(_items(6), 2), _Processor, ("none", True), workers=2))
