@@ -12,7 +12,9 @@ imported from ``--nima-dir``'s ``.tflite`` files), the mean and standard deviati
 the 5 repetitions of the out-of-fold ROC-AUC and of the Spearman correlation between
 p_good and MOS, for soft MOS targets (sigmoid around 50) and hard labels. With
 ``--ablation`` it also drops each feature group in turn from each feature set (AUC with
-and without it). Finally the top features by mean |SHAP| of a model trained on all photos
+and without it). ``--embedding-stack`` measures an experiment that is not in the product: a
+ridge on NIMA's pooled MobileNet embeddings, learned in each fold, as one more feature.
+Finally the top features by mean |SHAP| of a model trained on all photos
 with the median number of rounds the cross-validation chose.
 Features are cached (``--cache-dir``), so a second run takes seconds.
 """
@@ -81,6 +83,76 @@ def hard(labels: Labels) -> Labels:
     )
 
 
+def nima_embeddings(paths: list[Path], weight_files: tuple[str, ...]) -> np.ndarray:
+    """Each NIMA model's pooled MobileNet features (1024 per model) side by side."""
+    import torch
+
+    from photoqc.images import load_image
+    from photoqc.models.nima_predict import NimaPredictor
+
+    predictor = NimaPredictor(weight_files)
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(paths), 32):
+            images = [load_image(p).pixels for p in paths[start : start + 32]]
+            out.append(
+                np.hstack(
+                    [m.backbone(m.preprocessing(images)).numpy() for m in predictor.models.values()]
+                )
+            )
+    return np.vstack(out)
+
+
+def embedding_stack_cv(
+    X: pd.DataFrame, labels: Labels, embeddings: np.ndarray, repeats: int = REPEATS
+) -> dict[str, float]:
+    """Experiment, not in the product: a ridge regression of MOS on NIMA's embeddings,
+    learned inside each training part, as one more LightGBM feature (stacking).
+
+    The ridge's value for a training photo is its out-of-fold prediction within that
+    training part (so LightGBM does not learn from a fitted, over-confident score); for a
+    test photo it comes from the ridge fitted on the whole training part.
+    """
+    from sklearn.linear_model import RidgeCV
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    def ridge():
+        return make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-1, 5, 25)))
+
+    is_good, target, mos = labels.is_good, labels.target, labels.mos
+    aucs, srccs, ridge_aucs = [], [], []
+    for seed in range(repeats):
+        oof, oof_ridge = np.zeros(len(X)), np.zeros(len(X))
+        splits = StratifiedKFold(5, shuffle=True, random_state=seed).split(X, is_good)
+        for fold, (train, test) in enumerate(splits):
+            inner = StratifiedKFold(5, shuffle=True, random_state=seed).split(train, is_good[train])
+            X_train, X_test = X.iloc[train].copy(), X.iloc[test].copy()
+            X_train["nima_embedding_ridge"] = cross_val_predict(
+                ridge(), embeddings[train], mos[train], cv=list(inner)
+            )
+            X_test["nima_embedding_ridge"] = (
+                ridge().fit(embeddings[train], mos[train]).predict(embeddings[test])
+            )
+            oof_ridge[test] = X_test["nima_embedding_ridge"]
+            model = GoodBadClassifier(
+                soft=True, n_estimators=2000, early_stopping_rounds=200, random_state=seed + fold
+            )
+            model.n_estimators = model.select_rounds(X_train, target[train], is_good[train])
+            oof[test] = model.fit(X_train, target[train]).predict_good(X_test)
+        aucs.append(roc_auc_score(is_good, oof))
+        srccs.append(spearmanr(oof, mos)[0])
+        ridge_aucs.append(roc_auc_score(is_good, oof_ridge))
+    return {
+        "auc": np.mean(aucs),
+        "auc_sd": np.std(aucs),
+        "srcc": np.mean(srccs),
+        "ridge_auc": np.mean(ridge_aucs),
+    }
+
+
 def top_shap(X: pd.DataFrame, labels: Labels, rounds: int, n: int = 12) -> pd.Series:
     """Features by mean |SHAP| of a model trained on all photos for ``rounds`` rounds."""
     model = GoodBadClassifier(soft=labels.soft, n_estimators=rounds).fit(X, labels.target)
@@ -100,6 +172,11 @@ def main() -> int:
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--ablation", action="store_true", help="drop each feature group in turn")
+    parser.add_argument(
+        "--embedding-stack",
+        action="store_true",
+        help="experiment: add a ridge on NIMA's 2x1024-d embeddings, learned in each fold",
+    )
     args = parser.parse_args()
     if not (args.data / "labels.csv").is_file():
         print(f"needs {args.data}/labels.csv; not found")
@@ -156,6 +233,17 @@ def main() -> int:
                     continue
                 auc = repeated_cv(X[dropped], labels)["auc"]
                 print(f"{'without ' + group.name:24s} {auc:.3f}  (group's gain {base - auc:+.3f})")
+    if args.embedding_stack and nima:
+        embeddings = nima_embeddings([Path(p) for p in labels.paths], nima)
+        r = embedding_stack_cv(X[names], labels, embeddings)
+        print(
+            "\nexperiment (not in the product), soft targets: with NIMA + a ridge of MOS on "
+            "NIMA's embeddings stacked in each fold"
+        )
+        print(
+            f"{'ROC-AUC':>10s} {r['auc']:.3f} ± {r['auc_sd']:.3f}   SRCC {r['srcc']:.3f}   "
+            f"(the ridge alone: ROC-AUC {r['ridge_auc']:.3f})"
+        )
     for set_name, columns in sets.items():
         rounds = soft_results[set_name]["rounds"]
         print(

@@ -404,10 +404,9 @@ _COMPILED = [(re.compile(rf"^{t.pattern}$"), t) for t in _TEMPLATES]
 
 def describe(feature: str, value: float, typical: float) -> tuple[str, str]:
     """(family, sentence): ``feature`` has ``value`` where good photos have ``typical``."""
-    for regex, template in _COMPILED:
-        match = regex.match(feature)
-        if not match:
-            continue
+    found = _template_for(feature)
+    if found is not None:
+        template, match = found
         groups = match.groups()
         words = {
             "q": QUARTER_WORDS.get(groups[0], "") if groups and feature.startswith("q_") else "",
@@ -505,8 +504,18 @@ def shows_a_difference(feature: str, value: float, typical: float) -> bool:
     """Whether ``value`` and ``typical`` read differently at the precision reasons print."""
     if math.isnan(value) or math.isnan(typical):
         return True
-    fmt = next((t.fmt for r, t in _COMPILED if r.match(feature)), _f3)
+    found = _template_for(feature)
+    fmt = found[0].fmt if found else _f3
     return fmt(value) != fmt(typical)
+
+
+def _template_for(feature: str) -> tuple[_Template, re.Match[str]] | None:
+    """The first template whose pattern matches ``feature``, with the match."""
+    for regex, template in _COMPILED:
+        match = regex.match(feature)
+        if match:
+            return template, match
+    return None
 
 
 # A local shortfall (one cell, one quarter, the object) that the whole frame shares is said
