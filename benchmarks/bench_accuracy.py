@@ -125,8 +125,11 @@ def embedding_stack_cv(
     is_good, target, mos = labels.is_good, labels.target, labels.mos
     aucs, srccs, ridge_aucs = [], [], []
     for seed in range(repeats):
+        # The product's settings, so the experiment differs from cross_validate only in
+        # the stacked feature.
+        config = TrainConfig(seed=seed)
         oof, oof_ridge = np.zeros(len(X)), np.zeros(len(X))
-        splits = StratifiedKFold(5, shuffle=True, random_state=seed).split(X, is_good)
+        splits = StratifiedKFold(config.folds, shuffle=True, random_state=seed).split(X, is_good)
         for fold, (train, test) in enumerate(splits):
             inner = StratifiedKFold(5, shuffle=True, random_state=seed).split(train, is_good[train])
             X_train, X_test = X.iloc[train].copy(), X.iloc[test].copy()
@@ -138,9 +141,14 @@ def embedding_stack_cv(
             )
             oof_ridge[test] = X_test["nima_embedding_ridge"]
             model = GoodBadClassifier(
-                soft=True, n_estimators=2000, early_stopping_rounds=200, random_state=seed + fold
+                soft=labels.soft,
+                n_estimators=config.n_estimators,
+                early_stopping_rounds=config.early_stopping_rounds,
+                random_state=seed + fold,
             )
-            model.n_estimators = model.select_rounds(X_train, target[train], is_good[train])
+            model.n_estimators = model.select_rounds(
+                X_train, target[train], is_good[train], folds=config.inner_folds
+            )
             oof[test] = model.fit(X_train, target[train]).predict_good(X_test)
         aucs.append(roc_auc_score(is_good, oof))
         srccs.append(spearmanr(oof, mos)[0])
