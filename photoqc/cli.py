@@ -1,5 +1,10 @@
 """The ``photoqc`` command line: one command per verb.
 
+Each command parses its options, calls one pipeline function and prints what came back.
+How features are made is the extraction recipe's business
+(:class:`photoqc.pipelines.recipe.ExtractConfig`); options that shape it are defined once
+here and handed over as :class:`photoqc.pipelines.recipe.RecipeOptions`.
+
 Exit codes: 0 success; 1 the job could not run (bad input folder or CSV, missing weights);
 2 wrong usage (unknown option, bad value); 3 the job ran but some rows are errors and
 ``--fail-on-error`` was given.
@@ -33,6 +38,8 @@ from rich.text import Text
 from photoqc import __version__
 from photoqc.images import DEFAULT_MAX_PIXELS
 from photoqc.pipelines.labels import DEFAULT_MOS_SCALE
+from photoqc.pipelines.recipe import DEFAULT_BATCH_SIZE, RecipeOptions
+from photoqc.segmentation.registry import AUTO, CHOICES, MASKRCNN, MASKRCNN_VARIANTS, choices_help
 
 app = typer.Typer(
     name="photoqc",
@@ -40,9 +47,10 @@ app = typer.Typer(
         "Decide whether listing photos are technically good enough to publish, and say why.\n\n"
         "Try it: `photoqc demo` (offline, about 2 minutes). Then: `photoqc train LABELS.csv "
         "--out model/`, `photoqc score PHOTOS/ --model model/ --out scores.csv`, `photoqc explain "
-        "PHOTO --model model/`. `photoqc features PHOTOS/ --out features.parquet` measures "
-        "brightness, contrast, clipping, sharpness, noise, compression and object-versus-"
-        "background light without a model."
+        "PHOTO --model model/`, `photoqc report scores.csv --out report.html`. "
+        "`photoqc features PHOTOS/ --out features.parquet` measures brightness, contrast, "
+        "clipping, sharpness, noise, compression and object-versus-background light without "
+        "a model."
     ),
     no_args_is_help=True,
     rich_markup_mode="markdown",
@@ -51,37 +59,111 @@ app = typer.Typer(
 
 console = Console(stderr=True)
 
-# Options several commands share: one definition, one help text.
+SegmenterChoice = StrEnum("SegmenterChoice", [(c, c) for c in CHOICES])
+"""``--segmenter`` values, from the segmenter registry."""
+
+VariantChoice = StrEnum("VariantChoice", [(v, v) for v in MASKRCNN_VARIANTS])
+
+# --- options several commands share: one definition, one help text -----------------------
+
 WEIGHTS_DIR_OPTION = typer.Option(
     None,
     "--weights-dir",
     envvar="PHOTOQC_WEIGHTS_DIR",
-    help="Folder holding model weight files, searched before the torch hub cache.",
+    help="Folder holding model weight files (Mask R-CNN, NIMA), searched before the torch "
+    "hub cache.",
     file_okay=False,
 )
 OFFLINE_OPTION = typer.Option(
-    False, "--offline", help="Never download weights (same as PHOTOQC_OFFLINE=1)."
+    False, "--offline", help="Never download weights (same as `PHOTOQC_OFFLINE=1`)."
 )
 NIMA_WEIGHTS_OPTION = typer.Option(
     None,
     "--nima-weights",
-    help="A NIMA weights file (.safetensors from `photoqc nima import` or `nima train`); "
-    "repeat for several models. Default: every nima_*.safetensors in the weights folder; "
-    "without any, the nima_* features are empty.",
+    help="A NIMA weights file (`.safetensors` from `photoqc nima import` or `nima train`); "
+    "repeat for several models. Default: every NIMA file in the weights folder; without "
+    "any, the `nima_...` features are empty.",
     dir_okay=False,
+)
+NO_NIMA_OPTION = typer.Option(
+    False, "--no-nima", help="Leave NIMA off (its `nima_...` features empty), even with weights."
+)
+SEGMENTER_OPTION = typer.Option(
+    None,
+    "--segmenter",
+    "-s",
+    help=f"How to find the object: {choices_help()}. Default `{AUTO}`.",
+    show_default=False,
+)
+VARIANT_OPTION = typer.Option(
+    None,
+    "--maskrcnn-variant",
+    help="Mask R-CNN version: `v1` (faster on CPU) or `v2` (more accurate). Default "
+    f"`{MASKRCNN.defaults['variant']}`.",
+    show_default=False,
+)
+ANALYSIS_SIZE_OPTION = typer.Option(
+    None,
+    "--analysis-size",
+    min=128,
+    help="Short side (pixels) at which Mask R-CNN looks at a photo. Default "
+    f"{MASKRCNN.defaults['analysis_size']}.",
+    show_default=False,
+)
+MAX_PIXELS_OPTION = typer.Option(
+    None,
+    "--max-pixels",
+    min=1,
+    help="Refuse images larger than this many pixels (decompression-bomb guard). Default "
+    f"{DEFAULT_MAX_PIXELS:,} (or the model's).",
+    show_default=False,
+)
+BATCH_SIZE_OPTION = typer.Option(
+    None,
+    "--batch-size",
+    min=1,
+    help=f"Images per batch (NIMA runs per batch). Default {DEFAULT_BATCH_SIZE}.",
+    show_default=False,
+)
+WORKERS_OPTION = typer.Option(
+    1, "--workers", "-w", min=1, help="Processes in parallel; each loads its models once."
+)
+MODEL_OPTION = typer.Option(
+    None,
+    "--model",
+    "-m",
+    help="Model folder from `photoqc train`. Default: the built-in model.",
+    file_okay=False,
+    show_default=False,
 )
 
 
-class SegmenterChoice(StrEnum):
-    auto = "auto"
-    maskrcnn = "maskrcnn"
-    grabcut = "grabcut"
-    none = "none"
-
-
-class MaskRCNNVariantChoice(StrEnum):
-    v1 = "v1"
-    v2 = "v2"
+def _recipe_options(
+    *,
+    segmenter: SegmenterChoice | None = None,
+    maskrcnn_variant: VariantChoice | None = None,
+    analysis_size: int | None = None,
+    weights_dir: Path | None = None,
+    offline: bool = False,
+    no_nima: bool = False,
+    nima_weights: list[Path] | None = None,
+    max_pixels: int | None = None,
+    batch_size: int | None = None,
+    allow_segmenter_mismatch: bool = False,
+) -> RecipeOptions:
+    """The recipe options of a command's values (None: the default, or the model's)."""
+    return RecipeOptions(
+        segmenter=segmenter.value if segmenter else None,
+        maskrcnn_variant=maskrcnn_variant.value if maskrcnn_variant else None,
+        analysis_size=analysis_size,
+        weights_dir=str(weights_dir) if weights_dir else None,
+        offline=offline,
+        nima=not no_nima,
+        nima_weights=tuple(str(p) for p in nima_weights or ()),
+        max_pixels=max_pixels,
+        batch_size=batch_size,
+        allow_segmenter_mismatch=allow_segmenter_mismatch,
+    )
 
 
 def _version_callback(value: bool) -> None:
@@ -113,10 +195,20 @@ def main(
 
 
 def _fail(message: str, hint: str | None = None, code: int = 1) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    console.print(Text.assemble(("error: ", "bold red"), message), highlight=False, soft_wrap=True)
     if hint:
-        console.print(f"[dim]hint: {hint}[/]", highlight=False, soft_wrap=True)
+        _say(f"hint: {hint}", "dim")
     return typer.Exit(code)
+
+
+def _say(message: str, style: str = "") -> None:
+    """A line on stderr, never read as rich markup (file names may hold brackets)."""
+    console.print(Text(message, style=style), highlight=False, soft_wrap=True)
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        console.print(Text.assemble(("warning: ", "bold yellow"), warning), soft_wrap=True)
 
 
 class _RateColumn(ProgressColumn):
@@ -141,6 +233,26 @@ def _progress() -> Progress:
     )
 
 
+def _inputs_or_fail(source: Path):
+    from photoqc.pipelines.inputs import InputError, collect_inputs
+
+    try:
+        return collect_inputs(source)
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _resolve_or_fail(options: RecipeOptions):
+    from photoqc.pipelines.recipe import ExtractConfig, RecipeError
+
+    try:
+        config, warnings = ExtractConfig.resolve(options)
+    except RecipeError as exc:
+        raise _fail(str(exc)) from None
+    _warn(warnings)
+    return config
+
+
 @app.command()
 def features(
     input: Path = typer.Argument(
@@ -152,39 +264,15 @@ def features(
     out: Path = typer.Option(
         ..., "--out", "-o", help="Output table: `.parquet` or `.csv`.", show_default=False
     ),
-    segmenter: SegmenterChoice = typer.Option(
-        SegmenterChoice.auto,
-        "--segmenter",
-        "-s",
-        help="How to find the object: `maskrcnn` (torchvision Mask R-CNN, COCO weights), "
-        "`grabcut` (OpenCV, no weights), `auto` (Mask R-CNN if its weights can be had, else "
-        "GrabCut with a warning) or `none` (object features left empty).",
-    ),
-    workers: int = typer.Option(
-        1, "--workers", "-w", min=1, help="Processes to run in parallel (each loads its own model)."
-    ),
+    segmenter: SegmenterChoice | None = SEGMENTER_OPTION,
+    workers: int = WORKERS_OPTION,
     weights_dir: Path | None = WEIGHTS_DIR_OPTION,
-    maskrcnn_variant: MaskRCNNVariantChoice = typer.Option(
-        MaskRCNNVariantChoice.v1,
-        "--maskrcnn-variant",
-        help="Mask R-CNN version: `v1` (faster on CPU) or `v2` (more accurate).",
-    ),
-    analysis_size: int = typer.Option(
-        512,
-        "--analysis-size",
-        min=128,
-        help="Short side (pixels) at which Mask R-CNN looks at a photo.",
-    ),
-    max_pixels: int = typer.Option(
-        DEFAULT_MAX_PIXELS,
-        "--max-pixels",
-        min=1,
-        help="Refuse images larger than this many pixels (decompression-bomb guard).",
-    ),
+    maskrcnn_variant: VariantChoice | None = VARIANT_OPTION,
+    analysis_size: int | None = ANALYSIS_SIZE_OPTION,
+    max_pixels: int | None = MAX_PIXELS_OPTION,
     nima_weights: list[Path] | None = NIMA_WEIGHTS_OPTION,
-    batch_size: int = typer.Option(
-        16, "--batch-size", min=1, help="Images per batch (NIMA runs per batch)."
-    ),
+    no_nima: bool = NO_NIMA_OPTION,
+    batch_size: int | None = BATCH_SIZE_OPTION,
     offline: bool = OFFLINE_OPTION,
     fail_on_error: bool = typer.Option(
         False, "--fail-on-error", help="Exit with code 3 when any image could not be processed."
@@ -196,163 +284,95 @@ def features(
     every feature (see `photoqc list-features`). Files that cannot be read get
     `status=error`, a message, and empty features; the run goes on.
     """
-    from photoqc.pipelines.extract import extract_rows, rows_to_frame
-    from photoqc.pipelines.inputs import InputError, collect_inputs
-    from photoqc.pipelines.tables import check_table_path, write_table
+    from photoqc.pipelines.extract import write_features
+    from photoqc.pipelines.tables import check_table_path
 
     try:
         check_table_path(out)
-        items = collect_inputs(input)
-    except (InputError, ValueError) as exc:
+    except ValueError as exc:
         raise _fail(str(exc)) from None
-    config = _extract_config(
-        segmenter=segmenter.value,
-        variant=maskrcnn_variant.value,
-        weights_dir=weights_dir,
-        analysis_size=analysis_size,
-        offline=offline,
-        nima_weights=nima_weights or [],
-        max_pixels=max_pixels,
-        batch_size=batch_size,
+    items = _inputs_or_fail(input)
+    config = _resolve_or_fail(
+        _recipe_options(
+            segmenter=segmenter,
+            maskrcnn_variant=maskrcnn_variant,
+            analysis_size=analysis_size,
+            weights_dir=weights_dir,
+            offline=offline,
+            no_nima=no_nima,
+            nima_weights=nima_weights,
+            max_pixels=max_pixels,
+            batch_size=batch_size,
+        )
     )
     started = time.perf_counter()
-    rows: dict[int, dict[str, object]] = {}
     with _progress() as progress:
         task = progress.add_task(f"features ({config.segmenter.kind})", total=len(items))
-        for index, row in extract_rows(items, config, workers=workers):
-            rows[index] = row
-            progress.advance(task)
-    frame = rows_to_frame(rows, config)
-    write_table(frame, out)
+        frame = write_features(
+            items, config, out, workers=workers, on_rows=lambda n: progress.advance(task, n)
+        )
     _report_summary(frame, out, time.perf_counter() - started)
     if fail_on_error and (frame["status"] != "ok").any():
         raise typer.Exit(3)
 
 
-def _extract_config(
-    *,
-    segmenter: str,
-    variant: str,
-    weights_dir: Path | None,
-    analysis_size: int,
-    offline: bool,
-    nima_weights: list[Path],
-    max_pixels: int,
-    batch_size: int,
-):
-    """Resolve segmenter and NIMA weights once, in this process; warn once; fail clearly."""
-    from photoqc.models.nima_predict import NIMA_OFF_WARNING, nima_model_names, resolve_nima_weights
-    from photoqc.models.nima_weights import NimaWeightsError, load_nima
-    from photoqc.pipelines.extract import ExtractConfig
-    from photoqc.segmentation import SegmenterConfig, resolve_segmenter
-    from photoqc.weights import WeightsNotFoundError
-
-    seg_config = SegmenterConfig(
-        kind=segmenter,
-        variant=variant,
-        weights_dir=str(weights_dir) if weights_dir else None,
-        analysis_size=analysis_size,
-        allow_download=not offline,
-    )
-    try:
-        seg_config, warning = resolve_segmenter(seg_config)
-    except WeightsNotFoundError as exc:
-        raise _fail(str(exc), "or use --segmenter grabcut, which needs no weights") from None
-    if warning:
-        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
-
-    nima_files = resolve_nima_weights(nima_weights, weights_dir)
-    for path in nima_files:
-        try:
-            load_nima(path)  # fail now, with the file's name, rather than in every worker
-        except NimaWeightsError as exc:
-            raise _fail(str(exc)) from None
-    if not nima_files:
-        console.print(
-            f"[bold yellow]warning:[/] {NIMA_OFF_WARNING}", highlight=False, soft_wrap=True
-        )
-    return ExtractConfig(
-        segmenter=seg_config,
-        nima_weights=nima_files,
-        nima_models=nima_model_names(nima_files),
-        max_pixels=max_pixels,
-        batch_size=batch_size,
-    )
-
-
 def _report_summary(frame, out: Path, seconds: float) -> None:
     errors = frame[frame["status"] != "ok"]
-    console.print(
-        f"wrote {len(frame)} rows to [bold]{out}[/] ({len(frame) - len(errors)} ok, "
-        f"{len(errors)} error{'s' if len(errors) != 1 else ''}) in {seconds:.1f} s",
-        highlight=False,
-        soft_wrap=True,
+    _say(
+        f"wrote {len(frame)} rows to {out} ({len(frame) - len(errors)} ok, "
+        f"{len(errors)} error{'s' if len(errors) != 1 else ''}) in {seconds:.1f} s"
     )
     for _, row in errors.head(10).iterrows():
-        console.print(
-            f"  [red]error[/] {row['image']}: {row['error']}", highlight=False, soft_wrap=True
-        )
+        _say(f"  error {row['image']}: {row['error']}", "red")
     if len(errors) > 10:
-        console.print(f"  ... and {len(errors) - 10} more (see the `error` column)")
+        _say(f"  ... and {len(errors) - 10} more (see the `error` column)")
 
 
 @app.command("list-features")
 def list_features(
     markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown table instead."),
 ) -> None:
-    """List every feature with its description, unit and range."""
+    """List every feature: what it measures (unit, range), its family and its direction."""
     from photoqc.features import table_groups
 
     if markdown:
-        typer.echo("| feature | group | description |\n|---|---|---|")
+        typer.echo("| feature | group | family | better | description |\n|---|---|---|---|---|")
         for group in table_groups():
             for spec in group.specs:
-                typer.echo(f"| `{spec.name}` | {group.name} | {spec.description} |")
+                typer.echo(
+                    f"| `{spec.name}` | {group.name} | {spec.family} | {spec.direction} | "
+                    f"{spec.description} |"
+                )
         return
-    table = Table("feature", "group", "description", title="photoqc features")
+    table = Table("feature", "group", "family", "better", "description", title="photoqc features")
     for group in table_groups():
         for spec in group.specs:
-            table.add_row(spec.name, group.name, spec.description)
+            table.add_row(spec.name, group.name, spec.family, str(spec.direction), spec.description)
     Console().print(table)
 
 
 DEFAULT_MODEL_NOTE = (
-    "using photoqc's built-in default model (trained on 300 phone photos of everyday scenes "
-    "scored by people, CLIVE; no NIMA). For your own domain, train on your hand labels and "
+    "using photoqc's built-in default model (trained on real phone photos of everyday "
+    "scenes scored by people, CLIVE). For your own domain, train on your hand labels and "
     "pass --model."
 )
 
 
-def _model_or_default(model: Path | None) -> Path:
-    """``model``, or the built-in default (said once, on stderr)."""
-    if model is not None:
-        return model
-    from photoqc.models.bundle import default_model_dir
+def _scorer_or_fail(model: Path | None, options: RecipeOptions, **kwargs):
+    """The model's whole scoring pipeline (said once when it is the built-in default)."""
+    from photoqc.models.bundle import BundleError, model_dir_or_default
+    from photoqc.pipelines.recipe import RecipeError
+    from photoqc.pipelines.score import Scorer
 
-    console.print(f"[cyan]note:[/] {DEFAULT_MODEL_NOTE}", highlight=False, soft_wrap=True)
-    return default_model_dir()
-
-
-def _load_bundle_or_fail(model: Path):
-    from photoqc.models.bundle import BundleError, load_bundle
-
+    model_dir, is_default = model_dir_or_default(model)
+    if is_default:
+        _say(f"note: {DEFAULT_MODEL_NOTE}", "cyan")
     try:
-        return load_bundle(model)
-    except BundleError as exc:
+        scorer, warnings = Scorer.from_model(model_dir, options, **kwargs)
+    except (BundleError, RecipeError) as exc:
         raise _fail(str(exc)) from None
-
-
-def _scoring_config_or_fail(bundle, **kwargs):
-    from photoqc.pipelines.score import ScoringSetupError, scoring_config
-    from photoqc.weights import WeightsNotFoundError
-
-    try:
-        config, warnings = scoring_config(bundle, **kwargs)
-    except (ScoringSetupError, WeightsNotFoundError) as exc:
-        raise _fail(str(exc)) from None
-    for warning in warnings:
-        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
-    return config
+    _warn(warnings)
+    return scorer
 
 
 @app.command("train")
@@ -369,7 +389,7 @@ def train_command(
         ...,
         "--out",
         "-o",
-        help="Model folder to write (model.txt, photoqc.json, curves).",
+        help="Model folder to write (`model.txt`, `photoqc.json`, curves).",
         file_okay=False,
         show_default=False,
     ),
@@ -381,18 +401,23 @@ def train_command(
     mos_scale: float = typer.Option(
         DEFAULT_MOS_SCALE, "--mos-scale", help="The s of that sigmoid, MOS units."
     ),
-    segmenter: SegmenterChoice = typer.Option(SegmenterChoice.auto, "--segmenter", "-s"),
+    segmenter: SegmenterChoice | None = SEGMENTER_OPTION,
+    maskrcnn_variant: VariantChoice | None = VARIANT_OPTION,
+    analysis_size: int | None = ANALYSIS_SIZE_OPTION,
     nima_weights: list[Path] | None = NIMA_WEIGHTS_OPTION,
+    no_nima: bool = NO_NIMA_OPTION,
     weights_dir: Path | None = WEIGHTS_DIR_OPTION,
+    max_pixels: int | None = MAX_PIXELS_OPTION,
+    batch_size: int | None = BATCH_SIZE_OPTION,
     folds: int = typer.Option(5, "--folds", min=2, help="Cross-validation folds."),
-    seed: int = typer.Option(0, "--seed"),
-    workers: int = typer.Option(1, "--workers", "-w", min=1),
+    seed: int = typer.Option(0, "--seed", help="Seed of the folds and of LightGBM's sampling."),
+    workers: int = WORKERS_OPTION,
     cache_dir: Path | None = typer.Option(
         None,
         "--cache-dir",
         envvar="PHOTOQC_CACHE_DIR",
         file_okay=False,
-        help="Feature cache folder (default ~/.cache/photoqc).",
+        help="Feature cache folder (default `~/.cache/photoqc`).",
     ),
     no_cache: bool = typer.Option(
         False, "--no-cache", help="Neither read nor write the feature cache."
@@ -413,15 +438,18 @@ def train_command(
         parsed = read_labels(labels, mos_threshold=mos_threshold, mos_scale=mos_scale)
     except LabelsError as exc:
         raise _fail(str(exc)) from None
-    config = _extract_config(
-        segmenter=segmenter.value,
-        variant="v1",
-        weights_dir=weights_dir,
-        analysis_size=512,
-        offline=offline,
-        nima_weights=nima_weights or [],
-        max_pixels=DEFAULT_MAX_PIXELS,
-        batch_size=16,
+    config = _resolve_or_fail(
+        _recipe_options(
+            segmenter=segmenter,
+            maskrcnn_variant=maskrcnn_variant,
+            analysis_size=analysis_size,
+            weights_dir=weights_dir,
+            offline=offline,
+            no_nima=no_nima,
+            nima_weights=nima_weights,
+            max_pixels=max_pixels,
+            batch_size=batch_size,
+        )
     )
     cache = None if no_cache else FeatureCache(cache_dir)
     record = {"labels_file": labels.name, "mos_threshold": mos_threshold, "mos_scale": mos_scale}
@@ -454,15 +482,13 @@ def train_command(
         )
     console.print(table)
     t = outcome.bundle.meta["training"]
-    console.print(
+    _say(
         f"{t['images']} photos ({t['good']} good, {t['bad']} bad; "
         f"{outcome.from_cache} features from cache); threshold "
-        f"{outcome.bundle.threshold:.3f} (max F1); model written to [bold]{out}[/]",
-        highlight=False,
-        soft_wrap=True,
+        f"{outcome.bundle.threshold:.3f} (max F1); model written to {out}"
     )
     for image, error in outcome.failed[:10]:
-        console.print(f"  [red]left out[/] {image}: {error}", highlight=False, soft_wrap=True)
+        _say(f"  left out {image}: {error}", "red")
 
 
 @app.command("score")
@@ -472,14 +498,7 @@ def score_command(
         help="A folder of photos (recursive) or a CSV with an `image` column.",
         show_default=False,
     ),
-    model: Path | None = typer.Option(
-        None,
-        "--model",
-        "-m",
-        help="Model folder from `photoqc train`. Default: the built-in model.",
-        file_okay=False,
-        show_default=False,
-    ),
+    model: Path | None = MODEL_OPTION,
     out: Path = typer.Option(
         ...,
         "--out",
@@ -488,23 +507,28 @@ def score_command(
         dir_okay=False,
         show_default=False,
     ),
-    workers: int = typer.Option(
-        1, "--workers", "-w", min=1, help="Processes (each loads the model once)."
-    ),
+    workers: int = WORKERS_OPTION,
     shap: bool = typer.Option(
-        False, "--shap", help="Add a shap_<feature> column per model feature."
+        False, "--shap", help="Add a `shap_FEATURE` column per model feature."
     ),
-    top: int = typer.Option(3, "--reasons", min=1, help="Reasons per photo."),
+    top: int = typer.Option(3, "--reasons", min=1, help="Most reasons per bad photo."),
     segmenter: SegmenterChoice | None = typer.Option(
         None,
         "--segmenter",
         "-s",
         help="Default: the model's own. Another needs --allow-segmenter-mismatch.",
+        show_default=False,
     ),
-    allow_segmenter_mismatch: bool = typer.Option(False, "--allow-segmenter-mismatch"),
+    allow_segmenter_mismatch: bool = typer.Option(
+        False,
+        "--allow-segmenter-mismatch",
+        help="Score with another segmenter than the model's (or fall back when its weights "
+        "are missing); object features then mean something else.",
+    ),
     nima_weights: list[Path] | None = NIMA_WEIGHTS_OPTION,
     weights_dir: Path | None = WEIGHTS_DIR_OPTION,
-    batch_size: int = typer.Option(16, "--batch-size", min=1),
+    max_pixels: int | None = MAX_PIXELS_OPTION,
+    batch_size: int | None = BATCH_SIZE_OPTION,
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Start the CSV afresh instead of resuming."
     ),
@@ -513,52 +537,47 @@ def score_command(
     """Score photos good or bad, with reasons: one CSV row per input, written as it finishes.
 
     Columns: `image, status, error, p_good, verdict, threshold, reasons, segmenter`,
-    provenance, every feature, and `shap_*` with --shap. If the run is stopped, the same
-    command continues where it left off: no row is lost or written twice.
+    provenance (`reasons_json`, `model_sha256`, `recipe`...), every feature, and `shap_...`
+    with --shap. If the run is stopped, the same command continues where it left off: no
+    row is lost or written twice. Rows written by another model, threshold or feature
+    settings are never kept as if they were this run's.
     """
-    from photoqc.pipelines.inputs import InputError, collect_inputs
     from photoqc.pipelines.score import ScoringSetupError, score_to_csv
 
-    try:
-        items = collect_inputs(input)
-    except InputError as exc:
-        raise _fail(str(exc)) from None
-    model = _model_or_default(model)
-    bundle = _load_bundle_or_fail(model)
-    config = _scoring_config_or_fail(
-        bundle,
-        segmenter=segmenter.value if segmenter else None,
-        allow_segmenter_mismatch=allow_segmenter_mismatch,
-        weights_dir=str(weights_dir) if weights_dir else None,
-        nima_weights=[str(p) for p in nima_weights or []],
-        allow_download=not offline,
-        batch_size=batch_size,
+    items = _inputs_or_fail(input)
+    scorer = _scorer_or_fail(
+        model,
+        _recipe_options(
+            segmenter=segmenter,
+            weights_dir=weights_dir,
+            offline=offline,
+            nima_weights=nima_weights,
+            max_pixels=max_pixels,
+            batch_size=batch_size,
+            allow_segmenter_mismatch=allow_segmenter_mismatch,
+        ),
+        with_shap=shap,
+        top=top,
     )
     started = time.perf_counter()
     with _progress() as progress:
-        task = progress.add_task(f"scoring ({config.segmenter.kind})", total=len(items))
+        task = progress.add_task(f"scoring ({scorer.config.segmenter.kind})", total=len(items))
         try:
             summary = score_to_csv(
                 items,
-                model,
-                config,
+                scorer,
                 out,
-                with_shap=shap,
                 workers=workers,
                 overwrite=overwrite,
-                top=top,
                 on_rows=lambda n: progress.advance(task, n),
             )
         except ScoringSetupError as exc:
             raise _fail(str(exc)) from None
         progress.update(task, completed=len(items))
-    console.print(
+    _say(
         f"{out}: {summary.scored} scored now ({summary.good} good, {summary.bad} bad, "
-        f"{summary.errors} "
-        f"errors), {summary.already_done} already there from an earlier run, in "
-        f"{time.perf_counter() - started:.1f} s",
-        highlight=False,
-        soft_wrap=True,
+        f"{summary.errors} errors), {summary.already_done} already there from an earlier run, "
+        f"in {time.perf_counter() - started:.1f} s"
     )
 
 
@@ -567,79 +586,64 @@ def explain_command(
     image: Path = typer.Argument(
         ..., exists=True, dir_okay=False, show_default=False, help="One photo."
     ),
-    model: Path | None = typer.Option(
-        None, "--model", "-m", file_okay=False, help="Model folder. Default: the built-in model."
-    ),
+    model: Path | None = MODEL_OPTION,
     waterfall: Path | None = typer.Option(
-        None, "--waterfall", help="Save a SHAP waterfall plot (PNG) here."
+        None,
+        "--waterfall",
+        help="Save a chart (PNG) of the features that pushed the verdict most.",
+        dir_okay=False,
     ),
-    top: int = typer.Option(5, "--reasons", min=1, help="Reasons to list."),
+    top: int = typer.Option(5, "--reasons", min=1, help="Most reasons to list."),
     nima_weights: list[Path] | None = NIMA_WEIGHTS_OPTION,
     weights_dir: Path | None = WEIGHTS_DIR_OPTION,
     offline: bool = OFFLINE_OPTION,
 ) -> None:
-    """Explain one photo's verdict: probability, reasons, and each feature's SHAP push."""
-    import pandas as pd
+    """Explain one photo's verdict: probability, reasons, and the features that pushed it."""
+    from photoqc.pipelines.explain import ExplainError, explain_image, write_waterfall
 
-    from photoqc.models.explain import save_waterfall, top_reasons
-    from photoqc.pipelines.extract import FeatureExtractor
-    from photoqc.pipelines.inputs import InputItem
-    from photoqc.pipelines.score import verdict
-
-    model = _model_or_default(model)
-    bundle = _load_bundle_or_fail(model)
-    config = _scoring_config_or_fail(
-        bundle,
-        weights_dir=str(weights_dir) if weights_dir else None,
-        nima_weights=[str(p) for p in nima_weights or []],
-        allow_download=not offline,
+    scorer = _scorer_or_fail(
+        model,
+        _recipe_options(weights_dir=weights_dir, offline=offline, nima_weights=nima_weights),
+        top=top,
     )
-    row = FeatureExtractor(config).row(InputItem(str(image), image))
-    if row["status"] != "ok":
-        raise _fail(f"{image}: {row['error']}")
-    frame = pd.DataFrame([row])
-    p_good = float(bundle.predict_good(frame)[0])
-    contributions, expected = bundle.contributions(frame)
-    names = bundle.feature_names
-    reasons = top_reasons(row, contributions[0], names, bundle.good_medians, top=top)
-    label = verdict(p_good, bundle.threshold)
-    colour = "green" if label == "good" else "red"
-    typer.echo(f"{image}")
-    Console().print(
-        f"verdict: [bold {colour}]{label}[/]  p_good {p_good:.3f}  "
-        f"(threshold {bundle.threshold:.3f}, "
-        f"segmenter {row['segmenter']})",
+    try:
+        result = explain_image(image, scorer)
+    except ExplainError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(str(image))
+    colour = "green" if result.verdict == "good" else "red"
+    console_out = Console()
+    console_out.print(
+        Text.assemble(
+            "verdict: ",
+            (result.verdict, f"bold {colour}"),
+            f"  p_good {result.p_good:.3f}  (threshold {result.threshold:.3f}, "
+            f"segmenter {result.segmenter})",
+        ),
         highlight=False,
     )
-    if not reasons:
-        typer.echo("no feature pushes clearly towards bad")
+    if result.verdict == "good":
+        typer.echo("no defect stands out")
+    elif not result.reasons:
+        typer.echo("why not good: no single feature stands out (see the table)")
     else:
         typer.echo("why not good:")
-        for i, r in enumerate(reasons, start=1):
-            typer.echo(f"  {i}. {r.text}")
-        table = Table(
-            "family", "strongest feature", "value", "good photos", "SHAP family (feature)"
+        for i, reason in enumerate(result.reasons, start=1):
+            typer.echo(f"  {i}. {reason.text}")
+    table = Table("family", "feature", "value", "good photos", "push", title="strongest pushes")
+    for push in result.pushes[:8]:
+        typical = scorer.good.get(push.spec.name)
+        table.add_row(
+            push.spec.family,
+            push.spec.label,
+            push.spec.format(push.value),
+            push.spec.format(typical.median) if typical else "",
+            f"towards {'good' if push.contribution >= 0 else 'bad'} ({abs(push.contribution):.2f})",
         )
-        for r in reasons:
-            table.add_row(
-                r.family,
-                r.feature,
-                f"{r.value:.4g}",
-                f"{r.typical:.4g}",
-                f"{r.family_contribution:+.2f} ({r.contribution:+.2f})",
-            )
-        Console().print(table)
+    console_out.print(table)
     if waterfall:
-        values = [float(row[n]) for n in names]
-        save_waterfall(
-            contributions[0],
-            float(expected[0]),
-            values,
-            names,
-            str(waterfall),
-            title=f"{image.name}: p_good {p_good:.2f}",
-        )
-        typer.echo(f"waterfall written to {waterfall}")
+        write_waterfall(result, waterfall)
+        typer.echo(f"chart written to {waterfall}")
 
 
 @app.command("demo")
@@ -647,16 +651,17 @@ def demo_command(
     out: Path = typer.Option(
         Path("photoqc-demo"), "--out", "-o", file_okay=False, help="Folder for everything."
     ),
-    workers: int = typer.Option(2, "--workers", "-w", min=1),
+    workers: int = typer.Option(2, "--workers", "-w", min=1, help="Processes in parallel."),
     segmenter: SegmenterChoice = typer.Option(
         SegmenterChoice.grabcut,
         "--segmenter",
         "-s",
-        help="grabcut needs no weights; none is fastest.",
+        help="`grabcut` needs no weights; `none` is fastest.",
     ),
     crops: int = typer.Option(
         2, "--crops", min=1, help="Crops per source photo (more: bigger set)."
     ),
+    no_nima: bool = NO_NIMA_OPTION,
 ) -> None:
     """A complete offline run: make a labelled set from scikit-image's photos, train, score.
 
@@ -666,13 +671,13 @@ def demo_command(
     """
     from photoqc.pipelines.demo import DemoConfig, run_demo
 
-    config = DemoConfig(segmenter=segmenter.value, crops_per_photo=crops)
+    config = DemoConfig(segmenter=segmenter.value, crops_per_photo=crops, nima=not no_nima)
     started = time.perf_counter()
     with _progress() as progress:
         task = progress.add_task("demo", total=None)
 
         def on_stage(message: str) -> None:
-            progress.console.print(f"[bold]{message}[/]", highlight=False)
+            progress.console.print(Text(message, style="bold"), highlight=False)
             progress.update(task, description=message.split(" (")[0], completed=0, total=None)
 
         def on_progress(done: int, total: int) -> None:
@@ -680,23 +685,19 @@ def demo_command(
 
         result = run_demo(out, config, workers=workers, on_stage=on_stage, on_progress=on_progress)
     m = result.outcome.cv.metrics
-    console.print(
+    _say(
         f"cross-validated ROC-AUC {m['roc_auc_mean']:.3f} ± {m['roc_auc_std']:.3f} on "
-        f"{result.counts['train']} training photos",
-        highlight=False,
+        f"{result.counts['train']} training photos"
     )
-    console.print(
-        f"[bold]held-out ROC-AUC {result.holdout_roc_auc:.3f}[/] on "
-        f"{result.counts['holdout']} photos of "
-        f"scenes never seen in training",
-        highlight=False,
+    _say(
+        f"held-out ROC-AUC {result.holdout_roc_auc:.3f} on {result.counts['holdout']} photos "
+        "of scenes never seen in training",
+        "bold",
     )
-    console.print(
+    _say(
         f"model: {result.model_dir}  scores: {result.scores_csv}  "
         f"({time.perf_counter() - started:.0f} s)\n"
-        f"next: photoqc explain {out}/images/<photo>.jpg --model {result.model_dir}",
-        highlight=False,
-        soft_wrap=True,
+        f"next: photoqc explain {out}/images/<photo>.jpg --model {result.model_dir}"
     )
 
 
@@ -717,7 +718,14 @@ def tune_command(
         show_default=False,
         help="Hand labels for (some of) the scored photos.",
     ),
-    model: Path = typer.Option(..., "--model", "-m", file_okay=False, show_default=False),
+    model: Path = typer.Option(
+        ...,
+        "--model",
+        "-m",
+        file_okay=False,
+        show_default=False,
+        help="The model folder that made the scores (`--write` updates its threshold).",
+    ),
     target_precision: float | None = typer.Option(
         None,
         "--target-precision",
@@ -732,7 +740,9 @@ def tune_command(
     cost_reject_good: float | None = typer.Option(
         None, "--cost-reject-good", min=0.0, help="Cost of rejecting one good photo."
     ),
-    mos_threshold: float | None = typer.Option(None, "--mos-threshold", help="For MOS labels."),
+    mos_threshold: float | None = typer.Option(
+        None, "--mos-threshold", help="For MOS labels: the MOS at which a photo turns good."
+    ),
     write: bool = typer.Option(
         False, "--write", help="Store the chosen threshold in the model folder."
     ),
@@ -742,8 +752,15 @@ def tune_command(
     Prints precision, recall and cost for a range of thresholds and the chosen one;
     `--write` stores it in the model (previous thresholds are kept, with date and rule).
     """
+    from photoqc.models.bundle import BundleError, load_bundle
     from photoqc.pipelines.labels import LabelsError
-    from photoqc.pipelines.tune import TuneError, summary_rows, tune, write_threshold
+    from photoqc.pipelines.tune import (
+        TuneError,
+        scores_model_warning,
+        summary_rows,
+        tune,
+        write_threshold,
+    )
 
     costs_given = cost_accept_bad is not None and cost_reject_good is not None
     if (target_precision is None) == (not costs_given):
@@ -752,7 +769,11 @@ def tune_command(
             "--cost-reject-good R",
             code=2,
         )
-    _load_bundle_or_fail(model)
+    try:
+        bundle = load_bundle(model)
+    except BundleError as exc:
+        raise _fail(str(exc)) from None
+    _warn([w for w in [scores_model_warning(scores, bundle)] if w])
     try:
         joined, table, choice = tune(
             scores,
@@ -823,49 +844,53 @@ def report_command(
         "--model",
         "-m",
         file_okay=False,
-        help="Model folder, to show SHAP bars when the CSV has no shap_* columns.",
+        help="The model that made the scores: verdicts at its current threshold, its "
+        "reasons and feature pushes, and its own masks. Without it the CSV is shown as written.",
     ),
     images: ReportImages = typer.Option(
         ReportImages.auto,
         "--images",
-        help="`embed` pictures in the HTML, `link` them from <name>_files/, or `auto` "
-        "(embed up to 2,000 rows).",
+        help="`embed` pictures in the HTML, `link` them from a folder `REPORT_files/` beside "
+        "it, or `auto` (embed up to 2,000 rows).",
     ),
     overlays: bool = typer.Option(
         True,
         "--overlays/--no-overlays",
-        help="Draw the object mask (re-runs each row's segmenter).",
+        help="Draw the object mask (re-runs the segmenter on each photo).",
     ),
     weights_dir: Path | None = WEIGHTS_DIR_OPTION,
 ) -> None:
     """Write a self-contained HTML report for moderators: filter, sort, inspect, mark.
 
     Summary counts; a table with thumbnail, verdict, p_good and reasons, sortable and
-    filterable by verdict and by reason; a detail view with the mask overlay and SHAP bars;
-    good/bad marks exported as a labels CSV that `photoqc train` reads.
+    filterable by verdict and by reason; a detail view with the mask overlay and the
+    features that pushed the verdict; good/bad marks exported as a labels CSV that
+    `photoqc train` reads.
     """
+    from photoqc.models.bundle import BundleError
+    from photoqc.pipelines.recipe import RecipeError
     from photoqc.pipelines.report import build_report
 
     with _progress() as progress:
         task = progress.add_task("report", total=None)
         try:
-            counts = build_report(
+            result = build_report(
                 scores,
                 out,
-                model_dir=str(model) if model else None,
+                model_dir=model,
                 images=images.value,
                 overlays=overlays,
                 weights_dir=str(weights_dir) if weights_dir else None,
                 on_progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
-        except ValueError as exc:
+        except (ValueError, BundleError, RecipeError) as exc:
             raise _fail(str(exc)) from None
-    console.print(
-        f"wrote [bold]{out}[/]: {counts['rows']} photos ({counts['good']} good, "
-        f"{counts['bad']} bad, "
-        f"{counts['error']} errors; {counts['with_image']} with pictures)",
-        highlight=False,
-        soft_wrap=True,
+    for note in result.notes:
+        _say(f"note: {note}", "cyan")
+    _say(result.threshold_note)
+    _say(
+        f"wrote {out}: {result.rows} photos ({result.good} good, {result.bad} bad, "
+        f"{result.error} errors; {result.with_image} with pictures)"
     )
 
 
@@ -896,8 +921,8 @@ def nima_import(
     name: str | None = typer.Option(
         None,
         "--name",
-        help="Model name for the feature columns (`nima_<name>_mean`); "
-        "default: from the output file name (`nima_technical.safetensors` -> technical).",
+        help="Model name for the feature columns (`nima_NAME_mean`). Default: what the file "
+        "is known to be (`technical`, `aesthetic`), else what its file name says.",
     ),
     trained_on: str | None = typer.Option(
         None,
@@ -911,42 +936,17 @@ def nima_import(
     kept as a bias; Keras kernels are transposed. The result runs in `photoqc features
     --nima-weights`.
     """
-    from photoqc.models.nima import NIMA
-    from photoqc.models.nima_import import (
-        KNOWN_FILES,
-        TRAINED_ON_BY_NAME,
-        NimaImportError,
-        guess_name,
-        import_weights,
-    )
-    from photoqc.models.nima_weights import model_name_from_path, save_nima, sha256_of
+    from photoqc.models.nima_import import NimaImportError
+    from photoqc.pipelines.nima_import import import_nima
 
-    if out.suffix != ".safetensors":
-        raise _fail(f"{out}: the output must end in .safetensors")
-    digest = sha256_of(file)
-    known = KNOWN_FILES.get(digest, {})
-    model_name = name or model_name_from_path(out)
-    label = known.get("name") or guess_name(file)
     try:
-        state = import_weights(file)
+        meta = import_nima(file, out, name=name, trained_on=trained_on)
     except NimaImportError as exc:
         raise _fail(str(exc)) from None
-    model = NIMA("mobilenet_v1")
-    model.load_state_dict(state)
-    meta = save_nima(
-        model,
-        out,
-        name=model_name,
-        source={"file": file.name, "sha256": digest, "format": file.suffix.lstrip(".").lower()},
-        trained_on=trained_on
-        or known.get("trained_on")
-        or TRAINED_ON_BY_NAME.get(label or "", "unknown"),
-    )
-    console.print(
-        f"wrote [bold]{out}[/] and {out.with_suffix('.json').name}: NIMA {meta['name']} "
-        f"({meta['backbone']}, trained on {meta['trained_on']})",
-        highlight=False,
-        soft_wrap=True,
+    _say(
+        f"wrote {out} and {out.with_suffix('.json').name}: NIMA {meta['name']} "
+        f"({meta['backbone']}, trained on {meta['trained_on']}); its features are "
+        f"nima_{meta['name']}_mean and nima_{meta['name']}_std"
     )
 
 
@@ -980,8 +980,12 @@ def nima_train(
         exists=True,
         dir_okay=False,
     ),
-    backbone: NimaBackboneChoice = typer.Option(NimaBackboneChoice.mobilenet_v1, "--backbone"),
-    name: str = typer.Option("custom", "--name", help="Model name (columns `nima_<name>_*`)."),
+    backbone: NimaBackboneChoice = typer.Option(
+        NimaBackboneChoice.mobilenet_v1, "--backbone", help="The network under NIMA's head."
+    ),
+    name: str = typer.Option(
+        "custom", "--name", help="Model name (feature columns `nima_NAME_mean`, `nima_NAME_std`)."
+    ),
     mos_range: tuple[float, float] = typer.Option(
         (1.0, 10.0),
         "--mos-range",
@@ -993,9 +997,11 @@ def nima_train(
     epochs_all: int = typer.Option(5, "--epochs-all", min=0, help="Epochs training all layers."),
     lr_head: float = typer.Option(1e-3, "--lr-head", help="Learning rate of the head stage."),
     lr_all: float = typer.Option(3e-5, "--lr-all", help="Learning rate of the all-layers stage."),
-    batch_size: int = typer.Option(16, "--batch-size", min=1),
-    val_fraction: float = typer.Option(0.2, "--val-fraction", min=0.0, max=0.9),
-    seed: int = typer.Option(0, "--seed"),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per training step."),
+    val_fraction: float = typer.Option(
+        0.2, "--val-fraction", min=0.0, max=0.9, help="Share of images held out for validation."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split, order, crops and flips."),
     max_steps: int | None = typer.Option(
         None, "--max-steps", min=1, help="Cap on steps per epoch."
     ),
@@ -1059,11 +1065,9 @@ def nima_train(
         except (RatingsError, NimaWeightsError, ValueError) as exc:
             raise _fail(str(exc)) from None
     m = result.metrics
-    console.print(
+    _say(
         f"validation ({int(m['n'])} images): EMD {m['emd']:.4f}, LCC {m['lcc']:.3f}, "
-        f"SRCC {m['srcc']:.3f}; wrote [bold]{result.weights}[/]",
-        highlight=False,
-        soft_wrap=True,
+        f"SRCC {m['srcc']:.3f}; wrote {result.weights}"
     )
 
 

@@ -11,6 +11,12 @@ from PIL import Image
 OVERLAY_COLOUR = (255, 64, 160)
 """RGB of the object outline and tint in detail views."""
 
+THUMB_SIZE = 160
+"""Long side of a thumbnail, pixels."""
+
+DETAIL_SIZE = 480
+"""Long side of a detail view, pixels."""
+
 
 def shrink(rgb: np.ndarray, long_side: int) -> np.ndarray:
     """Resize so the long side is at most ``long_side`` pixels (area averaging)."""
@@ -44,3 +50,18 @@ def jpeg_bytes(rgb: np.ndarray, quality: int = 80) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
+
+
+def thumbnail_jpeg(rgb: np.ndarray, long_side: int = THUMB_SIZE) -> bytes:
+    """A small JPEG of the photo for a table row."""
+    return jpeg_bytes(shrink(rgb, long_side), 75)
+
+
+def detail_jpeg(rgb: np.ndarray, mask: np.ndarray | None, long_side: int = DETAIL_SIZE) -> bytes:
+    """A JPEG of the photo at detail size with the object ``mask`` (full size, bool, or
+    None) drawn over it."""
+    small = shrink(rgb, long_side)
+    if mask is not None:
+        # Averaging then thresholding at one half keeps the outline where it was.
+        mask = shrink(mask.astype(np.uint8) * 255, long_side) >= 128
+    return jpeg_bytes(mask_overlay(small, mask), 80)

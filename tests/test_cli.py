@@ -146,7 +146,7 @@ def test_auto_without_weights_warns_once_and_uses_grabcut(tmp_path, mixed_folder
     out = tmp_path / "f.parquet"
     result = _run("features", str(mixed_folder), "-o", str(out), "--offline")
     assert result.exit_code == 0, result.output
-    assert result.output.count("falling back to GrabCut") == 1
+    assert result.output.count("falling back to grabcut") == 1
     table = pd.read_parquet(out)
     assert set(table.loc[table["status"] == "ok", "segmenter"]) == {"grabcut"}
 

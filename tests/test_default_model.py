@@ -12,7 +12,7 @@ from photoqc.degradations import defocus_blur, underexpose
 from photoqc.models.bundle import default_model_dir, load_bundle
 from photoqc.pipelines.extract import FeatureExtractor
 from photoqc.pipelines.inputs import InputItem
-from photoqc.pipelines.score import scoring_config
+from photoqc.pipelines.recipe import ExtractConfig, RecipeOptions
 
 runner = CliRunner()
 
@@ -20,7 +20,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def default():
     bundle = load_bundle(default_model_dir())
-    config, warnings = scoring_config(bundle, allow_download=False)
+    config, warnings = ExtractConfig.from_record(bundle.recipe, RecipeOptions(offline=True))
     return bundle, FeatureExtractor(config), warnings
 
 
@@ -38,7 +38,7 @@ def _p_good(default, images, tmp_path):
 
 def test_default_model_needs_nothing_from_the_network_or_nima(default):
     bundle, _, warnings = default
-    assert bundle.segmenter["kind"] == "grabcut" and not warnings
+    assert bundle.recipe["segmenter"]["kind"] == "grabcut" and not warnings
     assert not any(name.startswith("nima_") for name in bundle.feature_names)
     assert bundle.meta["training"]["images"] == 300
     assert bundle.meta["cv_metrics"]["roc_auc_oof"] > 0.8
@@ -94,6 +94,8 @@ def test_default_model_blames_a_blurred_photo_on_blur(default, photo, request, t
     original, blurred = bundle.predict_good(frame)
     assert blurred < original - 0.2, (original, blurred)
     contributions, _ = bundle.contributions(frame)
-    reasons = top_reasons(rows[1], contributions[1], bundle.feature_names, bundle.good_medians)
+    reasons = top_reasons(
+        rows[1], contributions[1], bundle.feature_names, bundle.good_ranges, bundle.specs
+    )
     assert reasons and reasons[0].family in ("sharpness", "texture", "detail")
     assert "blur" in reasons[0].text, reasons[0].text

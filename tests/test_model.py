@@ -9,14 +9,27 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from photoqc.degradations import defocus_blur, underexpose
+from photoqc.degradations import defocus_blur, source_photo, underexpose
+from photoqc.features import spec_index, table_groups
 from photoqc.models.bundle import BundleError, ModelBundle, load_bundle, new_meta
 from photoqc.models.classifier import GoodBadClassifier
-from photoqc.models.explain import describe, top_reasons
-from photoqc.pipelines.demo import source_photo
-from photoqc.pipelines.extract import ExtractConfig, FeatureExtractor
+from photoqc.models.explain import GoodRange, describe, top_reasons
+from photoqc.pipelines.extract import FeatureExtractor
 from photoqc.pipelines.inputs import InputItem
-from photoqc.pipelines.score import scoring_config
+from photoqc.pipelines.recipe import ExtractConfig, RecipeOptions
+
+SPECS = spec_index(table_groups())
+
+
+def say(feature: str, value: float, typical: float) -> tuple[str, str]:
+    """(family, sentence) of ``feature`` at ``value`` where good photos have ``typical``."""
+    spec = SPECS[feature]
+    return spec.family, describe(spec, value, typical)
+
+
+def points(typical: dict[str, float]) -> dict[str, GoodRange]:
+    """Good photos known only by their medians."""
+    return {k: GoodRange.point(v) for k, v in typical.items()}
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +49,9 @@ def test_bundle_records_what_is_needed_to_use_it(demo_run, bundle):
     assert meta["feature_config"]["segmenter"]["kind"] == "none"
     assert 0 < meta["threshold"] < 1 and "F1" in meta["threshold_rule"]
     assert meta["cv_metrics"]["roc_auc_mean"] > 0.7
-    assert set(meta["good_medians"]) == set(meta["feature_names"])
+    assert set(meta["good_ranges"]) == set(meta["feature_names"])
+    for median, low, high in meta["good_ranges"].values():
+        assert low <= median <= high
     assert meta["photoqc_version"] and meta["created"]
     for name in ("roc.png", "pr.png", "cv_predictions.csv", "model.txt", "photoqc.json"):
         assert (demo_run.model_dir / name).is_file()
@@ -63,7 +78,7 @@ def test_a_model_needing_unknown_features_is_refused(tmp_path):
         threshold=0.5,
         threshold_rule="test",
         cv_metrics={},
-        good_medians={},
+        good_ranges={},
         training={},
     )
     ModelBundle(model.booster_, meta).save(tmp_path / "m")
@@ -120,7 +135,7 @@ def _features_of(image, bundle, tmp_path, name):
 
     path = tmp_path / f"{name}.jpg"
     path.write_bytes(encode(image, "JPEG", quality=92))
-    config, _ = scoring_config(bundle, allow_download=False)
+    config, _ = ExtractConfig.from_record(bundle.recipe, RecipeOptions(offline=True))
     return FeatureExtractor(config).row(InputItem(name, path))
 
 
@@ -143,27 +158,30 @@ def test_top_reason_names_the_injected_defect(bundle, tmp_path, defect, family, 
     p_good = bundle.predict_good(frame)
     assert p_good[1] < bundle.threshold < p_good[0] or p_good[1] < p_good[0] - 0.3
     contributions, _ = bundle.contributions(frame)
-    reasons = top_reasons(rows[1], contributions[1], bundle.feature_names, bundle.good_medians)
+    reasons = top_reasons(
+        rows[1], contributions[1], bundle.feature_names, bundle.good_ranges, bundle.specs
+    )
     assert reasons, "a clearly defective photo must get a reason"
     assert reasons[0].family == family, [r.text for r in reasons]
     assert any(w in reasons[0].text for w in words), reasons[0].text
 
 
 def test_reason_sentences_say_the_value_and_what_is_typical():
-    family, text = describe("brightness", 0.12, 0.45)
+    family, text = say("brightness", 0.12, 0.45)
     assert family == "exposure" and text == "too dark: brightness 0.12 (good photos: ~0.45)"
-    _, text = describe("clipped_white_fraction", 0.041, 0.002)
-    assert text == "4.1 % of pixels clipped to white (good photos: ~0.2 %)"
-    _, text = describe("q_bl_brightness_diff", 0.41, 0.05)
-    assert text.startswith("background much darker than the object in the lower-left quarter")
-    _, text = describe("object_touches_border", 1.0, 0.0)
+    family, text = say("clipped_white_fraction", 0.041, 0.002)
+    assert family == "exposure"
+    assert text == "4.1% of pixels blown out to white (good photos: ~0.2%)"
+    _, text = say("q_bl_brightness_diff", 0.41, 0.05)
+    assert text.startswith("background much darker than the object in the bottom-left quarter")
+    _, text = say("object_touches_border", 1.0, 0.0)
     assert text == "object cut off at the edge of the frame"
-    _, text = describe("nima_aesthetic_mean", 3.9, 5.2)
+    _, text = say("nima_aesthetic_mean", 3.9, 5.2)
     assert text == "low NIMA aesthetic score 3.9 (good photos: ~5.2)"
 
 
 def test_extract_config_of_the_bundle_matches_training(bundle):
-    config, warnings = scoring_config(bundle, allow_download=False)
+    config, warnings = ExtractConfig.from_record(bundle.recipe, RecipeOptions(offline=True))
     assert config.segmenter.kind == "none" and not warnings
     assert set(bundle.feature_names) <= set(config.feature_names())
     assert isinstance(config, ExtractConfig)
@@ -177,21 +195,21 @@ def test_unmeasured_features_are_never_given_as_reasons():
         "sharpness_laplacian": 50.0,
     }
     typical = {"q_br_brightness_diff": 0.0, "q_br_brightness": 0.4, "sharpness_laplacian": 600.0}
-    reasons = top_reasons(values, [-2.0, -0.3, -0.5], names, typical)
+    reasons = top_reasons(values, [-2.0, -0.3, -0.5], names, points(typical), SPECS)
     assert [r.feature for r in reasons] == ["sharpness_laplacian", "q_br_brightness"]
     assert all("could not be measured" not in r.text for r in reasons)
 
 
 def test_object_background_differences_are_worded_by_their_sign():
-    _, text = describe("object_background_brightness_diff", -0.3, 0.05)
+    _, text = say("object_background_brightness_diff", -0.3, 0.05)
     assert text.startswith("object much darker than the background (-0.30")
     # +0.02 where good photos have +0.05: the object is still the brighter one, it just
     # does not stand out; "much darker" would be false.
-    _, text = describe("q_bl_brightness_diff", 0.02, 0.05)
+    _, text = say("q_bl_brightness_diff", 0.02, 0.05)
     assert text.startswith("object hardly stands out from the background in brightness in the ")
-    _, text = describe("object_background_contrast_diff", 0.01, 0.08)
+    _, text = say("object_background_contrast_diff", 0.01, 0.08)
     assert text.startswith("object and background alike in contrast")
-    _, text = describe("object_background_contrast_diff", -0.2, 0.08)
+    _, text = say("object_background_contrast_diff", -0.2, 0.08)
     assert text.startswith("object flatter than the background")
 
 
@@ -201,33 +219,33 @@ def test_a_reason_shows_a_difference_the_moderator_can_read():
     names = ["q_br_brightness_diff", "q_tr_brightness_diff"]
     values = {"q_br_brightness_diff": 0.0496, "q_tr_brightness_diff": -0.25}
     typical = {"q_br_brightness_diff": 0.0502, "q_tr_brightness_diff": 0.05}
-    reasons = top_reasons(values, [-0.9, -0.4], names, typical)
+    good = points(typical)
+    reasons = top_reasons(values, [-0.9, -0.4], names, good, SPECS)
     assert [r.feature for r in reasons] == ["q_tr_brightness_diff"]
     assert reasons[0].contribution == -0.4 and reasons[0].family_contribution == -1.3
     # With nothing visibly off, the family gives no sentence at all.
-    assert (
-        top_reasons({**values, "q_tr_brightness_diff": 0.0498}, [-0.9, -0.4], names, typical) == []
-    )
+    unchanged = {**values, "q_tr_brightness_diff": 0.0498}
+    assert top_reasons(unchanged, [-0.9, -0.4], names, good, SPECS) == []
 
 
 def test_new_feature_families_read_as_moderator_words():
-    family, text = describe("cell_mc_brightness", 0.08, 0.41)
+    family, text = say("cell_mc_brightness", 0.08, 0.41)
     assert (
         family == "exposure"
         and text == "dark centre of the frame: brightness 0.08 (good photos: ~0.41)"
     )
-    family, text = describe("cell_centre_sharpness_share", 0.1, 0.6)
+    family, text = say("cell_centre_sharpness_share", 0.1, 0.6)
     assert family == "sharpness" and text.startswith("centre softer than the rest")
-    family, text = describe("nss_s0_shape", 0.9, 1.5)
+    family, text = say("nss_s0_shape", 0.9, 1.5)
     assert family == "texture" and "blurred or smoothed" in text
-    family, text = describe("nss_s1_shape", 2.9, 1.5)
+    family, text = say("nss_s1_shape", 2.9, 1.5)
     assert family == "texture" and "noisy" in text
-    family, text = describe("nss_s0_local_contrast_p99", 0.05, 0.2)
+    family, text = say("nss_s0_local_contrast_p99", 0.05, 0.2)
     assert (
         family == "detail"
         and text == "little crisp detail: local contrast 0.05 (good photos: ~0.2)"
     )
-    family, text = describe("nss_s0_pair_left_variance", 0.018, 0.057)
+    family, text = say("nss_s0_pair_left_variance", 0.018, 0.057)
     assert family == "texture" and text.startswith("fine texture smoothed away")
     assert "nss_" not in text  # moderators read words, not column names
 
@@ -235,16 +253,15 @@ def test_new_feature_families_read_as_moderator_words():
 def test_a_shortfall_the_whole_frame_shares_is_said_as_a_whole_frame_defect():
     from photoqc.models.explain import whole_frame_feature
 
-    typical = {"cell_bl_sharpness": 400.0, "cell_sharpest_sharpness": 1500.0}
+    good = points({"cell_bl_sharpness": 400.0, "cell_sharpest_sharpness": 1500.0})
     soft_everywhere = {"cell_bl_sharpness": 20.0, "cell_sharpest_sharpness": 90.0}
     soft_corner = {"cell_bl_sharpness": 20.0, "cell_sharpest_sharpness": 2400.0}
-    assert whole_frame_feature("cell_bl_sharpness", soft_everywhere, typical) == (
-        "cell_sharpest_sharpness"
-    )
-    assert whole_frame_feature("cell_bl_sharpness", soft_corner, typical) == "cell_bl_sharpness"
+    corner = SPECS["cell_bl_sharpness"]
+    assert whole_frame_feature(corner, soft_everywhere, good) == "cell_sharpest_sharpness"
+    assert whole_frame_feature(corner, soft_corner, good) == "cell_bl_sharpness"
     names = ["cell_bl_sharpness", "cell_sharpest_sharpness"]
-    reasons = top_reasons(soft_everywhere, [-1.0, -0.1], names, typical)
+    reasons = top_reasons(soft_everywhere, [-1.0, -0.1], names, good, SPECS)
     assert reasons[0].feature == "cell_sharpest_sharpness"
     assert reasons[0].text.startswith("blurry all over: even the sharpest part of the frame")
-    reasons = top_reasons(soft_corner, [-1.0, 0.2], names, typical)
+    reasons = top_reasons(soft_corner, [-1.0, 0.2], names, good, SPECS)
     assert reasons[0].text.startswith("blurry bottom-left of the frame: sharpness 20")

@@ -40,6 +40,7 @@ from photoqc.pipelines.nima_train import (
     read_ratings,
     train_nima,
 )
+from photoqc.pipelines.recipe import RecipeOptions
 from photoqc.segmentation import SegmenterConfig
 
 NIMA_DIR = SHARED / "weights" / "nima"
@@ -353,9 +354,10 @@ def test_configured_nima_models_fill_their_columns_in_batches(tmp_path, astronau
     weights = tmp_path / "nima_technical.safetensors"
     save_nima(NIMA("mobilenet_v1").eval(), weights)
     images = [astronaut, chelsea, coffee]
-    config = ExtractConfig(
-        segmenter=SegmenterConfig(kind="none"), nima_weights=(str(weights),), batch_size=2
+    config, warnings = ExtractConfig.resolve(
+        RecipeOptions(segmenter="none", nima_weights=(str(weights),), batch_size=2)
     )
+    assert not warnings and config.nima_models == ("technical", "aesthetic")
     rows = FeatureExtractor(config).rows(
         [*_items(tmp_path, images), InputItem("gone", tmp_path / "gone.png")]
     )

@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from photoqc.cli import app
 from photoqc.pipelines.inputs import InputItem, collect_inputs
-from photoqc.pipelines.score import ResumableCsv, ScoringSetupError, score_to_csv, scoring_config
+from photoqc.pipelines.recipe import RecipeOptions
+from photoqc.pipelines.score import ResumableCsv, Scorer, ScoringSetupError, score_to_csv
 
 runner = CliRunner()
 
@@ -128,10 +129,7 @@ def test_killed_score_run_resumes_without_losing_or_repeating_rows(demo_run, pho
 
 
 def test_interrupted_in_process_run_resumes(demo_run, photos, tmp_path):
-    model = str(demo_run.model_dir)
-    from photoqc.models.bundle import load_bundle
-
-    config, _ = scoring_config(load_bundle(model), allow_download=False, batch_size=4)
+    scorer, _ = Scorer.from_model(demo_run.model_dir, RecipeOptions(offline=True, batch_size=4))
     items = collect_inputs(photos)
     out = tmp_path / "s.csv"
     written = []
@@ -142,9 +140,9 @@ def test_interrupted_in_process_run_resumes(demo_run, photos, tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        score_to_csv(items, model, config, out, on_rows=stop_after_two_batches)
+        score_to_csv(items, scorer, out, on_rows=stop_after_two_batches)
     assert len(pd.read_csv(out)) == 8
-    summary = score_to_csv(items, model, config, out)
+    summary = score_to_csv(items, scorer, out)
     assert summary.already_done == 8 and summary.scored == 18
     _check_complete(out, photos)
 
@@ -223,11 +221,9 @@ def test_duplicate_inputs_each_get_a_row(demo_run, photos, tmp_path):
     listing = tmp_path / "list.csv"
     name = sorted(photos.glob("coffee_*"))[0]
     listing.write_text(f"image\n{name}\n{name}\n")
-    from photoqc.models.bundle import load_bundle
-
-    config, _ = scoring_config(load_bundle(demo_run.model_dir), allow_download=False)
+    scorer, _ = Scorer.from_model(demo_run.model_dir, RecipeOptions(offline=True))
     items = [InputItem(str(name), name)] * 2
     out = tmp_path / "s.csv"
-    score_to_csv(items, str(demo_run.model_dir), config, out)
+    score_to_csv(items, scorer, out)
     assert len(pd.read_csv(out)) == 2
-    assert score_to_csv(items, str(demo_run.model_dir), config, out).scored == 0
+    assert score_to_csv(items, scorer, out).scored == 0

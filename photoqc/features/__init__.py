@@ -29,16 +29,24 @@ from photoqc.features import (
     regions,
     sharpness,
 )
-from photoqc.features.base import ANALYSIS_LONG_SIDE, FeatureGroup, FeatureInput, FeatureSpec
+from photoqc.features.base import (
+    ANALYSIS_LONG_SIDE,
+    Direction,
+    FeatureGroup,
+    FeatureInput,
+    FeatureSpec,
+)
 
 __all__ = [
     "FEATURE_GROUPS",
+    "Direction",
     "FeatureGroup",
     "FeatureInput",
     "FeatureSpec",
     "compute_features",
     "feature_names",
     "feature_specs",
+    "spec_index",
     "table_groups",
 ]
 
@@ -68,6 +76,11 @@ def table_groups(
 def feature_specs(groups: tuple[FeatureGroup, ...] = FEATURE_GROUPS) -> tuple[FeatureSpec, ...]:
     """All feature specs (name and description), in table order."""
     return tuple(spec for group in groups for spec in group.specs)
+
+
+def spec_index(groups: tuple[FeatureGroup, ...] = FEATURE_GROUPS) -> dict[str, FeatureSpec]:
+    """Each feature's spec by name."""
+    return {spec.name: spec for spec in feature_specs(groups)}
 
 
 def feature_names(groups: tuple[FeatureGroup, ...] = FEATURE_GROUPS) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cached_property
 
 import cv2
@@ -25,12 +26,97 @@ size itself matters (sharpness)."""
 NAN = float("nan")
 
 
+class Direction(StrEnum):
+    """Which way a feature's value is better, as physics says (not as data fit).
+
+    Monotone constraints of the classifier and the side a reason may speak of follow it.
+    """
+
+    HIGHER_BETTER = "higher is better"
+    HIGHER_WORSE = "higher is worse"
+    NEITHER = "neither"
+
+    @property
+    def monotone(self) -> int:
+        """LightGBM's ``monotone_constraints`` entry: 1, -1 or 0."""
+        return {Direction.HIGHER_BETTER: 1, Direction.HIGHER_WORSE: -1}.get(self, 0)
+
+
+POSITION_WORDS = {
+    "tl": "top-left",
+    "tc": "top-centre",
+    "tr": "top-right",
+    "ml": "left-middle",
+    "mc": "centre",
+    "mr": "right-middle",
+    "bl": "bottom-left",
+    "bc": "bottom-centre",
+    "br": "bottom-right",
+}
+"""One wording for parts of the frame (quarters and 3x3 cells), in descriptions and reasons."""
+
+
 @dataclass(frozen=True)
 class FeatureSpec:
-    """A feature's stable name and its one-line description (with unit and range)."""
+    """A feature: its stable name, what it measures, and how to say it to a moderator.
+
+    Attributes
+    ----------
+    name : str
+        Stable column name.
+    description : str
+        One line with unit and range.
+    family : str
+        The defect family its reasons belong to ("exposure", "sharpness", "noise", ...):
+        one defect moves many features of a family, and is said once.
+    direction : Direction
+        Which way is better; :attr:`Direction.NEITHER` when good values lie in a range.
+    low, high : str
+        The reason phrase when the value is below / above what good photos have, with
+        ``{v}`` (the value) and ``{t}`` (good photos' typical value); empty when that side
+        is no defect (a sharp photo is never "too sharp").
+    fmt : str
+        Format spec of values in phrases (``".2f"``, ``".1%"``...).
+    near : str
+        For signed differences (object minus background): the phrase when the value has
+        the sign good photos have but less of it ("object hardly stands out").
+    whole_frame : (str, str) or None
+        ``(witness, say)``: when this local feature falls short and so does ``witness``
+        (the best part of the whole frame), the reason speaks through ``say`` instead
+        ("blurry all over" rather than "blurry top-left").
+    short : str
+        Its label in charts; by default the description up to its first comma.
+    """
 
     name: str
     description: str
+    family: str = "other"
+    direction: Direction = Direction.NEITHER
+    low: str = ""
+    high: str = ""
+    fmt: str = ".2f"
+    near: str = ""
+    whole_frame: tuple[str, str] | None = None
+    short: str = ""
+
+    def __post_init__(self) -> None:
+        if self.direction is Direction.HIGHER_BETTER and self.high:
+            raise ValueError(f"{self.name}: higher is better, so a high value is no defect")
+        if self.direction is Direction.HIGHER_WORSE and self.low:
+            raise ValueError(f"{self.name}: higher is worse, so a low value is no defect")
+
+    @property
+    def label(self) -> str:
+        """What the feature measures, in a few words (for charts)."""
+        return self.short or self.description.split(", ")[0]
+
+    def format(self, value: float) -> str:
+        """``value`` as reasons print it."""
+        return format(value, self.fmt)
+
+    def phrase(self, side: str) -> str:
+        """The reason phrase for ``side`` ("low" or "high"); empty when no defect."""
+        return self.low if side == "low" else self.high
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from photoqc.features.base import FeatureGroup, FeatureInput, FeatureSpec
+from photoqc.features.base import Direction, FeatureGroup, FeatureInput, FeatureSpec
 
 CLIP_WHITE_LEVEL = 250
 """Luma (0–255) at or above which a pixel counts as blown out to white."""
@@ -41,10 +41,18 @@ GROUP = FeatureGroup(
         FeatureSpec(
             "clipped_white_fraction",
             f"fraction of pixels blown out to white (luma >= {CLIP_WHITE_LEVEL} of 255), 0–1",
+            "exposure",
+            Direction.HIGHER_WORSE,
+            high="{v} of pixels blown out to white",
+            fmt=".1%",
         ),
         FeatureSpec(
             "clipped_black_fraction",
             f"fraction of pixels crushed to black (luma <= {CLIP_BLACK_LEVEL} of 255), 0–1",
+            "exposure",
+            Direction.HIGHER_WORSE,
+            high="{v} of pixels crushed to black",
+            fmt=".1%",
         ),
     ),
     compute=_compute,

@@ -36,6 +36,10 @@ GROUP = FeatureGroup(
         FeatureSpec(
             "colourfulness",
             "Hasler–Süsstrunk colourfulness, 0–255 units, >= 0 (0 grey, ~33 moderate, 82+ vivid)",
+            "colour",
+            low="dull, washed-out colours: colourfulness {v}",
+            high="oversaturated colours: colourfulness {v}",
+            fmt=".0f",
         ),
     ),
     compute=_compute,

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from photoqc.features.base import FeatureGroup, FeatureInput, FeatureSpec
+from photoqc.features.base import Direction, FeatureGroup, FeatureInput, FeatureSpec
 
 # ITU-T T.81 (JPEG) Annex K tables, natural (row-major) order: the base tables that
 # libjpeg scales for its 1–100 quality setting.
@@ -68,6 +68,10 @@ GROUP = FeatureGroup(
             "jpeg_quality",
             "JPEG quality estimated from the quantisation tables, libjpeg scale 1–100; "
             "NaN for other formats",
+            "compression",
+            Direction.HIGHER_BETTER,
+            low="heavy JPEG compression: quality {v}",
+            fmt=".0f",
         ),
     ),
     compute=_compute,

@@ -40,8 +40,20 @@ def _compute(x: FeatureInput) -> dict[str, float]:
 GROUP = FeatureGroup(
     name="exposure",
     specs=(
-        FeatureSpec("brightness", "mean luma of the whole photo, fraction of full scale, 0–1"),
-        FeatureSpec("contrast", "RMS contrast (std of luma) of the whole photo, 0–0.5"),
+        FeatureSpec(
+            "brightness",
+            "mean luma of the whole photo, fraction of full scale, 0–1",
+            "exposure",
+            low="too dark: brightness {v}",
+            high="too bright: brightness {v}",
+        ),
+        FeatureSpec(
+            "contrast",
+            "RMS contrast (std of luma) of the whole photo, 0–0.5",
+            "contrast",
+            low="flat, low contrast: {v}",
+            high="harsh contrast: {v}",
+        ),
     ),
     compute=_compute,
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from photoqc.features.base import FeatureGroup, FeatureInput, FeatureSpec
+from photoqc.features.base import Direction, FeatureGroup, FeatureInput, FeatureSpec
 
 
 def _compute(x: FeatureInput) -> dict[str, float]:
@@ -17,10 +17,36 @@ def _compute(x: FeatureInput) -> dict[str, float]:
 GROUP = FeatureGroup(
     name="geometry",
     specs=(
-        FeatureSpec("width", "width after EXIF rotation, pixels, >= 1"),
-        FeatureSpec("height", "height after EXIF rotation, pixels, >= 1"),
-        FeatureSpec("megapixels", "width x height, millions of pixels, > 0"),
-        FeatureSpec("aspect_ratio", "width / height, > 0 (above 1 is landscape)"),
+        FeatureSpec(
+            "width",
+            "width after EXIF rotation, pixels, >= 1",
+            "resolution",
+            Direction.HIGHER_BETTER,
+            low="low resolution: {v} px wide",
+            fmt=".0f",
+        ),
+        FeatureSpec(
+            "height",
+            "height after EXIF rotation, pixels, >= 1",
+            "resolution",
+            Direction.HIGHER_BETTER,
+            low="low resolution: {v} px high",
+            fmt=".0f",
+        ),
+        FeatureSpec(
+            "megapixels",
+            "width x height, millions of pixels, > 0",
+            "resolution",
+            Direction.HIGHER_BETTER,
+            low="low resolution: {v} MP",
+        ),
+        FeatureSpec(
+            "aspect_ratio",
+            "width / height, > 0 (above 1 is landscape)",
+            "shape",
+            low="unusual shape: aspect ratio {v}",
+            high="unusual shape: aspect ratio {v}",
+        ),
     ),
     compute=_compute,
 )

@@ -16,25 +16,19 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from photoqc.features.base import FeatureGroup, FeatureInput, FeatureSpec
+from photoqc.features.base import (
+    POSITION_WORDS,
+    Direction,
+    FeatureGroup,
+    FeatureInput,
+    FeatureSpec,
+)
 from photoqc.features.sharpness import laplacian_response
 from photoqc.features.stats import MIN_REGION_PIXELS, relative_contrast
 
 ROWS = ("t", "m", "b")
 COLUMNS = ("l", "c", "r")
 CELLS = tuple(r + c for r in ROWS for c in COLUMNS)
-# One wording for the cells, in feature descriptions and in moderators' reasons.
-CELL_WORDS = {
-    "tl": "top-left",
-    "tc": "top-centre",
-    "tr": "top-right",
-    "ml": "left-middle",
-    "mc": "centre",
-    "mr": "right-middle",
-    "bl": "bottom-left",
-    "bc": "bottom-centre",
-    "br": "bottom-right",
-}
 
 
 def cell_edges(length: int, n: int = 3) -> list[int]:
@@ -85,32 +79,71 @@ def _compute(x: FeatureInput) -> dict[str, float]:
     return out
 
 
+_SAY_BRIGHTNESS = ("quadrant_brightest_brightness", "brightness")
+_SAY_SHARPNESS = ("cell_sharpest_sharpness", "cell_sharpest_sharpness")
+
+
 def _specs() -> tuple[FeatureSpec, ...]:
     specs: list[FeatureSpec] = []
     for cell in CELLS:
-        where = f"in the {CELL_WORDS[cell]} cell of a 3x3 grid"
+        part = f"{POSITION_WORDS[cell]} of the frame"
+        where = f"in the {POSITION_WORDS[cell]} cell of a 3x3 grid"
         specs += [
-            FeatureSpec(f"cell_{cell}_brightness", f"mean luma {where}, 0–1"),
             FeatureSpec(
-                f"cell_{cell}_contrast", f"relative RMS contrast (std / mean) {where}, >= 0"
+                f"cell_{cell}_brightness",
+                f"mean luma {where}, 0–1",
+                "exposure",
+                low=f"dark {part}: brightness {{v}}",
+                high=f"glaring {part}: brightness {{v}}",
+                whole_frame=_SAY_BRIGHTNESS,
+            ),
+            FeatureSpec(
+                f"cell_{cell}_contrast",
+                f"relative RMS contrast (std / mean) {where}, >= 0",
+                "contrast",
+                low=f"flat {part}: contrast {{v}}",
+                high=f"harsh {part}: contrast {{v}}",
             ),
             FeatureSpec(
                 f"cell_{cell}_sharpness",
                 f"variance of the Laplacian of luma {where}, analysis scale, luma units^2, >= 0",
+                "sharpness",
+                Direction.HIGHER_BETTER,
+                low=f"blurry {part}: sharpness {{v}}",
+                fmt=".0f",
+                whole_frame=_SAY_SHARPNESS,
             ),
         ]
     specs += [
         FeatureSpec(
-            "cell_mc_value", "mean HSV value (brightest of R, G, B) in the centre cell, 0–1"
+            "cell_mc_value",
+            "mean HSV value (brightest of R, G, B) in the centre cell, 0–1",
+            "exposure",
+            low="dim centre of the frame: value {v}",
+            high="glaring centre of the frame: value {v}",
+            whole_frame=_SAY_BRIGHTNESS,
         ),
-        FeatureSpec("cell_darkest_brightness", "mean luma of the darkest of the 9 cells, 0–1"),
+        FeatureSpec(
+            "cell_darkest_brightness",
+            "mean luma of the darkest of the 9 cells, 0–1",
+            "exposure",
+            low="a dark part of the frame: darkest ninth brightness {v}",
+            whole_frame=_SAY_BRIGHTNESS,
+        ),
         FeatureSpec(
             "cell_sharpest_sharpness",
             "Laplacian variance of the sharpest of the 9 cells, luma units^2, >= 0",
+            "sharpness",
+            Direction.HIGHER_BETTER,
+            low="blurry all over: even the sharpest part of the frame has sharpness {v}",
+            fmt=".0f",
         ),
         FeatureSpec(
             "cell_centre_sharpness_share",
             "centre cell's sharpness / sharpest cell's, 0–1 (low: focus off the centre)",
+            "sharpness",
+            low="centre softer than the rest, focus missed? "
+            "(centre / sharpest cell {v}; good photos: ~{t})",
         ),
     ]
     return tuple(specs)

@@ -140,21 +140,87 @@ def scale_statistics(luma: np.ndarray) -> dict[str, float]:
     }
 
 
-_STATISTICS: tuple[tuple[str, str], ...] = (
-    ("shape", "generalised-Gaussian shape of the MSCN coefficients, 0.2–10 (~2 natural)"),
-    ("variance", "variance of the MSCN coefficients, >= 0"),
-    ("skewness", "skewness of the MSCN coefficients"),
-    ("kurtosis", "excess kurtosis of the MSCN coefficients (0 Gaussian; higher peakier)"),
-    ("pair_shape", "asymmetric-GGD shape of neighbouring MSCN products, 0.2–10"),
-    ("pair_mean", "asymmetric-GGD mean of neighbouring MSCN products"),
-    ("pair_left_variance", "left (negative-side) variance of neighbouring MSCN products"),
-    ("pair_right_variance", "right (positive-side) variance of neighbouring MSCN products"),
-    *(
-        (f"local_contrast_p{p}", f"{p}th percentile of local luma spread (7x7 window), 0–0.5")
-        for p in _PERCENTILES
-    ),
-    ("local_contrast_cv", "coefficient of variation of local luma spread over the photo, >= 0"),
+_BLURRED = "texture statistics of a blurred or smoothed photo"
+_NOISY = "texture statistics of a noisy photo"
+_UNLIKE = "texture statistics unlike a clean photo's, as from blur, noise or compression"
+_LOCAL = (
+    "little crisp detail: local contrast {v}",
+    "busy, high-contrast detail: local contrast {v}",
 )
+
+# statistic -> (description, family, low phrase, high phrase, format)
+_STATISTICS: dict[str, tuple[str, str, str, str, str]] = {
+    "shape": (
+        "generalised-Gaussian shape of the MSCN coefficients, 0.2–10 (~2 natural)",
+        "texture",
+        _BLURRED + " (shape {v}; good photos: ~{t})",
+        _NOISY + " (shape {v}; good photos: ~{t})",
+        ".2f",
+    ),
+    "variance": (
+        "variance of the MSCN coefficients, >= 0",
+        "texture",
+        "fine texture smoothed away, as by blur or noise reduction "
+        "(texture energy {v}; good photos: ~{t})",
+        "grainy texture, as from noise (texture energy {v}; good photos: ~{t})",
+        ".3g",
+    ),
+    "skewness": (
+        "skewness of the MSCN coefficients",
+        "texture",
+        _UNLIKE + " (texture asymmetry {v}; good photos: ~{t})",
+        _UNLIKE + " (texture asymmetry {v}; good photos: ~{t})",
+        ".3g",
+    ),
+    "kurtosis": (
+        "excess kurtosis of the MSCN coefficients (0 Gaussian; higher peakier)",
+        "texture",
+        _NOISY + " (kurtosis {v}; good photos: ~{t})",
+        _BLURRED + " (kurtosis {v}; good photos: ~{t})",
+        ".1f",
+    ),
+    "pair_shape": (
+        "asymmetric-GGD shape of neighbouring MSCN products, 0.2–10",
+        "texture",
+        _BLURRED + " (shape {v}; good photos: ~{t})",
+        _NOISY + " (shape {v}; good photos: ~{t})",
+        ".2f",
+    ),
+    "pair_mean": (
+        "asymmetric-GGD mean of neighbouring MSCN products",
+        "texture",
+        _UNLIKE + " (texture asymmetry {v}; good photos: ~{t})",
+        _UNLIKE + " (texture asymmetry {v}; good photos: ~{t})",
+        ".3g",
+    ),
+    **{
+        f"pair_{side}_variance": (
+            f"{side} ({sign}-side) variance of neighbouring MSCN products",
+            "texture",
+            "fine texture smoothed away, as by blur or noise reduction "
+            "(texture energy {v}; good photos: ~{t})",
+            "grainy texture, as from noise (texture energy {v}; good photos: ~{t})",
+            ".3g",
+        )
+        for side, sign in (("left", "negative"), ("right", "positive"))
+    },
+    **{
+        f"local_contrast_p{p}": (
+            f"{p}th percentile of local luma spread (7x7 window), 0–0.5",
+            "detail",
+            *_LOCAL,
+            ".3g",
+        )
+        for p in _PERCENTILES
+    },
+    "local_contrast_cv": (
+        "coefficient of variation of local luma spread over the photo, >= 0",
+        "detail",
+        "detail spread evenly, nothing stands out (variation {v}; good photos: ~{t})",
+        "detail in a few places only (variation {v}; good photos: ~{t})",
+        ".2f",
+    ),
+}
 _SCALE_WORDS = ("analysis scale", "half scale", "quarter scale")
 
 
@@ -166,7 +232,7 @@ def _compute(x: FeatureInput) -> dict[str, float]:
     luma = x.luma_small / 255.0
     out: dict[str, float] = {}
     for s in range(SCALES):
-        names = [_name(s, stat) for stat, _ in _STATISTICS]
+        names = [_name(s, stat) for stat in _STATISTICS]
         if min(luma.shape) < MIN_SIDE:
             out.update(nan_features(names))
             continue
@@ -182,9 +248,17 @@ def _compute(x: FeatureInput) -> dict[str, float]:
 GROUP = FeatureGroup(
     name="naturalness",
     specs=tuple(
-        FeatureSpec(_name(s, stat), f"{text}, at {_SCALE_WORDS[s]}")
+        FeatureSpec(
+            _name(s, stat),
+            f"{text}, at {_SCALE_WORDS[s]}",
+            family,
+            low=low,
+            high=high,
+            fmt=fmt,
+            short=f"{text.split(', ')[0]} ({_SCALE_WORDS[s]})",
+        )
         for s in range(SCALES)
-        for stat, text in _STATISTICS
+        for stat, (text, family, low, high, fmt) in _STATISTICS.items()
     ),
     compute=_compute,
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from photoqc.features.base import NAN, FeatureGroup, FeatureInput, FeatureSpec
+from photoqc.features.base import NAN, Direction, FeatureGroup, FeatureInput, FeatureSpec
 
 DEFAULT_NIMA_MODELS = ("technical", "aesthetic")
 """NIMA models whose columns every feature table has (NaN while that model is off)."""
@@ -36,11 +36,18 @@ def nima_group(model_names: Sequence[str]) -> FeatureGroup:
     for name in names:
         specs += [
             FeatureSpec(
-                f"nima_{name}_mean", f"NIMA {name} score: mean of the predicted 1–10 distribution"
+                f"nima_{name}_mean",
+                f"NIMA {name} score: mean of the predicted 1–10 distribution",
+                "nima",
+                Direction.HIGHER_BETTER,
+                low=f"low NIMA {name} score {{v}}",
+                fmt=".1f",
             ),
+            # How much people would disagree says nothing a moderator can act on.
             FeatureSpec(
                 f"nima_{name}_std",
                 f"NIMA {name} spread: std of the predicted 1–10 distribution, score units, >= 0",
+                "nima",
             ),
         ]
     return FeatureGroup(name="nima", specs=tuple(specs), compute=compute)

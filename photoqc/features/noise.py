@@ -5,7 +5,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from photoqc.features.base import FeatureGroup, FeatureInput, FeatureSpec, sobel_gradients
+from photoqc.features.base import (
+    Direction,
+    FeatureGroup,
+    FeatureInput,
+    FeatureSpec,
+    sobel_gradients,
+)
 from photoqc.features.clipping import CLIP_BLACK_LEVEL, CLIP_WHITE_LEVEL
 
 FLAT_FRACTION = 0.5
@@ -75,6 +81,10 @@ GROUP = FeatureGroup(
         FeatureSpec(
             "noise_sigma",
             "estimated std of sensor noise in luma at native size, 0–255 units, >= 0",
+            "noise",
+            Direction.HIGHER_WORSE,
+            high="noisy, grainy: noise {v}",
+            fmt=".1f",
         ),
     ),
     compute=_compute,

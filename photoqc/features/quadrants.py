@@ -11,7 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from photoqc.features.base import FeatureGroup, FeatureInput, FeatureSpec
+from photoqc.features.base import (
+    POSITION_WORDS,
+    Direction,
+    FeatureGroup,
+    FeatureInput,
+    FeatureSpec,
+)
+from photoqc.features.regions import difference_specs
 from photoqc.features.stats import grid_labels, labelled_mean_std, relative_contrast
 
 QUADRANTS = ("tl", "tr", "bl", "br")
@@ -77,38 +84,87 @@ def _compute(x: FeatureInput) -> dict[str, float]:
     return out
 
 
-_QUADRANT_WORDS = {"tl": "top-left", "tr": "top-right", "bl": "bottom-left", "br": "bottom-right"}
+_SAY_BRIGHTNESS = ("quadrant_brightest_brightness", "brightness")
+"""A quarter's darkness that even the brightest quarter shares is said of the whole photo."""
 
 
 def _specs() -> tuple[FeatureSpec, ...]:
     specs: list[FeatureSpec] = []
     for q in QUADRANTS:
-        where = f"in the {_QUADRANT_WORDS[q]} quarter"
+        quarter = f"{POSITION_WORDS[q]} quarter"
+        where = f"in the {quarter}"
         specs += [
-            FeatureSpec(f"q_{q}_brightness", f"mean luma {where}, 0–1"),
-            FeatureSpec(f"q_{q}_contrast", f"relative RMS contrast (std / mean) {where}, >= 0"),
-            FeatureSpec(f"q_{q}_object_brightness", f"mean luma of the object {where}, 0–1"),
             FeatureSpec(
-                f"q_{q}_object_contrast", f"relative RMS contrast of the object {where}, >= 0"
+                f"q_{q}_brightness",
+                f"mean luma {where}, 0–1",
+                "exposure",
+                low=f"dark {quarter}: brightness {{v}}",
+                high=f"glaring {quarter}: brightness {{v}}",
+                whole_frame=_SAY_BRIGHTNESS,
             ),
             FeatureSpec(
-                f"q_{q}_background_brightness", f"mean luma of the background {where}, 0–1"
+                f"q_{q}_contrast",
+                f"relative RMS contrast (std / mean) {where}, >= 0",
+                "contrast",
+                low=f"flat {quarter}: contrast {{v}}",
+                high=f"harsh {quarter}: contrast {{v}}",
+            ),
+            FeatureSpec(
+                f"q_{q}_object_brightness",
+                f"mean luma of the object {where}, 0–1",
+                "exposure",
+                low=f"object too dark {where}: brightness {{v}}",
+                high=f"object too bright {where}: brightness {{v}}",
+                whole_frame=_SAY_BRIGHTNESS,
+            ),
+            FeatureSpec(
+                f"q_{q}_object_contrast",
+                f"relative RMS contrast of the object {where}, >= 0",
+                "contrast",
+                low=f"object flat {where}: contrast {{v}}",
+                high=f"harsh light on the object {where}: contrast {{v}}",
+            ),
+            FeatureSpec(
+                f"q_{q}_background_brightness",
+                f"mean luma of the background {where}, 0–1",
+                "exposure",
+                low=f"dark background {where}: brightness {{v}}",
+                high=f"bright background {where}: brightness {{v}}",
+                whole_frame=_SAY_BRIGHTNESS,
             ),
             FeatureSpec(
                 f"q_{q}_background_contrast",
                 f"relative RMS contrast of the background {where}, >= 0",
+                "contrast",
+                low=f"flat background {where}: contrast {{v}}",
+                high=f"busy background {where}: contrast {{v}}",
             ),
-            FeatureSpec(
-                f"q_{q}_brightness_diff", f"object minus background brightness {where}, -1–1"
-            ),
-            FeatureSpec(
-                f"q_{q}_contrast_diff", f"object minus background RMS contrast {where}, -0.5–0.5"
+            *difference_specs(
+                f"q_{q}_brightness_diff", f"q_{q}_contrast_diff", f" {where}", f" {where}"
             ),
         ]
     specs += [
-        FeatureSpec("quadrant_darkest_brightness", "mean luma of the darkest quarter, 0–1"),
-        FeatureSpec("quadrant_brightest_brightness", "mean luma of the brightest quarter, 0–1"),
-        FeatureSpec("quadrant_brightness_gap", "brightest minus darkest quarter brightness, 0–1"),
+        FeatureSpec(
+            "quadrant_darkest_brightness",
+            "mean luma of the darkest quarter, 0–1",
+            "exposure",
+            low="a dark corner: darkest quarter brightness {v}",
+            whole_frame=_SAY_BRIGHTNESS,
+        ),
+        FeatureSpec(
+            "quadrant_brightest_brightness",
+            "mean luma of the brightest quarter, 0–1",
+            "exposure",
+            low="brightest quarter only {v}",
+            high="a glaring quarter: brightest quarter brightness {v}",
+        ),
+        FeatureSpec(
+            "quadrant_brightness_gap",
+            "brightest minus darkest quarter brightness, 0–1",
+            "uneven light",
+            Direction.HIGHER_WORSE,
+            high="uneven light across the frame: quarters differ by {v} in brightness",
+        ),
     ]
     return tuple(specs)
 

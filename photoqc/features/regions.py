@@ -9,7 +9,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from photoqc.features.base import FeatureGroup, FeatureInput, FeatureSpec, nan_features
+from photoqc.features.base import (
+    Direction,
+    FeatureGroup,
+    FeatureInput,
+    FeatureSpec,
+    nan_features,
+)
 from photoqc.features.sharpness import laplacian_response, masked_variance
 from photoqc.features.stats import labelled_mean_std, relative_contrast
 
@@ -85,40 +91,118 @@ def _compute(x: FeatureInput) -> dict[str, float]:
     return {k: float(v) for k, v in out.items()}
 
 
+_OBJECT_BRIGHTER = "background much darker than the object"
+_OBJECT_DARKER = "object much darker than the background"
+_SAY_BRIGHTNESS = ("quadrant_brightest_brightness", "brightness")
+"""A region's darkness that even the brightest quarter shares is said of the whole photo."""
+_SAY_SHARPNESS = ("cell_sharpest_sharpness", "cell_sharpest_sharpness")
+"""A region's blur that even the sharpest cell shares is said of the whole photo."""
+
+
+def difference_specs(
+    brightness: str, contrast: str, description: str, where: str = ""
+) -> tuple[FeatureSpec, FeatureSpec]:
+    """Specs of the object-minus-background brightness and contrast differences ``where``
+    (e.g. " in the top-left quarter"), worded by their sign."""
+    values = " ({v}; good photos: ~{t})"
+    return (
+        FeatureSpec(
+            brightness,
+            f"object minus background brightness{description}, -1–1 (positive: object brighter)",
+            "object vs background",
+            low=_OBJECT_DARKER + where + values,
+            high=_OBJECT_BRIGHTER + where + values,
+            near="object hardly stands out from the background in brightness" + where + values,
+        ),
+        FeatureSpec(
+            contrast,
+            f"object minus background relative RMS contrast{description}",
+            "object vs background",
+            low="object flatter than the background" + where + values,
+            high="background flatter than the object" + where + values,
+            near="object and background alike in contrast" + where + values,
+        ),
+    )
+
+
 GROUP = FeatureGroup(
     name="regions",
     specs=(
-        FeatureSpec("object_found", "1 when the segmenter found a main object, else 0"),
-        FeatureSpec("object_area_fraction", "share of the photo covered by the object, 0–1"),
+        FeatureSpec(
+            "object_found",
+            "1 when the segmenter found a main object, else 0",
+            "framing",
+            low="no clear main object found",
+        ),
+        FeatureSpec(
+            "object_area_fraction",
+            "share of the photo covered by the object, 0–1",
+            "framing",
+            low="object small in the frame: {v} of the photo",
+            high="object crammed into the frame: {v} of the photo",
+            fmt=".1%",
+        ),
         FeatureSpec(
             "object_touches_border",
             f"1 when the object reaches the frame (within {BORDER_MARGIN:.1%} of a side), else 0",
-        ),
-        FeatureSpec("object_brightness", "mean luma of the object, fraction of full scale, 0–1"),
-        FeatureSpec(
-            "object_contrast", "relative RMS contrast of the object (std / mean of luma), >= 0"
-        ),
-        FeatureSpec("background_brightness", "mean luma of the background, 0–1"),
-        FeatureSpec("background_contrast", "relative RMS contrast of the background, >= 0"),
-        FeatureSpec(
-            "object_background_brightness_diff",
-            "object minus background brightness, -1–1 (positive: object brighter)",
+            "framing",
+            high="object cut off at the edge of the frame",
         ),
         FeatureSpec(
-            "object_background_contrast_diff",
-            "object minus background relative RMS contrast",
+            "object_brightness",
+            "mean luma of the object, fraction of full scale, 0–1",
+            "exposure",
+            low="object too dark: brightness {v}",
+            high="object too bright: brightness {v}",
+            whole_frame=_SAY_BRIGHTNESS,
+        ),
+        FeatureSpec(
+            "object_contrast",
+            "relative RMS contrast of the object (std / mean of luma), >= 0",
+            "contrast",
+            low="object looks flat: contrast {v}",
+            high="harsh light on the object: contrast {v}",
+        ),
+        FeatureSpec(
+            "background_brightness",
+            "mean luma of the background, 0–1",
+            "exposure",
+            low="dark background: brightness {v}",
+            high="bright background: brightness {v}",
+            whole_frame=_SAY_BRIGHTNESS,
+        ),
+        FeatureSpec(
+            "background_contrast",
+            "relative RMS contrast of the background, >= 0",
+            "contrast",
+            low="flat background: contrast {v}",
+            high="busy background: contrast {v}",
+        ),
+        *difference_specs(
+            "object_background_brightness_diff", "object_background_contrast_diff", ""
         ),
         FeatureSpec(
             "object_sharpness",
             "variance of the Laplacian inside the object (analysis scale), luma units^2, >= 0",
+            "sharpness",
+            Direction.HIGHER_BETTER,
+            low="object blurred: sharpness {v}",
+            fmt=".0f",
+            whole_frame=_SAY_SHARPNESS,
         ),
+        # A soft background behind a sharp object is shallow depth of field, not a defect:
+        # no phrase on either side.
         FeatureSpec(
             "background_sharpness",
             "variance of the Laplacian in the background away from the object, luma units^2, >= 0",
+            "sharpness",
+            fmt=".0f",
         ),
         FeatureSpec(
             "object_background_sharpness_ratio",
             "object / background sharpness, >= 0 (above 1: object sharper, e.g. shallow focus)",
+            "sharpness",
+            low="object softer than the background, focus missed? (ratio {v}; good photos: ~{t})",
         ),
     ),
     compute=_compute,

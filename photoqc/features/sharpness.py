@@ -14,7 +14,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from photoqc.features.base import FeatureGroup, FeatureInput, FeatureSpec, sobel_gradients
+from photoqc.features.base import (
+    Direction,
+    FeatureGroup,
+    FeatureInput,
+    FeatureSpec,
+    sobel_gradients,
+)
 
 
 def laplacian_response(luma: np.ndarray) -> np.ndarray:
@@ -68,25 +74,33 @@ def _compute(x: FeatureInput) -> dict[str, float]:
     }
 
 
+def _spec(name: str, description: str, low: str) -> FeatureSpec:
+    return FeatureSpec(name, description, "sharpness", Direction.HIGHER_BETTER, low=low, fmt=".0f")
+
+
 GROUP = FeatureGroup(
     name="sharpness",
     specs=(
-        FeatureSpec(
+        _spec(
             "sharpness_laplacian",
             "variance of the Laplacian of luma at analysis scale (long side 1024 px), "
             "luma units^2, >= 0; higher is sharper",
+            "blurry: sharpness {v}",
         ),
-        FeatureSpec(
+        _spec(
             "sharpness_tenengrad",
             "mean squared Sobel gradient of luma at analysis scale, luma units^2, >= 0",
+            "blurry: edge strength {v}",
         ),
-        FeatureSpec(
+        _spec(
             "sharpness_laplacian_native",
             "variance of the Laplacian of luma at native size, luma units^2, >= 0",
+            "blurry at full size: sharpness {v}",
         ),
-        FeatureSpec(
+        _spec(
             "sharpness_tenengrad_native",
             "mean squared Sobel gradient of luma at native size, luma units^2, >= 0",
+            "blurry at full size: edge strength {v}",
         ),
     ),
     compute=_compute,

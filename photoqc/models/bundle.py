@@ -31,11 +31,18 @@ META_FILE = "photoqc.json"
 
 
 def default_model_dir() -> Path:
-    """The model that ships inside photoqc (trained on 300 real phone photos with human
+    """The model that ships inside photoqc (trained on real phone photos with human
     scores; see ``scripts/train_default.sh``)."""
     from importlib import resources
 
     return Path(str(resources.files("photoqc") / "default_model"))
+
+
+def model_dir_or_default(model: str | os.PathLike[str] | None) -> tuple[Path, bool]:
+    """``model`` as a path, or the built-in default model; and whether it is the default."""
+    if model is None:
+        return default_model_dir(), True
+    return Path(model), False
 
 
 class BundleError(ValueError):
@@ -76,18 +83,43 @@ class ModelBundle:
         return float(self.meta["threshold"])
 
     @property
-    def segmenter(self) -> dict:
-        return dict(self.meta["feature_config"]["segmenter"])
+    def recipe(self) -> dict:
+        """How the model's features were made (see
+        :meth:`photoqc.pipelines.recipe.ExtractConfig.record`)."""
+        return dict(self.meta["feature_config"])
 
     @property
-    def nima(self) -> list[dict]:
-        return list(self.meta["feature_config"].get("nima", []))
+    def nima_models(self) -> tuple[str, ...]:
+        """Names of the NIMA models the recipe ran."""
+        return tuple(str(m["name"]) for m in self.recipe.get("nima", []))
 
     @property
-    def good_medians(self) -> dict[str, float]:
-        return {
-            k: (math.nan if v is None else float(v)) for k, v in self.meta["good_medians"].items()
-        }
+    def sha256(self) -> str:
+        """SHA-256 of the model file: which model made a score."""
+        return str(self.meta["model_sha256"])
+
+    @property
+    def specs(self) -> dict:
+        """Spec (family, direction, reason phrase) of each feature this model may use."""
+        from photoqc.features import spec_index, table_groups
+
+        return spec_index(table_groups(self.nima_models))
+
+    @property
+    def good_ranges(self) -> dict:
+        """What good training photos have per feature (median, 10th and 90th percentile),
+        as :class:`photoqc.models.explain.GoodRange`; models that kept only medians give
+        point ranges."""
+        from photoqc.models.explain import GoodRange
+
+        def number(v) -> float:
+            return math.nan if v is None else float(v)
+
+        if "good_ranges" in self.meta:
+            return {
+                k: GoodRange(*(number(x) for x in v)) for k, v in self.meta["good_ranges"].items()
+            }
+        return {k: GoodRange.point(number(v)) for k, v in self.meta["good_medians"].items()}
 
     def matrix(self, features: pd.DataFrame) -> pd.DataFrame:
         """The model's feature columns, in its order, as floats (missing columns refused)."""
@@ -129,7 +161,7 @@ def new_meta(
     threshold: float,
     threshold_rule: str,
     cv_metrics: dict,
-    good_medians: dict[str, float],
+    good_ranges: dict[str, list[float]],
     training: dict,
 ) -> dict:
     """The description of a freshly trained model."""
@@ -146,7 +178,7 @@ def new_meta(
         "threshold_rule": threshold_rule,
         "threshold_history": [],
         "cv_metrics": cv_metrics,
-        "good_medians": good_medians,
+        "good_ranges": good_ranges,
         "training": training,
     }
 
@@ -197,8 +229,10 @@ def load_bundle(
             f"{meta.get('format_version')}; this photoqc reads format {FORMAT_VERSION}: "
             "upgrade photoqc"
         )
-    required = ("feature_names", "feature_config", "threshold", "good_medians", "model_sha256")
+    required = ("feature_names", "feature_config", "threshold", "model_sha256")
     absent = [k for k in required if k not in meta]
+    if "good_ranges" not in meta and "good_medians" not in meta:
+        absent.append("good_ranges")
     if absent:
         raise BundleError(f"{meta_path}: incomplete description, missing {', '.join(absent)}")
     model_path = folder / meta.get("model_file", MODEL_FILE)

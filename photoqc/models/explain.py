@@ -5,34 +5,62 @@ SHAP values come from LightGBM's exact TreeSHAP (``pred_contrib=True``), in log-
 hardest towards "bad" (most negative contributions) become reasons such as
 
     too dark: brightness 0.12 (good photos: ~0.45)
-    background much darker than the object in the lower-left quarter (0.41; good photos: ~0.05)
-    4.1 % of pixels clipped to white (good photos: ~0.2 %)
+    background much darker than the object in the bottom-left quarter (0.41; good photos: ~0.05)
+    4.1% of pixels blown out to white (good photos: ~0.2%)
 
-Each reason compares the value with the median of that feature over the good training
-photos. One defect moves many related features (darkening lowers the brightness of every
-quarter, of the object and the background, and crushes blacks), and SHAP spreads the blame
-among them. So features are grouped in families (exposure, contrast, sharpness, noise,
-...); families are ranked by their summed contribution, and each is said in the words of
-its strongest feature.
+How to say a feature lives with the feature (:class:`photoqc.features.FeatureSpec`: family,
+direction, the phrase for a low and a high value). One defect moves many related features
+(darkening lowers the brightness of every quarter, of the object and the background, and
+crushes blacks), and SHAP spreads the blame among them. So features are grouped in
+families (exposure, contrast, sharpness, noise, ...); families are ranked by their summed
+contribution, and each is said in the words of its strongest feature.
+
+A reason must be true as well as weighty: its feature pushes towards "bad", its value lies
+on the defect side of what good training photos have (outside their 10th–90th percentile
+range, on a side the feature's spec calls a defect), and it prints differently from good
+photos' typical value.
 """
 
 from __future__ import annotations
 
+import json
 import math
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from photoqc.features.grid import CELL_WORDS
+from photoqc.features import FeatureSpec
 
-QUARTER_WORDS = {"tl": "upper-left", "tr": "upper-right", "bl": "lower-left", "br": "lower-right"}
+MIN_FAMILY_CONTRIBUTION = 0.15
+"""Families whose summed push towards bad is weaker than this (log-odds) get no sentence."""
+
+
+@dataclass(frozen=True)
+class GoodRange:
+    """What good training photos have for one feature.
+
+    Attributes
+    ----------
+    median : float
+        Their typical value (said in reasons as "good photos: ~median").
+    low, high : float
+        Their 10th and 90th percentiles: a value inside is not visibly off.
+    """
+
+    median: float
+    low: float
+    high: float
+
+    @classmethod
+    def point(cls, median: float) -> GoodRange:
+        """A range known only by its median (models trained before ranges were kept)."""
+        return cls(median, median, median)
 
 
 @dataclass(frozen=True)
 class Reason:
-    """One feature's push towards "bad", in words."""
+    """One feature family's push towards "bad", in words."""
 
     feature: str
     value: float
@@ -42,403 +70,90 @@ class Reason:
     family_contribution: float  # summed SHAP of the family's features
     text: str
 
-
-def _pct(v: float) -> str:
-    return f"{100 * v:.1f} %"
-
-
-def _f2(v: float) -> str:
-    return f"{v:.2f}"
-
-
-def _f0(v: float) -> str:
-    return f"{v:.0f}"
-
-
-def _f3(v: float) -> str:
-    return f"{v:.3g}"
-
-
-def _f1(v: float) -> str:
-    return f"{v:.1f}"
-
-
-@dataclass(frozen=True)
-class _Template:
-    """How to say one feature: a phrase when it is lower / higher than in good photos."""
-
-    pattern: str
-    family: str
-    low: str
-    high: str
-    fmt: Callable[[float], str] = _f2
-    # For signed differences (object minus background): said instead of ``low``/``high``
-    # when the value's sign contradicts them, e.g. "object much darker" for +0.02 when good
-    # photos have +0.05. Such a value means the object hardly stands out.
-    near: str = ""
-
-
-# {q}: quarter words; values are appended as "(value; good photos: ~typical)" unless the
-# phrase places them itself with {v} and {t}.
-_TEMPLATES: tuple[_Template, ...] = (
-    _Template(
-        r"brightness",
-        "exposure",
-        "too dark: brightness {v} (good photos: ~{t})",
-        "too bright: brightness {v} (good photos: ~{t})",
-    ),
-    _Template(
-        r"contrast",
-        "contrast",
-        "flat, low contrast: {v} (good photos: ~{t})",
-        "harsh contrast: {v} (good photos: ~{t})",
-    ),
-    _Template(
-        r"clipped_white_fraction",
-        "highlights",
-        "{v} of pixels clipped to white (good photos: ~{t})",
-        "{v} of pixels clipped to white (good photos: ~{t})",
-        _pct,
-    ),
-    _Template(
-        r"clipped_black_fraction",
-        "exposure",
-        "{v} of pixels crushed to black (good photos: ~{t})",
-        "{v} of pixels crushed to black (good photos: ~{t})",
-        _pct,
-    ),
-    _Template(
-        r"sharpness_(laplacian|tenengrad)(_native)?",
-        "sharpness",
-        "blurry: sharpness {v} (good photos: ~{t})",
-        "unusually crisp or grainy detail: sharpness {v} (good photos: ~{t})",
-        _f0,
-    ),
-    _Template(
-        r"noise_sigma",
-        "noise",
-        "very smooth, perhaps over-processed: noise {v} (good photos: ~{t})",
-        "noisy, grainy: noise {v} (good photos: ~{t})",
-        _f1,
-    ),
-    _Template(
-        r"colourfulness",
-        "colour",
-        "dull, washed-out colours: colourfulness {v} (good photos: ~{t})",
-        "oversaturated colours: colourfulness {v} (good photos: ~{t})",
-        _f0,
-    ),
-    _Template(
-        r"jpeg_quality",
-        "compression",
-        "heavy JPEG compression: quality {v} (good photos: ~{t})",
-        "JPEG quality {v} (good photos: ~{t})",
-        _f0,
-    ),
-    _Template(
-        r"megapixels",
-        "resolution",
-        "low resolution: {v} MP (good photos: ~{t} MP)",
-        "{v} MP (good photos: ~{t} MP)",
-        _f1,
-    ),
-    _Template(
-        r"width|height",
-        "resolution",
-        "low resolution: {v} px (good photos: ~{t} px)",
-        "{v} px (good photos: ~{t} px)",
-        _f0,
-    ),
-    _Template(
-        r"aspect_ratio",
-        "shape",
-        "unusual shape: aspect ratio {v} (good photos: ~{t})",
-        "unusual shape: aspect ratio {v} (good photos: ~{t})",
-    ),
-    _Template(r"object_found", "framing", "no clear main object found", "a main object was found"),
-    _Template(
-        r"object_area_fraction",
-        "framing",
-        "object small in the frame: {v} of the photo (good photos: ~{t})",
-        "object crammed into the frame: {v} of the photo (good photos: ~{t})",
-        _pct,
-    ),
-    _Template(
-        r"object_touches_border",
-        "framing",
-        "object clear of the frame edges",
-        "object cut off at the edge of the frame",
-    ),
-    _Template(
-        r"object_brightness",
-        "exposure",
-        "object too dark: brightness {v} (good photos: ~{t})",
-        "object too bright: brightness {v} (good photos: ~{t})",
-    ),
-    _Template(
-        r"object_contrast",
-        "contrast",
-        "object looks flat: contrast {v} (good photos: ~{t})",
-        "harsh light on the object: contrast {v} (good photos: ~{t})",
-    ),
-    _Template(
-        r"background_brightness",
-        "exposure",
-        "dark background: brightness {v} (good photos: ~{t})",
-        "bright background: brightness {v} (good photos: ~{t})",
-    ),
-    _Template(
-        r"background_contrast",
-        "contrast",
-        "flat background: contrast {v} (good photos: ~{t})",
-        "busy background: contrast {v} (good photos: ~{t})",
-    ),
-    _Template(
-        r"object_background_brightness_diff",
-        "object vs background",
-        "object much darker than the background ({v}; good photos: ~{t})",
-        "background much darker than the object ({v}; good photos: ~{t})",
-        near="object hardly stands out from the background in brightness ({v}; good photos: ~{t})",
-    ),
-    _Template(
-        r"object_background_contrast_diff",
-        "object vs background",
-        "object flatter than the background ({v}; good photos: ~{t})",
-        "background flatter than the object ({v}; good photos: ~{t})",
-        near="object and background alike in contrast ({v}; good photos: ~{t})",
-    ),
-    _Template(
-        r"object_sharpness",
-        "sharpness",
-        "object blurred: sharpness {v} (good photos: ~{t})",
-        "object very crisp or grainy: sharpness {v} (good photos: ~{t})",
-        _f0,
-    ),
-    _Template(
-        r"background_sharpness",
-        "sharpness",
-        "soft background: sharpness {v} (good photos: ~{t})",
-        "busy, detailed background: sharpness {v} (good photos: ~{t})",
-        _f0,
-    ),
-    _Template(
-        r"object_background_sharpness_ratio",
-        "sharpness",
-        "object softer than the background, focus missed? (ratio {v}; good photos: ~{t})",
-        "object much sharper than the background (ratio {v}; good photos: ~{t})",
-    ),
-    _Template(
-        r"q_(tl|tr|bl|br)_brightness",
-        "exposure",
-        "dark {q} quarter: brightness {v} (good photos: ~{t})",
-        "glaring {q} quarter: brightness {v} (good photos: ~{t})",
-    ),
-    _Template(
-        r"q_(tl|tr|bl|br)_contrast",
-        "contrast",
-        "flat {q} quarter: contrast {v} (good photos: ~{t})",
-        "harsh {q} quarter: contrast {v} (good photos: ~{t})",
-    ),
-    _Template(
-        r"q_(tl|tr|bl|br)_object_brightness",
-        "exposure",
-        "object too dark in the {q} quarter: brightness {v} (good photos: ~{t})",
-        "object too bright in the {q} quarter: brightness {v} (good photos: ~{t})",
-    ),
-    _Template(
-        r"q_(tl|tr|bl|br)_object_contrast",
-        "contrast",
-        "object flat in the {q} quarter: contrast {v} (good photos: ~{t})",
-        "harsh light on the object in the {q} quarter: contrast {v} (good photos: ~{t})",
-    ),
-    _Template(
-        r"q_(tl|tr|bl|br)_background_brightness",
-        "exposure",
-        "dark background in the {q} quarter: brightness {v} (good photos: ~{t})",
-        "bright background in the {q} quarter: brightness {v} (good photos: ~{t})",
-    ),
-    _Template(
-        r"q_(tl|tr|bl|br)_background_contrast",
-        "contrast",
-        "flat background in the {q} quarter: contrast {v} (good photos: ~{t})",
-        "busy background in the {q} quarter: contrast {v} (good photos: ~{t})",
-    ),
-    _Template(
-        r"q_(tl|tr|bl|br)_brightness_diff",
-        "object vs background",
-        "object much darker than the background in the {q} quarter ({v}; good photos: ~{t})",
-        "background much darker than the object in the {q} quarter ({v}; good photos: ~{t})",
-        near="object hardly stands out from the background in brightness in the {q} quarter"
-        " ({v}; good photos: ~{t})",
-    ),
-    _Template(
-        r"q_(tl|tr|bl|br)_contrast_diff",
-        "object vs background",
-        "object flatter than the background in the {q} quarter ({v}; good photos: ~{t})",
-        "background flatter than the object in the {q} quarter ({v}; good photos: ~{t})",
-        near="object and background alike in contrast in the {q} quarter ({v}; good photos: ~{t})",
-    ),
-    _Template(
-        r"quadrant_darkest_brightness",
-        "exposure",
-        "a dark corner: darkest quarter brightness {v} (good photos: ~{t})",
-        "darkest quarter brightness {v} (good photos: ~{t})",
-    ),
-    _Template(
-        r"quadrant_brightest_brightness",
-        "exposure",
-        "brightest quarter only {v} (good photos: ~{t})",
-        "a glaring quarter: brightest quarter brightness {v} (good photos: ~{t})",
-    ),
-    _Template(
-        r"quadrant_brightness_gap",
-        "uneven light",
-        "very even light across the frame (gap {v}; good photos: ~{t})",
-        "uneven light across the frame: quarters differ by {v} in brightness (good photos: ~{t})",
-    ),
-    _Template(
-        r"cell_(tl|tc|tr|ml|mc|mr|bl|bc|br)_brightness",
-        "exposure",
-        "dark {c} of the frame: brightness {v} (good photos: ~{t})",
-        "glaring {c} of the frame: brightness {v} (good photos: ~{t})",
-    ),
-    _Template(
-        r"cell_(tl|tc|tr|ml|mc|mr|bl|bc|br)_contrast",
-        "contrast",
-        "flat {c} of the frame: contrast {v} (good photos: ~{t})",
-        "harsh {c} of the frame: contrast {v} (good photos: ~{t})",
-    ),
-    _Template(
-        r"cell_(tl|tc|tr|ml|mc|mr|bl|bc|br)_sharpness",
-        "sharpness",
-        "blurry {c} of the frame: sharpness {v} (good photos: ~{t})",
-        "very crisp or grainy {c} of the frame: sharpness {v} (good photos: ~{t})",
-        _f0,
-    ),
-    _Template(
-        r"cell_mc_value",
-        "exposure",
-        "dim centre of the frame: value {v} (good photos: ~{t})",
-        "glaring centre of the frame: value {v} (good photos: ~{t})",
-    ),
-    _Template(
-        r"cell_darkest_brightness",
-        "exposure",
-        "a dark part of the frame: darkest ninth brightness {v} (good photos: ~{t})",
-        "darkest ninth of the frame brightness {v} (good photos: ~{t})",
-    ),
-    _Template(
-        r"cell_sharpest_sharpness",
-        "sharpness",
-        "blurry all over: even the sharpest part of the frame has sharpness {v} "
-        "(good photos: ~{t})",
-        "very crisp or grainy detail: sharpest part of the frame {v} (good photos: ~{t})",
-        _f0,
-    ),
-    _Template(
-        r"cell_centre_sharpness_share",
-        "sharpness",
-        "centre softer than the rest, focus missed? (centre / sharpest cell {v}; "
-        "good photos: ~{t})",
-        "sharp centre (centre / sharpest cell {v}; good photos: ~{t})",
-    ),
-    _Template(
-        r"nss_s\d_local_contrast_p\d+",
-        "detail",
-        "little crisp detail: local contrast {v} (good photos: ~{t})",
-        "busy, high-contrast detail: local contrast {v} (good photos: ~{t})",
-        _f3,
-    ),
-    _Template(
-        r"nss_s\d_(shape|pair_shape)",
-        "texture",
-        "texture statistics of a blurred or smoothed photo (shape {v}; good photos: ~{t})",
-        "texture statistics of a noisy photo (shape {v}; good photos: ~{t})",
-    ),
-    _Template(
-        r"nss_s\d_kurtosis",
-        "texture",
-        "texture statistics of a noisy photo (kurtosis {v}; good photos: ~{t})",
-        "texture statistics of a blurred or smoothed photo (kurtosis {v}; good photos: ~{t})",
-        _f1,
-    ),
-    _Template(
-        r"nss_s\d_(variance|pair_left_variance|pair_right_variance)",
-        "texture",
-        "fine texture smoothed away, as by blur or noise reduction "
-        "(texture energy {v}; good photos: ~{t})",
-        "grainy texture, as from noise (texture energy {v}; good photos: ~{t})",
-        _f3,
-    ),
-    _Template(
-        r"nss_s\d_(skewness|pair_mean)",
-        "texture",
-        "texture statistics unlike a clean photo's, as from blur, noise or compression "
-        "(texture asymmetry {v}; good photos: ~{t})",
-        "texture statistics unlike a clean photo's, as from blur, noise or compression "
-        "(texture asymmetry {v}; good photos: ~{t})",
-        _f3,
-    ),
-    _Template(
-        r"nss_s\d_local_contrast_cv",
-        "detail",
-        "detail spread evenly, nothing stands out (variation {v}; good photos: ~{t})",
-        "detail in a few places only (variation {v}; good photos: ~{t})",
-    ),
-    _Template(
-        r"nima_(\w+)_mean",
-        "nima {m}",
-        "low NIMA {m} score {v} (good photos: ~{t})",
-        "NIMA {m} score {v} (good photos: ~{t})",
-        _f1,
-    ),
-    _Template(
-        r"nima_(\w+)_std",
-        "nima {m}",
-        "NIMA {m} spread {v} (good photos: ~{t})",
-        "people would disagree (NIMA {m} spread {v}; good photos: ~{t})",
-    ),
-)
-_COMPILED = [(re.compile(rf"^{t.pattern}$"), t) for t in _TEMPLATES]
-
-
-def describe(feature: str, value: float, typical: float) -> tuple[str, str]:
-    """(family, sentence): ``feature`` has ``value`` where good photos have ``typical``."""
-    found = _template_for(feature)
-    if found is not None:
-        template, match = found
-        groups = match.groups()
-        words = {
-            "q": QUARTER_WORDS.get(groups[0], "") if groups and feature.startswith("q_") else "",
-            "m": groups[0] if groups and feature.startswith("nima_") else "",
-            "c": CELL_WORDS.get(groups[0], "") if groups and feature.startswith("cell_") else "",
+    def to_dict(self) -> dict[str, object]:
+        """The reason as the scores CSV's ``reasons_json`` and the HTTP API give it."""
+        return {
+            "family": self.family,
+            "text": self.text,
+            "feature": self.feature,
+            "value": _finite_or_none(self.value),
+            "typical": _finite_or_none(self.typical),
         }
-        if math.isnan(value):
-            return template.family.format(**words), f"{feature} could not be measured"
-        higher = math.isnan(typical) or value > typical
-        phrase = template.high if higher else template.low
-        if template.near and (value <= 0 if higher else value >= 0):
-            phrase = template.near
-        text = phrase.format(
-            v=template.fmt(value),
-            t=template.fmt(typical) if not math.isnan(typical) else "?",
-            **words,
-        )
-        return template.family.format(**words), text
-    if math.isnan(value):
-        return feature, f"{feature} could not be measured"
-    side = "higher" if math.isnan(typical) or value > typical else "lower"
-    return feature, f"{feature} {value:.3g} is {side} than in good photos (~{typical:.3g})"
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def _other(name: str) -> FeatureSpec:
+    """The spec of a feature this photoqc does not describe (said in its own name)."""
+    return FeatureSpec(
+        name, name, family=name, low=f"{name} {{v}}", high=f"{name} {{v}}", fmt=".3g"
+    )
+
+
+def describe(spec: FeatureSpec, value: float, typical: float, side: str | None = None) -> str:
+    """The sentence for ``spec`` at ``value`` where good photos have ``typical``.
+
+    ``side`` ("low" or "high") picks the phrase; by default the side of ``typical`` the
+    value is on. Signed differences whose value keeps good photos' sign but has less of
+    it are said with the spec's ``near`` phrase.
+    """
+    if side is None:
+        side = "high" if value > typical else "low"
+    phrase = spec.phrase(side)
+    if spec.near and (value <= 0 if side == "high" else value >= 0):
+        phrase = spec.near
+    if "{v}" in phrase and "{t}" not in phrase:
+        phrase += " (good photos: ~{t})"
+    return phrase.format(v=spec.format(value), t=spec.format(typical))
+
+
+def defect_side(spec: FeatureSpec, value: float, good: GoodRange | None) -> str | None:
+    """ "low" or "high" when ``value`` is visibly off on a side ``spec`` calls a defect.
+
+    Visibly off: outside good photos' range on that side, and printing differently from
+    their typical value. None otherwise (also for a value that was not measured).
+    """
+    if good is None or math.isnan(value) or math.isnan(good.median):
+        return None
+    if spec.format(value) == spec.format(good.median):
+        return None
+    if spec.low and value < good.low and value < good.median:
+        return "low"
+    if spec.high and value > good.high and value > good.median:
+        return "high"
+    return None
+
+
+def whole_frame_feature(
+    spec: FeatureSpec, values: Mapping[str, float], good: Mapping[str, GoodRange]
+) -> str:
+    """The feature to speak through for ``spec``'s shortfall: itself, or its whole-frame
+    counterpart when even the best part of the frame falls short too (the sharpest cell is
+    softer, the brightest quarter darker, than nearly all good photos')."""
+    if spec.whole_frame is None:
+        return spec.name
+    witness, say = spec.whole_frame
+
+    def short(feature: str) -> bool:
+        value, range_ = float(values.get(feature, math.nan)), good.get(feature)
+        return range_ is not None and not math.isnan(value) and value < range_.low
+
+    if say in values and short(spec.name) and short(witness):
+        return say
+    return spec.name
 
 
 def top_reasons(
     values: Mapping[str, float],
     contributions: Sequence[float],
     feature_names: Sequence[str],
-    typical: Mapping[str, float],
+    good: Mapping[str, GoodRange],
+    specs: Mapping[str, FeatureSpec],
     *,
     top: int = 3,
-    min_contribution: float = 0.15,
+    min_contribution: float = MIN_FAMILY_CONTRIBUTION,
 ) -> list[Reason]:
     """The ``top`` feature families pushing hardest towards "bad", strongest first.
 
@@ -449,8 +164,10 @@ def top_reasons(
     contributions : sequence of float
         SHAP values in log-odds of "good", in ``feature_names`` order.
     feature_names : sequence of str
-    typical : mapping
-        Median of each feature over good training photos.
+    good : mapping of str to GoodRange
+        What good training photos have, per feature.
+    specs : mapping of str to FeatureSpec
+        How to say each feature (:func:`photoqc.features.spec_index`).
     top : int
         Most reasons returned.
     min_contribution : float
@@ -459,135 +176,86 @@ def top_reasons(
     """
     contributions = np.asarray(contributions, dtype=np.float64)
     families: dict[str, list[int]] = {}
-    described: dict[int, tuple[str, str]] = {}
     for i, name in enumerate(feature_names):
-        value = float(values.get(name, math.nan))
-        described[i] = describe(name, value, float(typical.get(name, math.nan)))
-        families.setdefault(described[i][0], []).append(i)
+        families.setdefault((specs.get(name) or _other(name)).family, []).append(i)
     totals = {family: float(contributions[idx].sum()) for family, idx in families.items()}
     reasons: list[Reason] = []
     for family in sorted(totals, key=totals.get):
         if totals[family] > -min_contribution or len(reasons) >= top:
             break
-        # A missing value (no object in that quarter, NIMA off) carries weight in the model
-        # but says nothing a moderator can act on: speak through measured features only.
-        measured = [
-            i
-            for i in families[family]
-            if not math.isnan(float(values.get(feature_names[i], math.nan)))
-        ]
-        # Strongest push first; a feature whose value prints the same as good photos'
-        # ("0.05; good photos: ~0.05") shows the moderator nothing, so the next one speaks.
-        for i in sorted(measured, key=lambda i: contributions[i]):
+        # Strongest push first; a feature that is not visibly off on a defect side (or was
+        # not measured) shows the moderator nothing, so the next one speaks.
+        for i in sorted(families[family], key=lambda i: contributions[i]):
             if contributions[i] >= 0:
                 break
-            name = whole_frame_feature(feature_names[i], values, typical)
-            value, usual = float(values.get(name, math.nan)), float(typical.get(name, math.nan))
-            if not shows_a_difference(name, value, usual):
+            spec = specs.get(feature_names[i]) or _other(feature_names[i])
+            spec = specs.get(whole_frame_feature(spec, values, good), spec)
+            value = float(values.get(spec.name, math.nan))
+            range_ = good.get(spec.name)
+            side = defect_side(spec, value, range_)
+            if side is None or range_ is None:
                 continue
             reasons.append(
                 Reason(
-                    feature=name,
+                    feature=spec.name,
                     value=value,
-                    typical=usual,
+                    typical=range_.median,
                     contribution=float(contributions[i]),
                     family=family,
                     family_contribution=totals[family],
-                    text=describe(name, value, usual)[1],
+                    text=describe(spec, value, range_.median, side),
                 )
             )
             break
     return reasons
 
 
-def shows_a_difference(feature: str, value: float, typical: float) -> bool:
-    """Whether ``value`` and ``typical`` read differently at the precision reasons print."""
-    if math.isnan(value) or math.isnan(typical):
-        return True
-    found = _template_for(feature)
-    fmt = found[0].fmt if found else _f3
-    return fmt(value) != fmt(typical)
-
-
-def _template_for(feature: str) -> tuple[_Template, re.Match[str]] | None:
-    """The first template whose pattern matches ``feature``, with the match."""
-    for regex, template in _COMPILED:
-        match = regex.match(feature)
-        if match:
-            return template, match
-    return None
-
-
-# A local shortfall (one cell, one quarter, the object) that the whole frame shares is said
-# as a whole-frame defect: "blurry bottom-left of the frame" misleads when nothing in the
-# photo is sharp. (local feature, witness that the whole frame shares it, feature to say)
-_WHOLE_FRAME: tuple[tuple[re.Pattern[str], str, str], ...] = (
-    (
-        re.compile(r"^(cell_\w+_sharpness|object_sharpness|background_sharpness)$"),
-        "cell_sharpest_sharpness",
-        "cell_sharpest_sharpness",
-    ),
-    (
-        re.compile(
-            r"^((cell|q)_\w+_brightness|quadrant_darkest_brightness|cell_darkest_brightness|"
-            r"cell_mc_value|object_brightness|background_brightness)$"
-        ),
-        "quadrant_brightest_brightness",
-        "brightness",
-    ),
-)
-
-
-def whole_frame_feature(
-    name: str, values: Mapping[str, float], typical: Mapping[str, float]
-) -> str:
-    """The feature to speak through for ``name``'s shortfall: ``name`` itself, or its
-    whole-frame counterpart when even the best part of the frame falls short too (the
-    sharpest cell is softer, the brightest quarter darker, than in typical good photos).
-    """
-
-    def below(feature: str) -> bool:
-        v, t = float(values.get(feature, math.nan)), float(typical.get(feature, math.nan))
-        return not (math.isnan(v) or math.isnan(t)) and v < t
-
-    for pattern, witness, say in _WHOLE_FRAME:
-        if pattern.match(name) and below(name) and below(witness) and say in values:
-            return say
-    return name
-
-
 def reasons_text(reasons: Sequence[Reason]) -> str:
-    """Reasons joined for one CSV cell."""
+    """Reasons joined for the scores CSV's human-readable ``reasons`` cell."""
     return "; ".join(r.text for r in reasons)
+
+
+def reasons_json(reasons: Sequence[Reason]) -> str:
+    """Reasons as the scores CSV's ``reasons_json`` cell: a JSON list of objects with
+    ``family, text, feature, value, typical``."""
+    return json.dumps([r.to_dict() for r in reasons], allow_nan=False, ensure_ascii=False)
+
+
+def push_label(contribution: float) -> str:
+    """How a SHAP value reads for people: "pushes towards good/bad"."""
+    return "pushes towards good" if contribution >= 0 else "pushes towards bad"
 
 
 def save_waterfall(
     contributions: np.ndarray,
-    expected_value: float,
     values: Sequence[float],
-    feature_names: Sequence[str],
+    specs: Sequence[FeatureSpec],
     path: str,
     *,
     max_display: int = 12,
     title: str | None = None,
 ) -> None:
-    """Save shap's waterfall plot of one photo's contributions (log-odds of "good") as PNG."""
+    """Save one photo's strongest feature pushes as a PNG bar chart.
+
+    Each bar is a feature, labelled with its family and what it measures (not its column
+    name) and its value; bars to the left push towards "bad", to the right towards "good"
+    (their length is the SHAP value, log-odds of "good").
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-    import shap
 
-    explanation = shap.Explanation(
-        values=np.asarray(contributions, dtype=np.float64),
-        base_values=float(expected_value),
-        data=np.asarray(values, dtype=np.float64),
-        feature_names=list(feature_names),
-    )
-    plt.figure()
-    shap.plots.waterfall(explanation, max_display=max_display, show=False)
-    figure = plt.gcf()
+    contributions = np.asarray(contributions, dtype=np.float64)
+    order = np.argsort(-np.abs(np.nan_to_num(contributions)))[:max_display][::-1]
+    labels = [f"{specs[i].family}: {specs[i].label} = {specs[i].format(values[i])}" for i in order]
+    pushes = contributions[order]
+    figure, axes = plt.subplots(figsize=(9, 0.45 * len(order) + 1.4))
+    axes.barh(range(len(order)), pushes, color=["#1a7f37" if p >= 0 else "#cf222e" for p in pushes])
+    axes.set_yticks(range(len(order)), labels, fontsize=8)
+    axes.axvline(0, color="#57606a", linewidth=0.8)
+    axes.set_xlabel("<- pushes towards bad        pushes towards good ->")
     if title:
-        figure.suptitle(title)
+        axes.set_title(title, fontsize=10)
     figure.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(figure)

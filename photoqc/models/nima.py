@@ -88,6 +88,19 @@ class Preprocessing:
         return self.to_tensor(np.stack([self.resize(im) for im in images]))
 
 
+def random_crops(images: np.ndarray, crop: int, generator: torch.Generator) -> np.ndarray:
+    """Training augmentation: a random ``crop`` x ``crop`` square of each of ``images``
+    (N, H, W, 3), mirrored left-right half of the time; seeded by ``generator``."""
+    margin = images.shape[1] - crop
+    offsets = torch.randint(0, margin + 1, (len(images), 2), generator=generator).numpy()
+    flips = torch.rand(len(images), generator=generator).numpy() < 0.5
+    batch = np.empty((len(images), crop, crop, 3), np.uint8)
+    for j, ((y, x), flip) in enumerate(zip(offsets, flips, strict=True)):
+        patch = images[j, y : y + crop, x : x + crop]
+        batch[j] = patch[:, ::-1] if flip else patch
+    return batch
+
+
 # --- backbones ------------------------------------------------------------------------
 
 

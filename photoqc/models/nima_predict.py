@@ -1,9 +1,7 @@
-"""Run NIMA at scoring time: find the configured weight files, predict in batches.
+"""Run NIMA at scoring time: the configured models, built once, predicting in batches.
 
-Weights come from ``--nima-weights PATH`` (repeatable: one file per model, e.g. technical
-and aesthetic) or, when none are given, every ``nima_*.safetensors`` in
-``$PHOTOQC_WEIGHTS_DIR``. With none configured NIMA is off: its features are NaN and one
-warning says so. Random weights are never used.
+Which weight files to use is the extraction recipe's business
+(:class:`photoqc.pipelines.recipe.ExtractConfig`); random weights are never used.
 """
 
 from __future__ import annotations
@@ -16,38 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from photoqc.features.nima import DEFAULT_NIMA_MODELS
 from photoqc.models.nima import distribution_mean_std
-from photoqc.models.nima_weights import load_nima, model_name_from_path, read_nima_meta
-from photoqc.weights import weights_dir_from_env
+from photoqc.models.nima_weights import load_nima
 
 logger = logging.getLogger(__name__)
-
-NIMA_OFF_WARNING = (
-    "NIMA is off: no NIMA weights configured, so the nima_* features are empty. Import "
-    "idealo's weights with `photoqc nima import FILE --out nima_technical.safetensors`, then "
-    "pass --nima-weights FILE (once per model) or put the files in $PHOTOQC_WEIGHTS_DIR."
-)
-
-
-def resolve_nima_weights(
-    paths: Sequence[str | os.PathLike[str]] = (),
-    weights_dir: str | os.PathLike[str] | None = None,
-) -> tuple[str, ...]:
-    """The NIMA weight files to use: ``paths`` if any, else ``nima_*.safetensors`` in the
-    weights folder (``weights_dir`` or ``$PHOTOQC_WEIGHTS_DIR``); may be empty."""
-    if paths:
-        return tuple(str(Path(p)) for p in paths)
-    folder = weights_dir_from_env(weights_dir)
-    if folder is None or not folder.is_dir():
-        return ()
-    return tuple(str(p) for p in sorted(folder.glob("nima_*.safetensors")))
-
-
-def nima_model_names(weight_files: Sequence[str | os.PathLike[str]]) -> tuple[str, ...]:
-    """Feature-table model names: the defaults, then those of ``weight_files`` (no repeats)."""
-    names = [str(read_nima_meta(p).get("name") or model_name_from_path(p)) for p in weight_files]
-    return tuple(dict.fromkeys([*DEFAULT_NIMA_MODELS, *names]))
 
 
 class NimaPredictor:

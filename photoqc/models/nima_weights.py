@@ -113,6 +113,21 @@ def read_nima_meta(path: str | os.PathLike[str]) -> dict[str, object]:
     return {}
 
 
+def is_nima_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` describes itself as photoqc NIMA weights (JSON or header)."""
+    try:
+        return read_nima_meta(path).get("format") == FORMAT
+    except NimaWeightsError:
+        return False
+
+
+def nima_name(path: str | os.PathLike[str]) -> str:
+    """The model name a weights file's own description gives (``technical``, ...): it
+    names the feature columns, whatever the file is called. Files without any description
+    (a bare ``.pt``) fall back to their file name."""
+    return str(read_nima_meta(path).get("name") or model_name_from_path(path))
+
+
 def guess_backbone(state: dict[str, torch.Tensor]) -> str | None:
     """Which backbone a state dict was made for, judged from its tensor names."""
     if "backbone.conv_pw_13.weight" in state:

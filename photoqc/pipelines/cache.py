@@ -1,11 +1,11 @@
 """A cache of feature rows, so retraining does not recompute features.
 
-Rows are keyed by the SHA-256 of the image file's bytes *and* a fingerprint of the
-feature configuration (segmenter and its weights, NIMA weight files' hashes, analysis
-scale, pixel limit, photoqc version, feature names), so a changed photo or a changed
-setting never returns a stale row. Only successful rows are kept. The cache is one SQLite
-file (``features.sqlite``) in ``--cache-dir`` (default ``$PHOTOQC_CACHE_DIR`` or
-``~/.cache/photoqc``).
+Rows are keyed by the SHA-256 of the image file's bytes *and* the extraction recipe's
+fingerprint (:meth:`photoqc.pipelines.recipe.ExtractConfig.fingerprint`: segmenter, its
+settings and weights, NIMA weight files' hashes, analysis scale, photoqc version, feature
+names), so a changed photo or a changed setting never returns a stale row. Only successful
+rows are kept. The cache is one SQLite file (``features.sqlite``) in ``--cache-dir``
+(default ``$PHOTOQC_CACHE_DIR`` or ``~/.cache/photoqc``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import os
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
-
-from photoqc.pipelines.extract import ExtractConfig
 
 CACHE_ENV = "PHOTOQC_CACHE_DIR"
 CACHE_FILE = "features.sqlite"
@@ -41,29 +39,6 @@ def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str | Non
     except OSError:
         return None
     return digest.hexdigest()
-
-
-def config_fingerprint(config: ExtractConfig) -> str:
-    """A short hash of everything besides the pixels that shapes a feature row."""
-    from photoqc import __version__
-
-    seg = config.segmenter
-    description = {
-        "photoqc": __version__,
-        "segmenter": [
-            seg.kind,
-            seg.variant,
-            Path(seg.weights_file).name if seg.weights_file else None,
-            seg.analysis_size,
-            seg.min_score,
-        ],
-        "nima": sorted(file_sha256(p) or p for p in config.nima_weights),
-        "nima_models": list(config.nima_models),
-        "analysis_long_side": config.analysis_long_side,
-        "max_pixels": config.max_pixels,
-        "features": list(config.feature_names()),
-    }
-    return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class FeatureCache:

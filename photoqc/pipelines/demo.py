@@ -16,18 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from photoqc.degradations import DEGRADATIONS
-from photoqc.pipelines.extract import ExtractConfig
+from photoqc.degradations import DEGRADATIONS, framings, source_photo
 from photoqc.pipelines.inputs import csv_inputs
 from photoqc.pipelines.labels import read_labels
-from photoqc.pipelines.score import ScoreSummary, score_to_csv, scoring_config
+from photoqc.pipelines.recipe import ExtractConfig, RecipeOptions
+from photoqc.pipelines.score import Scorer, ScoreSummary, score_to_csv
 from photoqc.pipelines.train import TrainConfig, TrainOutcome, train
-from photoqc.segmentation import SegmenterConfig
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +45,7 @@ class DemoConfig:
     severe: tuple[float, ...] = (0.75, 0.95)
     defects: tuple[str, ...] = tuple(DEGRADATIONS)
     segmenter: str = "grabcut"
+    nima: bool = True
     folds: int = 5
     seed: int = 0
     jpeg_quality: int = 92
@@ -62,40 +61,6 @@ class DemoResult:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def source_photo(name: str) -> np.ndarray:
-    """An RGB uint8 photo from scikit-image's bundled data."""
-    from skimage import data
-
-    if name == "motorcycle":
-        image = data.stereo_motorcycle()[0]
-    else:
-        image = getattr(data, name)()
-    if image.ndim == 2:
-        image = np.dstack([image] * 3)
-    return np.ascontiguousarray(image[..., :3])
-
-
-def _crops(
-    image: np.ndarray, count: int, long_side: int, rng: np.random.Generator
-) -> list[np.ndarray]:
-    h, w = image.shape[:2]
-    out = []
-    for k in range(count):
-        scale = 1.0 if k == 0 else rng.uniform(0.8, 0.92)
-        ch, cw = int(h * scale), int(w * scale)
-        y0, x0 = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
-        crop = image[y0 : y0 + ch, x0 : x0 + cw]
-        if k % 2 == 1:
-            crop = crop[:, ::-1]
-        factor = min(1.0, long_side / max(ch, cw))
-        if factor < 1.0:
-            crop = cv2.resize(
-                crop, (round(cw * factor), round(ch * factor)), interpolation=cv2.INTER_AREA
-            )
-        out.append(np.ascontiguousarray(crop))
-    return out
-
-
 def make_dataset(
     out_dir: str | os.PathLike[str], config: DemoConfig
 ) -> tuple[Path, Path, dict[str, int]]:
@@ -107,7 +72,7 @@ def make_dataset(
     records = []
     for photo in config.photos:
         for c, crop in enumerate(
-            _crops(source_photo(photo), config.crops_per_photo, config.long_side, rng)
+            framings(source_photo(photo), config.crops_per_photo, config.long_side, rng)
         ):
             variants = [("clean", 0.0, "good")]
             variants += [(d, s, "good") for d in config.defects for s in config.mild]
@@ -160,7 +125,11 @@ def run_demo(
     say("making the demo photos")
     train_csv, holdout_csv, counts = make_dataset(out_dir, config)
     labels = read_labels(train_csv)
-    extract = ExtractConfig(segmenter=SegmenterConfig(kind=config.segmenter, allow_download=False))
+    extract, warnings = ExtractConfig.resolve(
+        RecipeOptions(segmenter=config.segmenter, nima=config.nima, offline=True)
+    )
+    for warning in warnings:
+        logger.warning(warning)
     say(f"training on {counts['train']} photos ({config.folds}-fold cross-validation)")
     model_dir = out_dir / "model"
     outcome = train(
@@ -173,7 +142,7 @@ def run_demo(
         training_record={"labels_file": train_csv.name},
     )
     say(f"scoring {counts['holdout']} held-out photos ({', '.join(config.holdout)})")
-    bundle_config, _ = scoring_config(outcome.bundle, allow_download=False)
+    scorer, _ = Scorer.from_model(outcome.bundle, RecipeOptions(offline=True))
     scores_csv = out_dir / "scores.csv"
     items = csv_inputs(holdout_csv)
     done = [0]
@@ -185,8 +154,7 @@ def run_demo(
 
     summary = score_to_csv(
         items,
-        model_dir,
-        bundle_config,
+        scorer,
         scores_csv,
         workers=workers,
         overwrite=True,

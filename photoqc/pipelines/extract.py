@@ -10,71 +10,22 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import pandas as pd
 
-from photoqc.features import compute_features, feature_names, table_groups
-from photoqc.features.base import ANALYSIS_LONG_SIDE
-from photoqc.features.nima import DEFAULT_NIMA_MODELS
-from photoqc.images import DEFAULT_MAX_PIXELS, ImageLoadError, LoadedImage, load_image
+from photoqc.features import compute_features
+from photoqc.images import ImageLoadError, LoadedImage, load_image
 from photoqc.pipelines.inputs import InputItem
 from photoqc.pipelines.parallel import batch_size_for, batched, run_batches
-from photoqc.segmentation import SegmentationResult, SegmenterConfig, build_segmenter
+from photoqc.pipelines.recipe import ExtractConfig
+from photoqc.segmentation import SegmentationResult, build_segmenter
 
 logger = logging.getLogger(__name__)
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
-DEFAULT_BATCH_SIZE = 16
-
-META_COLUMNS = (
-    "image",
-    "status",
-    "error",
-    "segmenter",
-    "segmenter_weights",
-    "object_class",
-    "object_score",
-    "nima",
-)
-"""Columns before the features: identity, outcome and provenance (segmentation, NIMA)."""
-
-
-@dataclass(frozen=True)
-class ExtractConfig:
-    """Everything that decides a feature row besides the pixels (plain, picklable data).
-
-    Attributes
-    ----------
-    segmenter : SegmenterConfig
-        Resolved beforehand (see :func:`photoqc.segmentation.resolve_segmenter`).
-    nima_weights : tuple of str
-        NIMA weight files, one per model; empty means NIMA is off.
-    nima_models : tuple of str
-        Model names that get columns (defaults plus those of ``nima_weights``).
-    max_pixels : int
-        Decompression-bomb limit, pixels.
-    analysis_long_side : int
-        Long side of the features' analysis scale, pixels.
-    batch_size : int
-        Images per batch.
-    """
-
-    segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
-    nima_weights: tuple[str, ...] = ()
-    nima_models: tuple[str, ...] = DEFAULT_NIMA_MODELS
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    analysis_long_side: int = ANALYSIS_LONG_SIDE
-    batch_size: int = DEFAULT_BATCH_SIZE
-
-    def feature_names(self) -> tuple[str, ...]:
-        return feature_names(table_groups(self.nima_models))
-
-    def columns(self) -> tuple[str, ...]:
-        """Column order of the feature table this configuration produces."""
-        return (*META_COLUMNS, *self.feature_names())
 
 
 class FeatureExtractor:
@@ -82,7 +33,7 @@ class FeatureExtractor:
 
     def __init__(self, config: ExtractConfig):
         self.config = config
-        self.groups = table_groups(config.nima_models)
+        self.groups = config.groups()
         self.segmenter = build_segmenter(config.segmenter)
         self.nima = None
         if config.nima_weights:
@@ -157,10 +108,9 @@ class FeatureExtractor:
 
 
 def error_row(
-    item: InputItem, message: str, segmenter: str, config: ExtractConfig | None = None
+    item: InputItem, message: str, segmenter: str, config: ExtractConfig
 ) -> dict[str, object]:
     """The row of an input that could not be processed: NaN features and the reason."""
-    config = config or ExtractConfig()
     return {
         "image": item.image,
         "status": STATUS_ERROR,
@@ -182,8 +132,8 @@ def extract_rows(
 ) -> Iterator[tuple[int, dict[str, object]]]:
     """Yield ``(input index, row)`` for every item, batch by batch as batches finish.
 
-    ``config.segmenter`` should already be resolved (see
-    :func:`photoqc.segmentation.resolve_segmenter`) so that workers agree on one segmenter.
+    ``config`` should already be resolved (:meth:`ExtractConfig.resolve`) so that workers
+    agree on one segmenter.
     """
     items = list(items)
     size = batch_size_for(len(items), config.batch_size, workers)
@@ -192,8 +142,32 @@ def extract_rows(
 
 def rows_to_frame(
     rows: dict[int, dict[str, object]] | list[dict[str, object]],
-    config: ExtractConfig | None = None,
+    config: ExtractConfig,
 ) -> pd.DataFrame:
     """A feature table from rows (a list, or a dict keyed by input index), columns in order."""
     ordered = [rows[i] for i in sorted(rows)] if isinstance(rows, dict) else list(rows)
-    return pd.DataFrame(ordered, columns=list((config or ExtractConfig()).columns()))
+    return pd.DataFrame(ordered, columns=list(config.columns()))
+
+
+def write_features(
+    items: Sequence[InputItem],
+    config: ExtractConfig,
+    out: str | os.PathLike[str],
+    *,
+    workers: int = 1,
+    on_rows: Callable[[int], None] | None = None,
+) -> pd.DataFrame:
+    """Measure ``items`` into the table ``out`` (``photoqc features``); returns the table.
+
+    One row per input, in input order; ``on_rows(n)`` is called as rows finish.
+    """
+    from photoqc.pipelines.tables import write_table
+
+    rows: dict[int, dict[str, object]] = {}
+    for index, row in extract_rows(items, config, workers=workers):
+        rows[index] = row
+        if on_rows:
+            on_rows(1)
+    frame = rows_to_frame(rows, config)
+    write_table(frame, out)
+    return frame

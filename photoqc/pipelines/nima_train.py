@@ -36,6 +36,7 @@ from photoqc.models.nima import (
     distribution_mean_std,
     emd,
     mos_to_distribution,
+    random_crops,
     votes_to_distribution,
 )
 from photoqc.models.nima_weights import load_nima, save_nima, sha256_of
@@ -268,16 +269,9 @@ def _batches(
     steps = math.ceil(len(order) / config.batch_size)
     if config.max_steps_per_epoch:
         steps = min(steps, config.max_steps_per_epoch)
-    margin = train_images.shape[1] - crop
     for step in range(steps):
         idx = order[step * config.batch_size : (step + 1) * config.batch_size]
-        offsets = torch.randint(0, margin + 1, (len(idx), 2), generator=g).numpy()
-        flips = torch.rand(len(idx), generator=g).numpy() < 0.5
-        batch = np.empty((len(idx), crop, crop, 3), np.uint8)
-        for j, (i, (y, x), flip) in enumerate(zip(idx, offsets, flips, strict=True)):
-            patch = train_images[i, y : y + crop, x : x + crop]
-            batch[j] = patch[:, ::-1] if flip else patch
-        yield step, steps, batch, targets[idx]
+        yield step, steps, random_crops(train_images[idx], crop, g), targets[idx]
 
 
 def train_nima(

@@ -56,10 +56,15 @@ def run_batches(
     args: tuple = (),
     *,
     workers: int = 1,
+    local: BatchProcessor | None = None,
 ) -> Iterator[tuple[int, Row]]:
-    """Yield ``(input index, row)`` for every item of every batch."""
+    """Yield ``(input index, row)`` for every item of every batch.
+
+    ``local``, when given, is a processor already built in this process: it serves when
+    the work stays here, so its models are not loaded a second time.
+    """
     if workers <= 1 or len(batches) <= 1:
-        processor = factory(*args)
+        processor = local or factory(*args)
         for batch in batches:
             rows = processor.rows([item for _, item in batch])
             yield from zip((i for i, _ in batch), rows, strict=True)
@@ -87,7 +92,9 @@ def run_batches(
                 yield from zip((i for i, _ in batch), rows, strict=True)
     if unfinished:
         items = sorted((pair for batch in unfinished for pair in batch), key=lambda p: p[0])
-        yield from _one_at_a_time(items, factory, args, threads, anything_finished=finished > 0)
+        yield from _one_at_a_time(
+            items, factory, args, threads, anything_finished=finished > 0, local=local
+        )
 
 
 def _pool(
@@ -110,6 +117,7 @@ def _one_at_a_time(
     threads: int,
     *,
     anything_finished: bool,
+    local: BatchProcessor | None = None,
 ) -> Iterator[tuple[int, Row]]:
     """Redo ``items`` in one worker, one image at a time, after the pool broke.
 
@@ -120,7 +128,7 @@ def _one_at_a_time(
     :class:`WorkerStartError`.
     """
     logger.warning("a worker process died; redoing %d images one at a time", len(items))
-    fallback = None
+    fallback = local
     queue = list(items)
     deaths_before_any_result = 0
     while queue:

@@ -3,11 +3,16 @@
 The page needs no network: CSS and JavaScript are inline and the data is embedded as
 JSON. Thumbnails and detail images are embedded (``images="embed"``) or written beside
 the report in ``<name>_files/`` and linked relatively (``"link"``, the default above
-2,000 rows, to keep the HTML small). The detail view shows the photo with the object mask
-drawn over it (the segmenter of each row is run again; ``overlays=False`` skips that) and
-the SHAP contributions as a bar chart (from ``shap_*`` columns, or computed from the
-feature columns when a model folder is given). Moderators mark photos good or bad in the
-page and export the marks as a labels CSV (absolute paths) that ``photoqc train`` reads.
+2,000 rows, to keep the HTML small). Moderators mark photos good or bad in the page and
+export the marks as a labels CSV (absolute paths) that ``photoqc train`` reads.
+
+With the model (``model_dir``) the page is the model's view as it is now: verdicts and
+counts at its current threshold (after ``photoqc tune --write``), reasons and SHAP bars
+computed from the CSV's feature columns, and the object mask drawn by the segmenter of
+the model's recipe, with its settings, so the overlay is the mask that made the features.
+Without it the page shows the CSV as written (its threshold, its ``reasons_json``), and
+says so; masks then come from the built-in model's recipe when the CSV was scored with
+it, else from each row's segmenter at its default settings.
 """
 
 from __future__ import annotations
@@ -19,112 +24,248 @@ import logging
 import math
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from photoqc.features import FeatureSpec, spec_index, table_groups
 from photoqc.images import ImageLoadError, load_image
+from photoqc.models.bundle import BundleError, ModelBundle, default_model_dir, load_bundle
+from photoqc.models.explain import push_label, top_reasons
 from photoqc.pipelines.inputs import scored_image_paths
-from photoqc.visuals import jpeg_bytes, mask_overlay, shrink
+from photoqc.pipelines.recipe import ExtractConfig, RecipeError, RecipeOptions
+from photoqc.pipelines.score import verdict
+from photoqc.segmentation import SegmenterConfig, build_segmenter
+from photoqc.visuals import detail_jpeg, thumbnail_jpeg
 
 logger = logging.getLogger(__name__)
 
 EMBED_LIMIT = 2000
-THUMB_SIZE = 160
-DETAIL_SIZE = 480
 SHAP_BARS = 12
+
+
+@dataclass
+class ReportResult:
+    """What the report holds, and notes for the person who made it."""
+
+    rows: int = 0
+    good: int = 0
+    bad: int = 0
+    error: int = 0
+    with_image: int = 0
+    threshold_note: str = ""
+    notes: list[str] = field(default_factory=list)
 
 
 def _image_path(image: str, scores_csv: Path) -> Path | None:
     return next((p for p in scored_image_paths(image, scores_csv) if p.is_file()), None)
 
 
-def _shap_of(frame: pd.DataFrame, model_dir: str | None) -> tuple[list[str], np.ndarray | None]:
-    columns = [c for c in frame.columns if c.startswith("shap_")]
-    if columns:
-        return [c[len("shap_") :] for c in columns], frame[columns].to_numpy(np.float64)
-    if model_dir is None:
-        return [], None
-    from photoqc.models.bundle import load_bundle
+def embed_json(payload: object) -> str:
+    """``payload`` as JSON that is safe inside an HTML ``<script>`` element: ``<``, ``>``,
+    ``&`` and the JavaScript line separators U+2028/9 are escaped, so no string in the data
+    (``</script>``, ``<!--``) can end the element or break the script."""
+    text = json.dumps(payload, allow_nan=False, ensure_ascii=False)
+    for char, escaped in (
+        ("&", "\\u0026"),
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
+        text = text.replace(char, escaped)
+    return text
 
-    bundle = load_bundle(model_dir)
-    values = np.full((len(frame), len(bundle.feature_names)), np.nan)
-    ok = (frame["status"] == "ok").to_numpy()
-    if ok.any():
-        values[ok], _ = bundle.contributions(frame[ok])
-    return bundle.feature_names, values
+
+def _number(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
-class _Segmenters:
-    """Segmenters by kind, built on first use (the report re-draws each row's mask)."""
+def _reasons_of(record: dict) -> list[dict]:
+    """The reasons a CSV row was written with, as structured data."""
+    raw = record.get("reasons_json")
+    if isinstance(raw, str) and raw.strip():
+        try:
+            parsed = json.loads(raw)
+        except json.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, list):
+            return [r for r in parsed if isinstance(r, dict) and r.get("text")]
+    text = record.get("reasons")
+    # A CSV from before reasons_json: its text is one reason, never re-split.
+    if isinstance(text, str) and text.strip():
+        return [{"family": "", "text": text.strip(), "feature": "", "value": None, "typical": None}]
+    return []
 
-    def __init__(self, weights_dir: str | None):
+
+def _model_for(
+    model_dir: str | os.PathLike[str] | None, frame: pd.DataFrame
+) -> tuple[ModelBundle | None, bool]:
+    """The model whose view the report shows (and whether it was named), or None."""
+    if model_dir is not None:
+        return load_bundle(model_dir), True
+    shas = set(frame.get("model_sha256", pd.Series(dtype=str)).dropna().astype(str))
+    try:
+        default = load_bundle(default_model_dir())
+    except BundleError:  # pragma: no cover - the package ships it
+        return None, False
+    return (default if shas == {default.sha256} else None), False
+
+
+class _Masks:
+    """Object masks for the overlay: the model's recipe's segmenter, or each row's own."""
+
+    def __init__(self, recipe: SegmenterConfig | None, weights_dir: str | None):
+        self.recipe = recipe
         self.weights_dir = weights_dir
         self.built: dict[str, object] = {}
 
     def mask(self, kind: str, rgb: np.ndarray) -> np.ndarray | None:
-        from photoqc.segmentation import SegmenterConfig, build_segmenter
-
-        if kind not in {"grabcut", "maskrcnn"}:
+        if kind in ("", "none"):
             return None
         if kind not in self.built:
+            config = (
+                self.recipe
+                if self.recipe is not None and self.recipe.kind == kind
+                else SegmenterConfig(kind=kind, weights_dir=self.weights_dir, allow_download=False)
+            )
             try:
-                config = SegmenterConfig(
-                    kind=kind, weights_dir=self.weights_dir, allow_download=False
-                )
                 self.built[kind] = build_segmenter(config)
-            except Exception as exc:  # no weights here: the report shows the photo without mask
+            except Exception as exc:  # no weights here: the photo is shown without its mask
                 logger.warning("no %s masks in the report: %s", kind, exc)
                 self.built[kind] = None
         segmenter = self.built[kind]
-        return segmenter.segment(rgb).mask if segmenter else None
+        return segmenter.segment(rgb).mask if segmenter is not None else None
+
+
+def _shap_bars(names: list[str], values: np.ndarray, specs: dict[str, FeatureSpec]) -> list[dict]:
+    if not names or np.isnan(values).all():
+        return []
+    order = np.argsort(-np.abs(np.nan_to_num(values)))[:SHAP_BARS]
+    bars = []
+    for j in order:
+        if math.isnan(values[j]):
+            continue
+        spec = specs.get(names[j]) or FeatureSpec(names[j], names[j])
+        bars.append(
+            {
+                "label": spec.label,
+                "family": spec.family,
+                "feature": spec.name,
+                "push": round(float(values[j]), 4),
+                "says": push_label(float(values[j])),
+            }
+        )
+    return bars
 
 
 def build_report(
     scores_csv: str | os.PathLike[str],
     out_html: str | os.PathLike[str],
     *,
-    model_dir: str | None = None,
+    model_dir: str | os.PathLike[str] | None = None,
     images: str = "auto",
     overlays: bool = True,
     weights_dir: str | None = None,
     on_progress: Callable[[int, int], None] | None = None,
-) -> dict[str, int]:
-    """Write the report; returns counts (rows, good, bad, error, with_image)."""
+) -> ReportResult:
+    """Write the report; returns what it holds and notes to show (see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        The CSV is not a scores CSV; BundleError or RecipeError for an unusable model.
+    """
     scores_csv, out_html = Path(scores_csv), Path(out_html)
-    frame = pd.read_csv(scores_csv, keep_default_na=False, na_values=[""])
+    frame = pd.read_csv(scores_csv, keep_default_na=False, na_values=[""], dtype={"image": str})
     if not {"image", "status"} <= set(frame.columns):
         raise ValueError(f"{scores_csv}: not a scores CSV (needs image and status columns)")
+    result = ReportResult()
+    bundle, named = _model_for(model_dir, frame)
+    ok = (frame["status"] == "ok").to_numpy()
+    p_good = pd.to_numeric(frame.get("p_good"), errors="coerce").to_numpy(np.float64)
+
+    shap_names = [c[len("shap_") :] for c in frame.columns if c.startswith("shap_")]
+    shap_values = frame[[f"shap_{n}" for n in shap_names]].to_numpy(np.float64)
+    segmenter_recipe = None
+    if named and bundle is not None:
+        threshold: float | None = bundle.threshold
+        result.threshold_note = (
+            f"verdicts at the model's current threshold {threshold:.3f} "
+            f"({bundle.meta.get('threshold_rule', '')})"
+        )
+        shap_names = bundle.feature_names
+        shap_values = np.full((len(frame), len(shap_names)), np.nan)
+        if ok.any():
+            shap_values[ok], _ = bundle.contributions(frame[ok])
+    else:
+        thresholds = sorted({v for v in frame.get("threshold", []) if _number(v) is not None})
+        threshold = float(thresholds[0]) if len(thresholds) == 1 else None
+        shown = ", ".join(f"{float(t):.3f}" for t in thresholds) or "none"
+        result.threshold_note = (
+            f"verdicts as written in the scores CSV, at threshold {shown}; pass --model to "
+            "show the model's current threshold"
+        )
+    specs = bundle.specs if bundle is not None else spec_index(table_groups())
+    if bundle is not None and overlays:
+        try:
+            recipe, _ = ExtractConfig.from_record(
+                bundle.recipe,
+                RecipeOptions(weights_dir=weights_dir, offline=True, nima=False),
+                used_features=[],
+            )
+            segmenter_recipe = recipe.segmenter
+        except RecipeError as exc:
+            result.notes.append(f"no object masks: the model's segmenter is unavailable ({exc})")
+            overlays = False
+    elif overlays:
+        result.notes.append(
+            "masks drawn with each row's segmenter at its default settings; pass --model to "
+            "draw the model's own masks"
+        )
+
     mode = images if images != "auto" else ("embed" if len(frame) <= EMBED_LIMIT else "link")
     asset_dir = out_html.with_name(out_html.stem + "_files")
     if mode == "link":
         asset_dir.mkdir(parents=True, exist_ok=True)
-    shap_names, shap_values = _shap_of(frame, model_dir)
-    segmenters = _Segmenters(weights_dir)
+    masks = _Masks(segmenter_recipe, weights_dir)
+    good_ranges = bundle.good_ranges if named and bundle is not None else {}
     rows = []
-    with_image = 0
     for i, record in enumerate(frame.to_dict("records")):
+        row_ok = bool(ok[i])
+        p = _number(p_good[i]) if row_ok else None
+        if named and bundle is not None and row_ok and p is not None:
+            label = verdict(p, bundle.threshold)
+            reasons = (
+                [
+                    r.to_dict()
+                    for r in top_reasons(record, shap_values[i], shap_names, good_ranges, specs)
+                ]
+                if label == "bad"
+                else []
+            )
+        else:
+            label = str(record.get("verdict") or "") if row_ok else "error"
+            reasons = _reasons_of(record) if row_ok else []
         path = _image_path(str(record["image"]), scores_csv)
         thumb = detail = ""
         if path is not None:
             try:
                 rgb = load_image(path).pixels
-                mask = segmenters.mask(str(record.get("segmenter", "")), rgb) if overlays else None
-                small = shrink(rgb, DETAIL_SIZE)
-                if mask is not None:
-                    mask = shrink(mask.astype(np.uint8) * 255, DETAIL_SIZE) >= 128
-                thumb = _asset(
-                    jpeg_bytes(shrink(rgb, THUMB_SIZE), 75), mode, asset_dir, f"t{i}", out_html
-                )
-                detail = _asset(
-                    jpeg_bytes(mask_overlay(small, mask), 80), mode, asset_dir, f"d{i}", out_html
-                )
-                with_image += 1
+                kind = str(record.get("segmenter") or "")
+                mask = masks.mask(kind, rgb) if overlays else None
+                thumb = _asset(thumbnail_jpeg(rgb), mode, asset_dir, f"t{i}", out_html)
+                detail = _asset(detail_jpeg(rgb, mask), mode, asset_dir, f"d{i}", out_html)
+                result.with_image += 1
             except ImageLoadError:
                 pass
-        p_good = record.get("p_good")
         rows.append(
             {
                 "id": i,
@@ -132,53 +273,35 @@ def build_report(
                 "path": str(path) if path else str(record["image"]),
                 "status": str(record["status"]),
                 "error": str(record.get("error") or ""),
-                "p_good": None
-                if p_good is None or (isinstance(p_good, float) and math.isnan(p_good))
-                else float(p_good),
-                "verdict": str(
-                    record.get("verdict") or ("error" if record["status"] != "ok" else "")
-                ),
-                "threshold": _num(record.get("threshold")),
-                "reasons": [r for r in str(record.get("reasons") or "").split("; ") if r],
-                "segmenter": str(record.get("segmenter", "")),
+                "p_good": p,
+                "verdict": label,
+                "threshold": threshold if named else _number(record.get("threshold")),
+                "reasons": reasons,
+                "segmenter": str(record.get("segmenter") or ""),
                 "thumb": thumb,
                 "detail": detail,
-                "shap": _top_shap(shap_names, shap_values[i]) if shap_values is not None else [],
+                "shap": _shap_bars(shap_names, shap_values[i], specs) if len(shap_names) else [],
             }
         )
         if on_progress:
             on_progress(i + 1, len(frame))
     digest = hashlib.sha256(scores_csv.read_bytes()).hexdigest()[:12]
-    payload = {"title": f"photoqc report: {scores_csv.name}", "report_id": digest, "rows": rows}
+    payload = {
+        "title": f"photoqc report: {scores_csv.name}",
+        "report_id": digest,
+        "threshold_note": result.threshold_note,
+        "rows": rows,
+    }
     template = (
         resources.files("photoqc").joinpath("report_template.html").read_text(encoding="utf-8")
     )
-    data = json.dumps(payload, allow_nan=False).replace("</", "<\\/")
     out_html.parent.mkdir(parents=True, exist_ok=True)
-    out_html.write_text(template.replace("__PHOTOQC_DATA__", data), encoding="utf-8")
-    verdicts = pd.Series([r["verdict"] for r in rows], dtype=str)
-    return {
-        "rows": len(rows),
-        "good": int((verdicts == "good").sum()),
-        "bad": int((verdicts == "bad").sum()),
-        "error": int((frame["status"] != "ok").sum()),
-        "with_image": with_image,
-    }
-
-
-def _num(value) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
-
-
-def _top_shap(names: list[str], values: np.ndarray) -> list[list[object]]:
-    if not names or np.isnan(values).all():
-        return []
-    order = np.argsort(-np.abs(np.nan_to_num(values)))[:SHAP_BARS]
-    return [[names[j], round(float(values[j]), 4)] for j in order if not math.isnan(values[j])]
+    out_html.write_text(template.replace("__PHOTOQC_DATA__", embed_json(payload)), encoding="utf-8")
+    result.rows = len(rows)
+    result.good = sum(r["verdict"] == "good" for r in rows)
+    result.bad = sum(r["verdict"] == "bad" for r in rows)
+    result.error = int((~ok).sum())
+    return result
 
 
 def _asset(data: bytes, mode: str, folder: Path, name: str, out_html: Path) -> str:

@@ -15,18 +15,19 @@ import logging
 import math
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from photoqc.models.bundle import ModelBundle, load_bundle
-from photoqc.models.explain import reasons_text, top_reasons
-from photoqc.pipelines.extract import STATUS_OK, ExtractConfig, FeatureExtractor
+from photoqc.models.explain import Reason, reasons_json, reasons_text, top_reasons
+from photoqc.pipelines.extract import STATUS_OK, FeatureExtractor
 from photoqc.pipelines.inputs import InputItem
 from photoqc.pipelines.parallel import batch_size_for, batched, run_batches
+from photoqc.pipelines.recipe import ExtractConfig, RecipeOptions
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +41,26 @@ SCORE_COLUMNS = (
     "reasons",
     "segmenter",
 )
-PROVENANCE_COLUMNS = ("segmenter_weights", "object_class", "object_score", "nima")
+PROVENANCE_COLUMNS = (
+    "segmenter_weights",
+    "object_class",
+    "object_score",
+    "nima",
+    "reasons_json",
+    "model_sha256",
+    "recipe",
+)
+"""After the score columns: where the row came from, and the reasons as structured data."""
+
+RUN_COLUMNS = ("model_sha256", "threshold", "recipe")
+"""What every row of one scores CSV must share: the rows of a resumed run are kept only
+when they were scored by the same model, at the same threshold, from the same recipe."""
+
 DEFAULT_TOP_REASONS = 3
 
 
 class ScoringSetupError(ValueError):
-    """The model cannot be used as asked (segmenter or NIMA mismatch, existing output...)."""
+    """The scores cannot be written as asked (an existing output of another run...)."""
 
 
 def score_columns(config: ExtractConfig, bundle: ModelBundle, with_shap: bool) -> list[str]:
@@ -61,170 +76,144 @@ def verdict(p_good: float, threshold: float) -> str:
     return "good" if p_good >= threshold else "bad"
 
 
+@dataclass
+class Assessment:
+    """One photo judged: its feature row and, when it could be read, verdict and why.
+
+    ``reasons`` are given for "bad" verdicts only: a good photo has no defect to name.
+    ``contributions`` are the SHAP values (log-odds of "good") in the model's feature order.
+    """
+
+    row: dict[str, object]
+    p_good: float = math.nan
+    verdict: str = ""
+    reasons: list[Reason] = field(default_factory=list)
+    contributions: np.ndarray | None = None
+    expected: float = math.nan
+
+    @property
+    def ok(self) -> bool:
+        return self.row["status"] == STATUS_OK
+
+
 class Scorer:
-    """Inputs to scored rows; loads the model bundle and the feature models once.
+    """Inputs to verdicts; loads the model bundle and the feature models once.
 
     Parameters
     ----------
-    bundle_dir : path or ModelBundle
+    bundle : path or ModelBundle
         The model folder, or a bundle already loaded in this process (worker processes
         are handed the folder and load it themselves).
     config : ExtractConfig
-        Feature settings (see :func:`scoring_config`; must match the model's).
+        The model's recipe (see :meth:`from_model`).
     with_shap : bool
-        Add ``shap_<feature>`` columns.
+        Add ``shap_<feature>`` columns to CSV rows.
     top : int
         Reasons per photo.
     """
 
     def __init__(
         self,
-        bundle_dir: str | ModelBundle,
+        bundle: str | os.PathLike[str] | ModelBundle,
         config: ExtractConfig,
         with_shap: bool = False,
         top: int = DEFAULT_TOP_REASONS,
     ):
-        self.bundle = bundle_dir if isinstance(bundle_dir, ModelBundle) else load_bundle(bundle_dir)
+        self.bundle = bundle if isinstance(bundle, ModelBundle) else load_bundle(bundle)
         self.extractor = FeatureExtractor(config)
         self.config = config
         self.with_shap = with_shap
         self.top = top
         self.columns = score_columns(config, self.bundle, with_shap)
-        self.typical = self.bundle.good_medians
+        self.good = self.bundle.good_ranges
+        self.specs = config.specs()
+        self.run = {
+            "model_sha256": self.bundle.sha256,
+            "threshold": self.bundle.threshold,
+            "recipe": config.fingerprint(),
+        }
 
-    def rows(self, items: Sequence[InputItem]) -> list[dict[str, object]]:
-        feature_rows = self.extractor.rows(items)
-        ok = [i for i, r in enumerate(feature_rows) if r["status"] == STATUS_OK]
-        out = [self._row(r) for r in feature_rows]
+    @classmethod
+    def from_model(
+        cls,
+        model: str | os.PathLike[str] | ModelBundle,
+        options: RecipeOptions | None = None,
+        *,
+        with_shap: bool = False,
+        top: int = DEFAULT_TOP_REASONS,
+    ) -> tuple[Scorer, list[str]]:
+        """The whole pipeline of a model folder in one call: the bundle, the recipe it was
+        trained with (made again here, with ``options`` for weights folders and the like),
+        the segmenter and NIMA networks. Returns it and warnings to show once.
+
+        Raises
+        ------
+        photoqc.models.bundle.BundleError, photoqc.pipelines.recipe.RecipeError
+        """
+        bundle = model if isinstance(model, ModelBundle) else load_bundle(model)
+        config, warnings = ExtractConfig.from_record(
+            bundle.recipe, options, used_features=bundle.feature_names
+        )
+        return cls(bundle, config, with_shap, top), warnings
+
+    def worker_args(self) -> tuple:
+        """Arguments that build this scorer again in a worker process."""
+        return (str(self.bundle.path), self.config, self.with_shap, self.top)
+
+    def assess(self, items: Sequence[InputItem]) -> list[Assessment]:
+        """Judge a batch of inputs; never raises for a bad file."""
+        out = [Assessment(row) for row in self.extractor.rows(items)]
+        ok = [a for a in out if a.ok]
         if not ok:
             return out
-        frame = pd.DataFrame([feature_rows[i] for i in ok])
+        frame = pd.DataFrame([a.row for a in ok])
         p_good = self.bundle.predict_good(frame)
-        contributions, _ = self.bundle.contributions(frame)
-        threshold = self.bundle.threshold
+        contributions, expected = self.bundle.contributions(frame)
         names = self.bundle.feature_names
-        for j, i in enumerate(ok):
-            reasons = top_reasons(
-                feature_rows[i], contributions[j], names, self.typical, top=self.top
-            )
-            out[i].update(
-                p_good=float(p_good[j]),
-                verdict=verdict(float(p_good[j]), threshold),
-                threshold=threshold,
-                reasons=reasons_text(reasons),
-            )
-            if self.with_shap:
-                out[i].update(
-                    {f"shap_{n}": float(c) for n, c in zip(names, contributions[j], strict=True)}
+        for j, a in enumerate(ok):
+            a.p_good = float(p_good[j])
+            a.verdict = verdict(a.p_good, self.bundle.threshold)
+            a.contributions, a.expected = contributions[j], float(expected[j])
+            if a.verdict == "bad":
+                a.reasons = top_reasons(
+                    a.row, contributions[j], names, self.good, self.specs, top=self.top
                 )
         return out
+
+    def rows(self, items: Sequence[InputItem]) -> list[dict[str, object]]:
+        """Scores CSV rows of a batch of inputs, in order."""
+        return [self.csv_row(a) for a in self.assess(items)]
+
+    def csv_row(self, assessment: Assessment) -> dict[str, object]:
+        """The scores CSV row of one assessment."""
+        row = self._row(assessment.row)
+        if not assessment.ok:
+            return row
+        row.update(
+            p_good=assessment.p_good,
+            verdict=assessment.verdict,
+            reasons=reasons_text(assessment.reasons),
+            reasons_json=reasons_json(assessment.reasons),
+        )
+        if self.with_shap and assessment.contributions is not None:
+            row.update(
+                {
+                    f"shap_{n}": float(c)
+                    for n, c in zip(
+                        self.bundle.feature_names, assessment.contributions, strict=True
+                    )
+                }
+            )
+        return row
 
     def _row(self, feature_row: dict[str, object]) -> dict[str, object]:
         row = dict.fromkeys(self.columns, math.nan)
         row.update({k: v for k, v in feature_row.items() if k in row})
-        row.update(p_good=math.nan, verdict="", threshold=self.bundle.threshold, reasons="")
+        row.update(p_good=math.nan, verdict="", reasons="", reasons_json="[]", **self.run)
         return row
 
     def error_row(self, item: InputItem, message: str) -> dict[str, object]:
         return self._row(self.extractor.error_row(item, message))
-
-
-def scoring_config(
-    bundle: ModelBundle,
-    *,
-    segmenter: str | None = None,
-    allow_segmenter_mismatch: bool = False,
-    weights_dir: str | None = None,
-    nima_weights: Sequence[str] = (),
-    allow_download: bool = True,
-    max_pixels: int | None = None,
-    batch_size: int = 16,
-) -> tuple[ExtractConfig, list[str]]:
-    """The feature settings that reproduce the model's features, and warnings to show.
-
-    The segmenter is the model's, unless ``segmenter`` names another and
-    ``allow_segmenter_mismatch`` is set. NIMA weights must be the very files (by sha256)
-    the model was trained with, for every NIMA feature it uses.
-
-    Raises
-    ------
-    ScoringSetupError, photoqc.weights.WeightsNotFoundError
-    """
-    from photoqc.models.nima_predict import nima_model_names, resolve_nima_weights
-    from photoqc.models.nima_weights import model_name_from_path, read_nima_meta
-    from photoqc.pipelines.cache import file_sha256
-    from photoqc.segmentation import SegmenterConfig, resolve_segmenter
-
-    trained = bundle.segmenter
-    warnings: list[str] = []
-    kind = trained["kind"]
-    if segmenter and segmenter != kind:
-        if not allow_segmenter_mismatch:
-            raise ScoringSetupError(
-                f"the model was trained with the {kind!r} segmenter, not {segmenter!r}; its object "
-                "features would mean something else. Pass --allow-segmenter-mismatch to do it "
-                "anyway"
-            )
-        warnings.append(
-            f"scoring with segmenter {segmenter!r}; the model was trained with {kind!r}"
-        )
-        kind = segmenter
-    seg = SegmenterConfig(
-        kind=kind,
-        variant=trained.get("variant", "v1"),
-        weights_dir=weights_dir,
-        analysis_size=int(trained.get("analysis_size", 512)),
-        min_score=float(trained.get("min_score", 0.5)),
-        allow_download=allow_download,
-    )
-    try:
-        seg, fallback = resolve_segmenter(seg)
-    except Exception:
-        if not allow_segmenter_mismatch:
-            raise
-        seg, fallback = resolve_segmenter(
-            SegmenterConfig(kind="auto", allow_download=allow_download)
-        )
-    if fallback:
-        warnings.append(fallback)
-
-    needed = {
-        m["name"]: m
-        for m in bundle.nima
-        if any(f.startswith(f"nima_{m['name']}_") for f in bundle.feature_names)
-    }
-    chosen: list[str] = []
-    available = {
-        str(read_nima_meta(p).get("name") or model_name_from_path(p)): p
-        for p in resolve_nima_weights(nima_weights, weights_dir)
-    }
-    for name, record in needed.items():
-        path = available.get(name)
-        if path is None:
-            raise ScoringSetupError(
-                f"the model uses NIMA {name} features (trained with {record['file']}); "
-                "pass that file "
-                "with --nima-weights or put it in --weights-dir"
-            )
-        if record.get("sha256") and file_sha256(path) != record["sha256"]:
-            raise ScoringSetupError(
-                f"{path}: not the NIMA {name} weights the model was trained with "
-                f"({record['file']}, "
-                f"sha256 {record['sha256'][:12]}...)"
-            )
-        chosen.append(path)
-    record = bundle.meta["feature_config"]
-    config = ExtractConfig(
-        segmenter=seg,
-        nima_weights=tuple(chosen),
-        nima_models=nima_model_names(chosen),
-        max_pixels=int(max_pixels or record.get("max_pixels", ExtractConfig().max_pixels)),
-        analysis_long_side=int(
-            record.get("analysis_long_side", ExtractConfig().analysis_long_side)
-        ),
-        batch_size=batch_size,
-    )
-    return config, warnings
 
 
 class ResumableCsv:
@@ -235,7 +224,12 @@ class ResumableCsv:
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], columns: Sequence[str], *, overwrite: bool = False
+        self,
+        path: str | os.PathLike[str],
+        columns: Sequence[str],
+        *,
+        overwrite: bool = False,
+        run: Mapping[str, object] | None = None,
     ):
         self.path = Path(path)
         self.columns = list(columns)
@@ -245,18 +239,25 @@ class ResumableCsv:
             with self.path.open("w", newline="") as handle:
                 csv.writer(handle).writerow(self.columns)
         else:
-            self._resume()
+            self._resume(run or {})
 
-    def _resume(self) -> None:
+    def _resume(self, run: Mapping[str, object]) -> None:
         with self.path.open(newline="") as handle:
             header = next(csv.reader(handle), [])
         if header != self.columns:
             raise ScoringSetupError(
-                f"{self.path} exists with other columns (another model, or with/without --shap); "
-                "use another --out, or --overwrite to start again"
+                f"{self.path} exists with other columns (another model's features, or "
+                "with/without --shap); use another --out, or --overwrite to start again"
             )
         self._drop_partial_line()
-        done = pd.read_csv(self.path, usecols=["image"], dtype=str, keep_default_na=False)
+        done = pd.read_csv(self.path, usecols=["image", *run], dtype=str, keep_default_na=False)
+        stale = _differences(done, run)
+        if stale:
+            raise ScoringSetupError(
+                f"{self.path} holds rows scored with {'; '.join(stale)}; resuming would keep "
+                "their verdicts as if they were this run's. Use --overwrite to score everything "
+                "again, or another --out"
+            )
         self.done = Counter(done["image"])
 
     def _drop_partial_line(self) -> None:
@@ -277,7 +278,7 @@ class ResumableCsv:
                     return
                 position -= step
 
-    def write(self, rows: Sequence[dict[str, object]]) -> None:
+    def write(self, rows: Sequence[Mapping[str, object]]) -> None:
         """Append rows, flush and sync so that they survive the process being killed."""
         with self.path.open("a", newline="") as handle:
             writer = csv.writer(handle)
@@ -285,6 +286,25 @@ class ResumableCsv:
                 writer.writerow([_cell(row.get(c)) for c in self.columns])
             handle.flush()
             os.fsync(handle.fileno())
+
+
+def _differences(done: pd.DataFrame, run: Mapping[str, object]) -> list[str]:
+    """How the rows already in a CSV differ from this run (model, threshold, recipe)."""
+    words = {
+        "model_sha256": "another model (sha256 {})",
+        "threshold": "another threshold ({})",
+        "recipe": "other feature settings (recipe {})",
+    }
+    found = []
+    for column, current in run.items():
+        seen = {v for v in done[column] if v != ""}
+        if column == "threshold":
+            other = sorted(v for v in seen if not math.isclose(float(v), float(current)))
+        else:
+            other = sorted(v for v in seen if v != str(current))
+        if other:
+            found.append(words[column].format(", ".join(o[:12] for o in other)))
+    return found
 
 
 def _cell(value: object) -> object:
@@ -321,29 +341,30 @@ class ScoreSummary:
 
 def score_to_csv(
     items: Sequence[InputItem],
-    bundle_dir: str | os.PathLike[str],
-    config: ExtractConfig,
+    scorer: Scorer,
     out: str | os.PathLike[str],
     *,
-    with_shap: bool = False,
     workers: int = 1,
     overwrite: bool = False,
-    top: int = DEFAULT_TOP_REASONS,
     on_rows: Callable[[int], None] | None = None,
 ) -> ScoreSummary:
-    """Score ``items`` into the CSV ``out``, continuing a previous run of the same job."""
-    bundle = load_bundle(bundle_dir)
-    writer = ResumableCsv(out, score_columns(config, bundle, with_shap), overwrite=overwrite)
+    """Score ``items`` into the CSV ``out``, continuing a previous run of the same job.
+
+    Rows already in ``out`` are kept only when the same model, threshold and recipe wrote
+    them (:data:`RUN_COLUMNS`); otherwise :class:`ScoringSetupError` names ``--overwrite``.
+    """
+    writer = ResumableCsv(out, scorer.columns, overwrite=overwrite, run=scorer.run)
     todo = remaining(items, writer.done)
     summary = ScoreSummary(len(items), len(items) - len(todo), 0, 0, 0, 0)
-    size = batch_size_for(len(todo), config.batch_size, workers)
+    size = batch_size_for(len(todo), scorer.config.batch_size, workers)
     pending: dict[int, list[dict[str, object]]] = {}
     batches = batched(todo, size)
     batch_of = {i: b for b, batch in enumerate(batches) for i, _ in batch}
-    # In this process the bundle loaded above serves; workers load it from its folder.
-    source = bundle if workers <= 1 else str(bundle_dir)
+
+    # In this process the scorer already built serves; workers build their own from its
+    # folder and recipe.
     for index, row in run_batches(
-        batches, Scorer, (source, config, with_shap, top), workers=workers
+        batches, Scorer, scorer.worker_args(), workers=workers, local=scorer
     ):
         b = batch_of[index]
         pending.setdefault(b, []).append(row)

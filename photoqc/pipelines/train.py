@@ -28,10 +28,11 @@ import pandas as pd
 
 from photoqc.models.bundle import ModelBundle, new_meta
 from photoqc.models.classifier import GoodBadClassifier
-from photoqc.pipelines.cache import FeatureCache, config_fingerprint, file_sha256
-from photoqc.pipelines.extract import STATUS_OK, ExtractConfig, extract_rows
+from photoqc.pipelines.cache import FeatureCache, file_sha256
+from photoqc.pipelines.extract import STATUS_OK, extract_rows
 from photoqc.pipelines.inputs import InputItem
 from photoqc.pipelines.labels import Labels
+from photoqc.pipelines.recipe import ExtractConfig
 
 logger = logging.getLogger(__name__)
 
@@ -71,35 +72,6 @@ class TrainOutcome:
     from_cache: int = 0
 
 
-def feature_config_record(config: ExtractConfig) -> dict:
-    """How features were made, for the bundle (file names and hashes, not local paths)."""
-    seg = config.segmenter
-    return {
-        "segmenter": {
-            "kind": seg.kind,
-            "variant": seg.variant,
-            "analysis_size": seg.analysis_size,
-            "min_score": seg.min_score,
-            "weights": Path(seg.weights_file).name if seg.weights_file else None,
-        },
-        "nima": [
-            {"name": name, "file": Path(path).name, "sha256": file_sha256(path)}
-            for name, path in _nima_names(config)
-        ],
-        "analysis_long_side": config.analysis_long_side,
-        "max_pixels": config.max_pixels,
-    }
-
-
-def _nima_names(config: ExtractConfig) -> list[tuple[str, str]]:
-    from photoqc.models.nima_weights import model_name_from_path, read_nima_meta
-
-    return [
-        (str(read_nima_meta(p).get("name") or model_name_from_path(p)), p)
-        for p in config.nima_weights
-    ]
-
-
 def extract_labelled(
     labels: Labels,
     config: ExtractConfig,
@@ -113,7 +85,7 @@ def extract_labelled(
     Returns the table (one row per label, status ok or error), the failures
     ``(image, error)``, and how many rows came from the cache.
     """
-    fingerprint = config_fingerprint(config)
+    fingerprint = config.fingerprint()
     hashes = [file_sha256(p) for p in labels.paths]
     keys = [FeatureCache.key(h, fingerprint) if h else None for h in hashes]
     cached = cache.get_many(k for k in keys if k) if cache else {}
@@ -226,11 +198,20 @@ def cross_validate(X: pd.DataFrame, labels: Labels, config: TrainConfig) -> CVRe
     return CVResult(oof, metrics, fold_metrics, best_iterations)
 
 
-def good_medians(X: pd.DataFrame, is_good: np.ndarray) -> dict[str, float]:
-    """Median of each feature over the good photos (NaN-ignoring): "typical" in reasons."""
+GOOD_RANGE_PERCENTILES = (50, 10, 90)
+"""What ``good_ranges`` keeps per feature: the median ("typical" in reasons) and the range
+outside which a value is visibly off (10th to 90th percentile of good photos)."""
+
+
+def good_ranges(X: pd.DataFrame, is_good: np.ndarray) -> dict[str, list[float]]:
+    """Per feature, [median, 10th, 90th percentile] over the good photos (NaN-ignoring)."""
     good = X[np.asarray(is_good, bool)]
     return {
-        name: float(np.nanmedian(good[name])) if good[name].notna().any() else math.nan
+        name: (
+            [float(v) for v in np.nanpercentile(good[name], GOOD_RANGE_PERCENTILES)]
+            if good[name].notna().any()
+            else [math.nan] * 3
+        )
         for name in X.columns
     }
 
@@ -303,11 +284,11 @@ def train(
     )
     meta = new_meta(
         feature_names=names,
-        feature_config=feature_config_record(extract_config),
+        feature_config=extract_config.record(),
         threshold=threshold,
         threshold_rule="maximum F1 of 'good' on out-of-fold predictions",
         cv_metrics=cv.metrics,
-        good_medians=good_medians(X, kept.is_good),
+        good_ranges=good_ranges(X, kept.is_good),
         training={
             "images": len(kept),
             "good": int(kept.is_good.sum()),

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from photoqc.models.bundle import load_bundle, write_meta
+from photoqc.models.bundle import ModelBundle, load_bundle, write_meta
 from photoqc.pipelines.inputs import scored_image_paths
 from photoqc.pipelines.labels import read_labels
 
@@ -200,6 +200,22 @@ def tune(
         cost_reject_good=cost_reject_good,
     )
     return joined, table, choice
+
+
+def scores_model_warning(scores_csv: str | os.PathLike[str], bundle: ModelBundle) -> str | None:
+    """A warning when the scores were not made by ``bundle`` (its ``model_sha256``): a
+    threshold tuned on another model's p_good would not mean the same for this one."""
+    try:
+        shas = pd.read_csv(scores_csv, usecols=["model_sha256"], dtype=str)["model_sha256"]
+    except (ValueError, KeyError):
+        return f"{scores_csv} does not say which model scored it; tune on this model's scores"
+    others = sorted({s for s in shas.dropna() if s != bundle.sha256})
+    if others:
+        return (
+            f"{scores_csv} was scored by another model (sha256 {others[0][:12]}...), not "
+            f"{bundle.path} ({bundle.sha256[:12]}...): the threshold would not mean the same"
+        )
+    return None
 
 
 def write_threshold(

@@ -1,12 +1,9 @@
 """Object/background segmentation: which pixels belong to the listed item.
 
-Segmenters (``--segmenter``):
-
-- ``maskrcnn``: torchvision Mask R-CNN with COCO weights (:mod:`.maskrcnn`);
-- ``grabcut``: OpenCV GrabCut from a centred rectangle, no weights (:mod:`.grabcut`);
-- ``auto`` (default): ``maskrcnn`` when its weights can be had, else ``grabcut`` with one
-  warning;
-- ``none``: no mask; object features are missing.
+Segmenters (``--segmenter``) are listed, with their settings and defaults, in
+:mod:`photoqc.segmentation.registry`: ``maskrcnn`` (torchvision Mask R-CNN, COCO weights),
+``grabcut`` (OpenCV, no weights) and ``none`` (no mask: object features missing); ``auto``
+takes Mask R-CNN when its weights can be had, else GrabCut with one warning.
 
 A :class:`SegmenterConfig` is plain data, so it travels to worker processes; resolve it
 once in the main process (:func:`resolve_segmenter`) so that ``auto`` decides, downloads
@@ -16,13 +13,16 @@ and warns once, then build one segmenter per process (:func:`build_segmenter`).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 from photoqc.segmentation.base import NoSegmenter, SegmentationResult, Segmenter
 from photoqc.segmentation.grabcut import GrabCutSegmenter
+from photoqc.segmentation.registry import AUTO, AUTO_PREFERENCE, CHOICES, SEGMENTERS, entry
 
 __all__ = [
-    "SEGMENTER_CHOICES",
+    "CHOICES",
+    "SEGMENTERS",
     "GrabCutSegmenter",
     "NoSegmenter",
     "SegmentationResult",
@@ -34,94 +34,103 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SEGMENTER_CHOICES = ("auto", "maskrcnn", "grabcut", "none")
-
 
 @dataclass(frozen=True)
 class SegmenterConfig:
-    """How to segment: the choice and its settings (all plain values).
+    """How to segment: the choice, its settings and where its weights are (plain values).
 
     Attributes
     ----------
-    kind : {"auto", "maskrcnn", "grabcut", "none"}
-    variant : {"v1", "v2"}
-        Mask R-CNN version.
+    kind : str
+        ``auto`` or a name of :data:`SEGMENTERS`.
+    options : mapping
+        Settings asked for (e.g. ``{"variant": "v2"}``); each segmenter reads its own keys
+        and takes the registry's default for the rest. Once resolved, exactly the chosen
+        segmenter's settings.
     weights_dir : str or None
         Folder searched first for weights (``--weights-dir``; default ``$PHOTOQC_WEIGHTS_DIR``).
     weights_file : str or None
-        The resolved Mask R-CNN weight file (filled in by :func:`resolve_segmenter`).
-    analysis_size : int
-        Mask R-CNN's analysis short side, pixels.
-    min_score : float
-        Mask R-CNN's least detection confidence, 0–1.
+        The resolved weight file (filled in by :func:`resolve_segmenter`).
     allow_download : bool
         Whether missing weights may be downloaded.
     """
 
-    kind: str = "auto"
-    variant: str = "v1"
+    kind: str = AUTO
+    options: Mapping[str, object] = field(default_factory=dict)
     weights_dir: str | None = None
     weights_file: str | None = None
-    analysis_size: int = 512
-    min_score: float = 0.5
     allow_download: bool = True
 
     def __post_init__(self) -> None:
-        if self.kind not in SEGMENTER_CHOICES:
-            raise ValueError(
-                f"unknown segmenter {self.kind!r}; choose from {', '.join(SEGMENTER_CHOICES)}"
-            )
+        if self.kind not in CHOICES:
+            raise ValueError(f"unknown segmenter {self.kind!r}; choose from {', '.join(CHOICES)}")
+
+    @property
+    def settings(self) -> dict[str, object]:
+        """The settings the chosen segmenter runs with (empty for ``auto``)."""
+        return {} if self.kind == AUTO else entry(self.kind).settings(self.options)
+
+    @property
+    def resolved(self) -> bool:
+        """Whether the choice is made and any weights found."""
+        return self.kind != AUTO and (not entry(self.kind).needs_weights or bool(self.weights_file))
 
 
 def resolve_segmenter(config: SegmenterConfig) -> tuple[SegmenterConfig, str | None]:
-    """Turn ``auto`` into a concrete choice and find Mask R-CNN's weights.
+    """Turn ``auto`` into a concrete choice, fill in the settings and find any weights.
 
     Returns
     -------
     config : SegmenterConfig
-        With ``kind`` in {"maskrcnn", "grabcut", "none"} and, for Mask R-CNN,
-        ``weights_file`` set.
+        Resolved: a concrete ``kind``, its full settings and, where it needs weights,
+        ``weights_file``.
     warning : str or None
-        Set when ``auto`` fell back to GrabCut; the caller shows it to the user once
-        (:func:`build_segmenter` logs it when it resolves by itself).
+        Set when ``auto`` fell back to a later choice; the caller shows it to the user
+        once (:func:`build_segmenter` logs it when it resolves by itself).
 
     Raises
     ------
     photoqc.weights.WeightsNotFoundError
-        For ``maskrcnn`` when its weights cannot be found or downloaded.
+        For a segmenter named explicitly whose weights cannot be found or downloaded.
     """
-    if config.kind in {"grabcut", "none"}:
-        return config, None
-    if config.kind == "maskrcnn" and config.weights_file:
-        return config, None
-    from photoqc.segmentation.maskrcnn import resolve_maskrcnn_weights
     from photoqc.weights import WeightsNotFoundError
 
-    try:
-        path = resolve_maskrcnn_weights(config.variant, config.weights_dir, config.allow_download)
-    except WeightsNotFoundError as exc:
-        if config.kind == "maskrcnn":
-            raise
-        warning = f"Mask R-CNN unavailable, falling back to GrabCut segmentation. {exc}"
-        return replace(config, kind="grabcut"), warning
-    return replace(config, kind="maskrcnn", weights_file=str(path)), None
+    if config.resolved:
+        return replace(config, options=config.settings), None
+    if config.kind != AUTO:
+        return _with_weights(config, config.kind), None
+    missing: list[str] = []
+    for name in AUTO_PREFERENCE:
+        try:
+            resolved = _with_weights(config, name)
+        except WeightsNotFoundError as exc:
+            missing.append(f"{name} unavailable: {exc}")
+            continue
+        warning = None
+        if missing:
+            warning = f"falling back to {name} segmentation ({SEGMENTERS[name].summary}). " + (
+                " ".join(missing)
+            )
+        return resolved, warning
+    raise WeightsNotFoundError(" ".join(missing))
+
+
+def _with_weights(config: SegmenterConfig, kind: str) -> SegmenterConfig:
+    chosen = entry(kind)
+    settings = chosen.settings(config.options)
+    weights = config.weights_file if kind == config.kind else None
+    if chosen.needs_weights and not weights:
+        path = chosen.implementation().find_weights(
+            settings, config.weights_dir, config.allow_download
+        )
+        weights = str(path)
+    return replace(config, kind=kind, options=settings, weights_file=weights)
 
 
 def build_segmenter(config: SegmenterConfig) -> Segmenter:
     """Build the segmenter ``config`` describes (resolving it first if needed)."""
-    if config.kind == "auto" or (config.kind == "maskrcnn" and not config.weights_file):
+    if not config.resolved:
         config, warning = resolve_segmenter(config)
         if warning:
             logger.warning(warning)
-    if config.kind == "none":
-        return NoSegmenter()
-    if config.kind == "grabcut":
-        return GrabCutSegmenter()
-    from photoqc.segmentation.maskrcnn import MaskRCNNSegmenter
-
-    return MaskRCNNSegmenter(
-        config.variant,
-        weights_file=config.weights_file,
-        analysis_size=config.analysis_size,
-        min_score=config.min_score,
-    )
+    return entry(config.kind).implementation().build(config.settings, config.weights_file)

@@ -62,6 +62,11 @@ class NoSegmenter:
         return SegmentationResult(mask=None, segmenter=self.name)
 
 
+def build(settings: dict[str, object], weights_file: str | None = None) -> NoSegmenter:
+    """The ``none`` segmenter (registry entry point; it has no settings)."""
+    return NoSegmenter()
+
+
 def mask_box(mask: np.ndarray, scale: float = 1.0) -> tuple[float, float, float, float]:
     """Bounding box (x0, y0, x1, y1) of a non-empty mask, divided by ``scale``."""
     ys = np.flatnonzero(mask.any(axis=1))

@@ -14,16 +14,17 @@ import cv2
 import numpy as np
 
 from photoqc.segmentation.base import SegmentationResult, mask_box, upsample_mask
+from photoqc.segmentation.registry import GRABCUT
 
 logger = logging.getLogger(__name__)
 
-GRABCUT_LONG_SIDE = 240
+GRABCUT_LONG_SIDE = int(GRABCUT.defaults["long_side"])
 """Long side in pixels at which GrabCut runs (about 0.3 s per photo on one core)."""
 
-GRABCUT_MARGIN = 0.08
+GRABCUT_MARGIN = float(GRABCUT.defaults["margin"])
 """Share of each side left outside the initial rectangle (sure background)."""
 
-GRABCUT_ITERATIONS = 4
+GRABCUT_ITERATIONS = int(GRABCUT.defaults["iterations"])
 
 MIN_OBJECT_FRACTION = 0.01
 """Smaller results (share of the image) are taken as "no object found"."""
@@ -103,6 +104,15 @@ class GrabCutSegmenter:
         if not mask.any():
             return SegmentationResult(mask=None, segmenter=self.name)
         return SegmentationResult(mask=mask, segmenter=self.name, box=mask_box(fg, scale))
+
+
+def build(settings: dict[str, object], weights_file: str | None = None) -> GrabCutSegmenter:
+    """The GrabCut segmenter with the registry's ``settings`` (it needs no weights)."""
+    return GrabCutSegmenter(
+        long_side=int(settings["long_side"]),
+        margin=float(settings["margin"]),
+        iterations=int(settings["iterations"]),
+    )
 
 
 def largest_component(mask: np.ndarray) -> np.ndarray:

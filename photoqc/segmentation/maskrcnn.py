@@ -37,14 +37,17 @@ from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from photoqc.segmentation.base import SegmentationResult, upsample_mask
+from photoqc.segmentation.registry import MASKRCNN
 from photoqc.weights import resolve_weights_file
 
 logger = logging.getLogger(__name__)
 
-ANALYSIS_SHORT_SIDE = 512
+DEFAULT_VARIANT = str(MASKRCNN.defaults["variant"])
+
+ANALYSIS_SHORT_SIDE = int(MASKRCNN.defaults["analysis_size"])
 """Short side, in pixels, at which Mask R-CNN looks at a photo."""
 
-MIN_SCORE = 0.5
+MIN_SCORE = float(MASKRCNN.defaults["min_score"])
 """Detections below this confidence (0–1) are ignored."""
 
 MAX_DETECTIONS = 20
@@ -93,7 +96,7 @@ VARIANTS = {
 
 
 def resolve_maskrcnn_weights(
-    variant: str = "v1",
+    variant: str = DEFAULT_VARIANT,
     weights_dir: str | os.PathLike[str] | None = None,
     allow_download: bool = True,
 ) -> Path:
@@ -108,7 +111,7 @@ def resolve_maskrcnn_weights(
     )
 
 
-def untrained_maskrcnn(variant: str = "v1", **kwargs) -> torch.nn.Module:
+def untrained_maskrcnn(variant: str = DEFAULT_VARIANT, **kwargs) -> torch.nn.Module:
     """The network of ``variant`` with random weights, in the layout its COCO weights fit.
 
     For tests and for making weight files; the product never runs it unloaded.
@@ -165,7 +168,7 @@ class MaskRCNNSegmenter:
 
     def __init__(
         self,
-        variant: str = "v1",
+        variant: str = DEFAULT_VARIANT,
         *,
         weights_file: str | os.PathLike[str] | None = None,
         weights_dir: str | os.PathLike[str] | None = None,
@@ -243,6 +246,26 @@ class MaskRCNNSegmenter:
 
     def _nothing(self) -> SegmentationResult:
         return SegmentationResult(mask=None, segmenter=self.name, weights=self.weights_id)
+
+
+def find_weights(
+    settings: dict[str, object],
+    weights_dir: str | os.PathLike[str] | None = None,
+    allow_download: bool = True,
+) -> Path:
+    """Registry entry point: the COCO weights of ``settings["variant"]``."""
+    return resolve_maskrcnn_weights(str(settings["variant"]), weights_dir, allow_download)
+
+
+def build(settings: dict[str, object], weights_file: str | None = None) -> MaskRCNNSegmenter:
+    """Registry entry point: Mask R-CNN with ``settings`` and the resolved ``weights_file``."""
+    return MaskRCNNSegmenter(
+        str(settings["variant"]),
+        weights_file=weights_file,
+        analysis_size=int(settings["analysis_size"]),
+        min_score=float(settings["min_score"]),
+        allow_download=False,
+    )
 
 
 def choose_main_object(

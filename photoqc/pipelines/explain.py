@@ -1,0 +1,91 @@
+"""Explain one photo's verdict (``photoqc explain``): probability, reasons, feature pushes."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from photoqc.features import FeatureSpec
+from photoqc.models.explain import Reason, save_waterfall
+from photoqc.pipelines.inputs import InputItem
+from photoqc.pipelines.score import Assessment, Scorer
+
+
+class ExplainError(ValueError):
+    """The photo could not be judged (unreadable, corrupt...): the message says why."""
+
+
+@dataclass(frozen=True)
+class FeaturePush:
+    """One feature's push on the verdict, as people read it."""
+
+    spec: FeatureSpec
+    value: float
+    contribution: float  # SHAP value, log-odds of "good" (negative: towards bad)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why one photo got its verdict.
+
+    ``pushes`` are every model feature's SHAP push, strongest first.
+    """
+
+    image: str
+    verdict: str
+    p_good: float
+    threshold: float
+    segmenter: str
+    reasons: list[Reason]
+    pushes: list[FeaturePush]
+
+
+def explain_image(path: str | os.PathLike[str], scorer: Scorer) -> Explanation:
+    """Judge one photo with ``scorer`` and say why.
+
+    Raises
+    ------
+    ExplainError
+        When the photo cannot be read or measured.
+    """
+    path = Path(path)
+    assessment: Assessment = scorer.assess([InputItem(str(path), path)])[0]
+    if not assessment.ok:
+        raise ExplainError(f"{path}: {assessment.row['error']}")
+    assert assessment.contributions is not None
+    names = scorer.bundle.feature_names
+    specs = scorer.bundle.specs
+    pushes = [
+        FeaturePush(
+            specs.get(name) or FeatureSpec(name, name),
+            float(assessment.row.get(name, np.nan)),
+            float(c),
+        )
+        for name, c in zip(names, assessment.contributions, strict=True)
+    ]
+    pushes.sort(key=lambda p: -abs(p.contribution))
+    return Explanation(
+        image=str(path),
+        verdict=assessment.verdict,
+        p_good=assessment.p_good,
+        threshold=scorer.bundle.threshold,
+        segmenter=str(assessment.row["segmenter"]),
+        reasons=assessment.reasons,
+        pushes=pushes,
+    )
+
+
+def write_waterfall(explanation: Explanation, path: str | os.PathLike[str]) -> None:
+    """Save the explanation's strongest feature pushes as a PNG bar chart."""
+    pushes = explanation.pushes
+    save_waterfall(
+        np.array([p.contribution for p in pushes]),
+        [p.value for p in pushes],
+        [p.spec for p in pushes],
+        str(path),
+        title=f"{Path(explanation.image).name}: {explanation.verdict}, "
+        f"p_good {explanation.p_good:.2f} (threshold {explanation.threshold:.2f})",
+    )
