@@ -12,8 +12,12 @@ Exit codes: 0 success; 1 the job could not run (bad input folder or CSV, missing
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import time
+import typing
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -66,25 +70,21 @@ VariantChoice = StrEnum("VariantChoice", [(v, v) for v in MASKRCNN_VARIANTS])
 
 # --- options several commands share: one definition, one help text -----------------------
 
+_WEIGHTS_DIR_HELP = (
+    "Folder holding model weight files (Mask R-CNN, NIMA), searched before the torch hub cache."
+)
+_NIMA_WEIGHTS_HELP = (
+    "A NIMA weights file (`.safetensors` from `photoqc nima import` or `nima train`); repeat "
+    "for several models. Default: every NIMA file in the weights folder; without any, the "
+    "`nima_...` features are empty."
+)
 WEIGHTS_DIR_OPTION = typer.Option(
-    None,
-    "--weights-dir",
-    envvar="PHOTOQC_WEIGHTS_DIR",
-    help="Folder holding model weight files (Mask R-CNN, NIMA), searched before the torch "
-    "hub cache.",
-    file_okay=False,
+    None, "--weights-dir", envvar="PHOTOQC_WEIGHTS_DIR", help=_WEIGHTS_DIR_HELP, file_okay=False
 )
 OFFLINE_OPTION = typer.Option(
     False, "--offline", help="Never download weights (same as `PHOTOQC_OFFLINE=1`)."
 )
-NIMA_WEIGHTS_OPTION = typer.Option(
-    None,
-    "--nima-weights",
-    help="A NIMA weights file (`.safetensors` from `photoqc nima import` or `nima train`); "
-    "repeat for several models. Default: every NIMA file in the weights folder; without "
-    "any, the `nima_...` features are empty.",
-    dir_okay=False,
-)
+NIMA_WEIGHTS_OPTION = typer.Option(None, "--nima-weights", help=_NIMA_WEIGHTS_HELP, dir_okay=False)
 NO_NIMA_OPTION = typer.Option(
     False, "--no-nima", help="Leave NIMA off (its `nima_...` features empty), even with weights."
 )
@@ -138,6 +138,69 @@ MODEL_OPTION = typer.Option(
 )
 
 
+def _existing_file(help: str):
+    """A required argument naming a file that must exist."""
+    return typer.Argument(..., help=help, exists=True, dir_okay=False, show_default=False)
+
+
+def _out(help: str, *, folder: bool = False):
+    """The required ``--out`` option: a file, or a ``folder``."""
+    return typer.Option(
+        ...,
+        "--out",
+        "-o",
+        help=help,
+        file_okay=not folder,
+        dir_okay=folder,
+        show_default=False,
+    )
+
+
+RECIPE_OPTIONS: dict[str, tuple[object, object]] = {
+    "segmenter": (SegmenterChoice | None, SEGMENTER_OPTION),
+    "maskrcnn_variant": (VariantChoice | None, VARIANT_OPTION),
+    "analysis_size": (int | None, ANALYSIS_SIZE_OPTION),
+    "weights_dir": (Path | None, WEIGHTS_DIR_OPTION),
+    "nima_weights": (list[Path] | None, NIMA_WEIGHTS_OPTION),
+    "no_nima": (bool, NO_NIMA_OPTION),
+    "max_pixels": (int | None, MAX_PIXELS_OPTION),
+    "batch_size": (int | None, BATCH_SIZE_OPTION),
+    "offline": (bool, OFFLINE_OPTION),
+}
+"""The options that shape the extraction recipe, defined once: (type, typer option)."""
+
+
+def recipe_options(*names: str):
+    """Give a command the shared recipe options ``names``; it receives them together as
+    its ``recipe`` argument (a :class:`RecipeOptions`), after its own parameters in
+    ``--help``."""
+
+    def decorate(command):
+        hints = typing.get_type_hints(command)
+        own = [p for p in inspect.signature(command).parameters.values() if p.name != "recipe"]
+        shared = [
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=RECIPE_OPTIONS[name][1],
+                annotation=RECIPE_OPTIONS[name][0],
+            )
+            for name in names
+        ]
+
+        @functools.wraps(command)
+        def with_recipe(**values):
+            given = {name: values.pop(name) for name in names}
+            return command(**values, recipe=_recipe_options(**given))
+
+        own = [p.replace(annotation=hints[p.name], kind=p.KEYWORD_ONLY) for p in own]
+        with_recipe.__signature__ = inspect.Signature([*own, *shared])
+        with_recipe.__annotations__ = {p.name: p.annotation for p in (*own, *shared)}
+        return with_recipe
+
+    return decorate
+
+
 def _recipe_options(
     *,
     segmenter: SegmenterChoice | None = None,
@@ -149,9 +212,8 @@ def _recipe_options(
     nima_weights: list[Path] | None = None,
     max_pixels: int | None = None,
     batch_size: int | None = None,
-    allow_segmenter_mismatch: bool = False,
 ) -> RecipeOptions:
-    """The recipe options of a command's values (None: the default, or the model's)."""
+    """The recipe options of the values given (None: the default, or the model's)."""
     return RecipeOptions(
         segmenter=segmenter.value if segmenter else None,
         maskrcnn_variant=maskrcnn_variant.value if maskrcnn_variant else None,
@@ -162,7 +224,6 @@ def _recipe_options(
         nima_weights=tuple(str(p) for p in nima_weights or ()),
         max_pixels=max_pixels,
         batch_size=batch_size,
-        allow_segmenter_mismatch=allow_segmenter_mismatch,
     )
 
 
@@ -253,7 +314,11 @@ def _resolve_or_fail(options: RecipeOptions):
     return config
 
 
+ALL_RECIPE_OPTIONS = tuple(RECIPE_OPTIONS)
+
+
 @app.command()
+@recipe_options(*ALL_RECIPE_OPTIONS)
 def features(
     input: Path = typer.Argument(
         ...,
@@ -261,22 +326,12 @@ def features(
         ".bmp .gif) or a CSV file with an `image` column (paths relative to the CSV's folder).",
         show_default=False,
     ),
-    out: Path = typer.Option(
-        ..., "--out", "-o", help="Output table: `.parquet` or `.csv`.", show_default=False
-    ),
-    segmenter: SegmenterChoice | None = SEGMENTER_OPTION,
+    out: Path = _out("Output table: `.parquet` or `.csv`."),
     workers: int = WORKERS_OPTION,
-    weights_dir: Path | None = WEIGHTS_DIR_OPTION,
-    maskrcnn_variant: VariantChoice | None = VARIANT_OPTION,
-    analysis_size: int | None = ANALYSIS_SIZE_OPTION,
-    max_pixels: int | None = MAX_PIXELS_OPTION,
-    nima_weights: list[Path] | None = NIMA_WEIGHTS_OPTION,
-    no_nima: bool = NO_NIMA_OPTION,
-    batch_size: int | None = BATCH_SIZE_OPTION,
-    offline: bool = OFFLINE_OPTION,
     fail_on_error: bool = typer.Option(
         False, "--fail-on-error", help="Exit with code 3 when any image could not be processed."
     ),
+    recipe: RecipeOptions = RecipeOptions(),
 ) -> None:
     """Measure quality features of every photo: one row per input file, always.
 
@@ -292,19 +347,7 @@ def features(
     except ValueError as exc:
         raise _fail(str(exc)) from None
     items = _inputs_or_fail(input)
-    config = _resolve_or_fail(
-        _recipe_options(
-            segmenter=segmenter,
-            maskrcnn_variant=maskrcnn_variant,
-            analysis_size=analysis_size,
-            weights_dir=weights_dir,
-            offline=offline,
-            no_nima=no_nima,
-            nima_weights=nima_weights,
-            max_pixels=max_pixels,
-            batch_size=batch_size,
-        )
-    )
+    config = _resolve_or_fail(recipe)
     started = time.perf_counter()
     with _progress() as progress:
         task = progress.add_task(f"features ({config.segmenter.kind})", total=len(items))
@@ -376,23 +419,13 @@ def _scorer_or_fail(model: Path | None, options: RecipeOptions, **kwargs):
 
 
 @app.command("train")
+@recipe_options(*ALL_RECIPE_OPTIONS)
 def train_command(
-    labels: Path = typer.Argument(
-        ...,
-        help="Labels CSV: `image` plus `label` (good/bad, 1/0, true/false), or `votes_good` + "
-        "`votes_total`, or `mos` (with --mos-threshold). Paths relative to the CSV's folder.",
-        exists=True,
-        dir_okay=False,
-        show_default=False,
+    labels: Path = _existing_file(
+        "Labels CSV: `image` plus `label` (good/bad, 1/0, true/false), or `votes_good` + "
+        "`votes_total`, or `mos` (with --mos-threshold). Paths relative to the CSV's folder."
     ),
-    out: Path = typer.Option(
-        ...,
-        "--out",
-        "-o",
-        help="Model folder to write (`model.txt`, `photoqc.json`, curves).",
-        file_okay=False,
-        show_default=False,
-    ),
+    out: Path = _out("Model folder to write (`model.txt`, `photoqc.json`, curves).", folder=True),
     mos_threshold: float | None = typer.Option(
         None,
         "--mos-threshold",
@@ -401,14 +434,6 @@ def train_command(
     mos_scale: float = typer.Option(
         DEFAULT_MOS_SCALE, "--mos-scale", help="The s of that sigmoid, MOS units."
     ),
-    segmenter: SegmenterChoice | None = SEGMENTER_OPTION,
-    maskrcnn_variant: VariantChoice | None = VARIANT_OPTION,
-    analysis_size: int | None = ANALYSIS_SIZE_OPTION,
-    nima_weights: list[Path] | None = NIMA_WEIGHTS_OPTION,
-    no_nima: bool = NO_NIMA_OPTION,
-    weights_dir: Path | None = WEIGHTS_DIR_OPTION,
-    max_pixels: int | None = MAX_PIXELS_OPTION,
-    batch_size: int | None = BATCH_SIZE_OPTION,
     folds: int = typer.Option(5, "--folds", min=2, help="Cross-validation folds."),
     seed: int = typer.Option(0, "--seed", help="Seed of the folds and of LightGBM's sampling."),
     workers: int = WORKERS_OPTION,
@@ -422,7 +447,7 @@ def train_command(
     no_cache: bool = typer.Option(
         False, "--no-cache", help="Neither read nor write the feature cache."
     ),
-    offline: bool = OFFLINE_OPTION,
+    recipe: RecipeOptions = RecipeOptions(),
 ) -> None:
     """Train the good/bad classifier on hand labels, cross-validated, into a model folder.
 
@@ -438,19 +463,7 @@ def train_command(
         parsed = read_labels(labels, mos_threshold=mos_threshold, mos_scale=mos_scale)
     except LabelsError as exc:
         raise _fail(str(exc)) from None
-    config = _resolve_or_fail(
-        _recipe_options(
-            segmenter=segmenter,
-            maskrcnn_variant=maskrcnn_variant,
-            analysis_size=analysis_size,
-            weights_dir=weights_dir,
-            offline=offline,
-            no_nima=no_nima,
-            nima_weights=nima_weights,
-            max_pixels=max_pixels,
-            batch_size=batch_size,
-        )
-    )
+    config = _resolve_or_fail(recipe)
     cache = None if no_cache else FeatureCache(cache_dir)
     record = {"labels_file": labels.name, "mos_threshold": mos_threshold, "mos_scale": mos_scale}
     with _progress() as progress:
@@ -492,6 +505,7 @@ def train_command(
 
 
 @app.command("score")
+@recipe_options("weights_dir", "nima_weights", "max_pixels", "batch_size", "offline")
 def score_command(
     input: Path = typer.Argument(
         ...,
@@ -499,14 +513,7 @@ def score_command(
         show_default=False,
     ),
     model: Path | None = MODEL_OPTION,
-    out: Path = typer.Option(
-        ...,
-        "--out",
-        "-o",
-        help="Scores CSV (appended to and resumed).",
-        dir_okay=False,
-        show_default=False,
-    ),
+    out: Path = _out("Scores CSV (appended to and resumed)."),
     workers: int = WORKERS_OPTION,
     shap: bool = typer.Option(
         False, "--shap", help="Add a `shap_FEATURE` column per model feature."
@@ -525,14 +532,10 @@ def score_command(
         help="Score with another segmenter than the model's (or fall back when its weights "
         "are missing); object features then mean something else.",
     ),
-    nima_weights: list[Path] | None = NIMA_WEIGHTS_OPTION,
-    weights_dir: Path | None = WEIGHTS_DIR_OPTION,
-    max_pixels: int | None = MAX_PIXELS_OPTION,
-    batch_size: int | None = BATCH_SIZE_OPTION,
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Start the CSV afresh instead of resuming."
     ),
-    offline: bool = OFFLINE_OPTION,
+    recipe: RecipeOptions = RecipeOptions(),
 ) -> None:
     """Score photos good or bad, with reasons: one CSV row per input, written as it finishes.
 
@@ -545,20 +548,12 @@ def score_command(
     from photoqc.pipelines.score import ScoringSetupError, score_to_csv
 
     items = _inputs_or_fail(input)
-    scorer = _scorer_or_fail(
-        model,
-        _recipe_options(
-            segmenter=segmenter,
-            weights_dir=weights_dir,
-            offline=offline,
-            nima_weights=nima_weights,
-            max_pixels=max_pixels,
-            batch_size=batch_size,
-            allow_segmenter_mismatch=allow_segmenter_mismatch,
-        ),
-        with_shap=shap,
-        top=top,
+    recipe = replace(
+        recipe,
+        segmenter=segmenter.value if segmenter else None,
+        allow_segmenter_mismatch=allow_segmenter_mismatch,
     )
+    scorer = _scorer_or_fail(model, recipe, with_shap=shap, top=top)
     started = time.perf_counter()
     with _progress() as progress:
         task = progress.add_task(f"scoring ({scorer.config.segmenter.kind})", total=len(items))
@@ -582,10 +577,9 @@ def score_command(
 
 
 @app.command("explain")
+@recipe_options("weights_dir", "nima_weights", "offline")
 def explain_command(
-    image: Path = typer.Argument(
-        ..., exists=True, dir_okay=False, show_default=False, help="One photo."
-    ),
+    image: Path = _existing_file("The photo to explain (any format photoqc reads)."),
     model: Path | None = MODEL_OPTION,
     waterfall: Path | None = typer.Option(
         None,
@@ -594,18 +588,12 @@ def explain_command(
         dir_okay=False,
     ),
     top: int = typer.Option(5, "--reasons", min=1, help="Most reasons to list."),
-    nima_weights: list[Path] | None = NIMA_WEIGHTS_OPTION,
-    weights_dir: Path | None = WEIGHTS_DIR_OPTION,
-    offline: bool = OFFLINE_OPTION,
+    recipe: RecipeOptions = RecipeOptions(),
 ) -> None:
     """Explain one photo's verdict: probability, reasons, and the features that pushed it."""
     from photoqc.pipelines.explain import ExplainError, explain_image, write_waterfall
 
-    scorer = _scorer_or_fail(
-        model,
-        _recipe_options(weights_dir=weights_dir, offline=offline, nima_weights=nima_weights),
-        top=top,
-    )
+    scorer = _scorer_or_fail(model, recipe, top=top)
     try:
         result = explain_image(image, scorer)
     except ExplainError as exc:
@@ -703,13 +691,7 @@ def demo_command(
 
 @app.command("tune")
 def tune_command(
-    scores: Path = typer.Argument(
-        ...,
-        exists=True,
-        dir_okay=False,
-        show_default=False,
-        help="Scores CSV from `photoqc score`.",
-    ),
+    scores: Path = _existing_file("Scores CSV from `photoqc score`."),
     labels: Path = typer.Option(
         ...,
         "--labels",
@@ -829,16 +811,8 @@ class ReportImages(StrEnum):
 
 @app.command("report")
 def report_command(
-    scores: Path = typer.Argument(
-        ...,
-        exists=True,
-        dir_okay=False,
-        show_default=False,
-        help="Scores CSV from `photoqc score`.",
-    ),
-    out: Path = typer.Option(
-        ..., "--out", "-o", dir_okay=False, show_default=False, help="The HTML file to write."
-    ),
+    scores: Path = _existing_file("Scores CSV from `photoqc score`."),
+    out: Path = _out("The HTML file to write."),
     model: Path | None = typer.Option(
         None,
         "--model",
@@ -889,8 +863,9 @@ def report_command(
         _say(f"note: {note}", "cyan")
     _say(result.threshold_note)
     _say(
-        f"wrote {out}: {result.rows} photos ({result.good} good, {result.bad} bad, "
-        f"{result.error} errors; {result.with_image} with pictures)"
+        f"wrote {out}: {result.rows} photos ({result.verdicts['good']} good, "
+        f"{result.verdicts['bad']} bad, {result.verdicts['error']} errors; "
+        f"{result.with_image} with pictures)"
     )
 
 
@@ -904,20 +879,10 @@ app.add_typer(nima_app, name="nima")
 
 @nima_app.command("import")
 def nima_import(
-    file: Path = typer.Argument(
-        ...,
-        help="idealo's NIMA MobileNet weights: Keras `.hdf5`/`.h5` or TensorFlow Lite `.tflite`.",
-        exists=True,
-        dir_okay=False,
-        show_default=False,
+    file: Path = _existing_file(
+        "idealo's NIMA MobileNet weights: Keras `.hdf5`/`.h5` or TensorFlow Lite `.tflite`."
     ),
-    out: Path = typer.Option(
-        ...,
-        "--out",
-        "-o",
-        help="Output `.safetensors`; a `.json` description is written beside it.",
-        show_default=False,
-    ),
+    out: Path = _out("Output `.safetensors`; a `.json` description is written beside it."),
     name: str | None = typer.Option(
         None,
         "--name",
@@ -957,20 +922,11 @@ class NimaBackboneChoice(StrEnum):
 
 @nima_app.command("train")
 def nima_train(
-    ratings: Path = typer.Argument(
-        ...,
-        help="CSV with `image` and either `votes_1`..`votes_10` or `mos` (+ optional `std`).",
-        exists=True,
-        dir_okay=False,
-        show_default=False,
+    ratings: Path = _existing_file(
+        "CSV with `image` and either `votes_1`..`votes_10` or `mos` (+ optional `std`)."
     ),
-    out: Path = typer.Option(
-        ...,
-        "--out",
-        "-o",
-        help="Output folder: checkpoint, nima_<name>.safetensors, metrics.json.",
-        show_default=False,
-        file_okay=False,
+    out: Path = _out(
+        "Output folder: checkpoint, `nima_NAME.safetensors`, `metrics.json`.", folder=True
     ),
     init: Path | None = typer.Option(
         None,
@@ -1025,20 +981,16 @@ def nima_train(
         data = read_ratings(ratings, mos_range=mos_range)
     except RatingsError as exc:
         raise _fail(str(exc)) from None
-    config = NimaTrainConfig(
-        backbone=backbone.value,
-        name=name,
-        init=str(init) if init else None,
-        epochs_head=epochs_head,
-        epochs_all=epochs_all,
-        lr_head=lr_head,
-        lr_all=lr_all,
-        batch_size=batch_size,
-        val_fraction=val_fraction,
-        seed=seed,
-        max_steps_per_epoch=max_steps,
-        weights_dir=str(weights_dir) if weights_dir else None,
-        allow_download=not offline,
+    # The options are named as the config's fields; these few need converting.
+    config = NimaTrainConfig.of(
+        {
+            **locals(),
+            "backbone": backbone.value,
+            "init": str(init) if init else None,
+            "max_steps_per_epoch": max_steps,
+            "weights_dir": str(weights_dir) if weights_dir else None,
+            "allow_download": not offline,
+        }
     )
     with _progress() as progress:
         task = progress.add_task("training", total=None, unit="step")

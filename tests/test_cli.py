@@ -199,3 +199,37 @@ def test_workers_that_cannot_start_stop_the_run_with_a_clear_error(tmp_path, ast
     )
     assert result.returncode != 0
     assert "WorkerStartError" in result.stderr and "__main__" in result.stderr
+
+
+def _commands(command, path=()):
+    """Every command of the CLI with its path, groups included."""
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _commands(sub, (*path, name))
+
+
+def test_every_command_option_and_argument_has_help_text():
+    import click
+    import typer.main
+
+    for path, command in _commands(typer.main.get_command(app)):
+        assert command.help, path
+        for param in command.params:
+            if param.name == "help":
+                continue
+            text = getattr(param, "help", None)
+            assert text and len(text) > 10, (path, param.name)
+            if isinstance(param, click.Option):
+                assert param.opts[0].startswith("--"), (path, param.opts)
+
+
+def test_help_shows_column_and_folder_names_as_written():
+    # With markdown help, `nima_*` read as emphasis and `<name>_files/` as an HTML tag:
+    # the help showed "nima" and "_files/".
+    assert "nima_..." in _run("features", "--help").output
+    assert "shap_FEATURE" in _run("score", "--help").output
+    assert "REPORT_files/" in _run("report", "--help").output
+    assert "nima_NAME_mean" in _run("nima", "import", "--help").output
+    for path, command in _commands(__import__("typer").main.get_command(app)):
+        words = " ".join(getattr(p, "help", "") or "" for p in command.params)
+        assert "*" not in words and "<" not in words, path

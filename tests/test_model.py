@@ -265,3 +265,35 @@ def test_a_shortfall_the_whole_frame_shares_is_said_as_a_whole_frame_defect():
     assert reasons[0].text.startswith("blurry all over: even the sharpest part of the frame")
     reasons = top_reasons(soft_corner, [-1.0, 0.2], names, good, SPECS)
     assert reasons[0].text.startswith("blurry bottom-left of the frame: sharpness 20")
+
+
+def test_a_reason_is_given_only_when_visibly_off_on_a_defect_side():
+    names = ["brightness"]
+    good = {"brightness": GoodRange(0.44, 0.30, 0.60)}
+    # 0.42 against good photos' 0.44 (0.30-0.60): however hard SHAP pushes, not "too dark".
+    assert top_reasons({"brightness": 0.42}, [-2.0], names, good, SPECS) == []
+    (reason,) = top_reasons({"brightness": 0.12}, [-2.0], names, good, SPECS)
+    assert reason.text == "too dark: brightness 0.12 (good photos: ~0.44)"
+    (reason,) = top_reasons({"brightness": 0.83}, [-2.0], names, good, SPECS)
+    assert reason.text.startswith("too bright")
+    # A sharper photo than good ones is never "blurry", nor "too sharp", whatever SHAP says.
+    good = {"sharpness_laplacian": GoodRange(600.0, 200.0, 1500.0)}
+    values = {"sharpness_laplacian": 5000.0}
+    assert top_reasons(values, [-2.0], ["sharpness_laplacian"], good, SPECS) == []
+    # Noise is a defect only when high.
+    good = {"noise_sigma": GoodRange(2.0, 1.0, 4.0)}
+    assert top_reasons({"noise_sigma": 0.2}, [-2.0], ["noise_sigma"], good, SPECS) == []
+    (reason,) = top_reasons({"noise_sigma": 12.0}, [-2.0], ["noise_sigma"], good, SPECS)
+    assert reason.family == "noise" and reason.text.startswith("noisy")
+
+
+def test_feature_specs_agree_with_their_direction():
+    from photoqc.features import Direction
+
+    for spec in SPECS.values():
+        if spec.direction is Direction.HIGHER_BETTER:
+            assert not spec.high, spec.name
+        if spec.direction is Direction.HIGHER_WORSE:
+            assert not spec.low, spec.name
+        for phrase in (spec.low, spec.high, spec.near):
+            assert "_" not in phrase.replace("{", "").split("(")[0], (spec.name, phrase)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import shutil
 import time
 from pathlib import Path
 
@@ -516,3 +517,43 @@ def test_importing_the_same_weights_twice_gives_the_same_file(nima_tflite, tmp_p
         time.sleep(1.1)  # creation times (seconds) differ between the two imports
     assert sha256_of(outputs[0]) == sha256_of(outputs[1])
     assert "created" in json.loads(outputs[0].with_suffix(".json").read_text())
+
+
+def test_nima_columns_are_named_by_the_weights_not_the_file_name(tmp_path, astronaut):
+    # Found in a user trial: weights imported to `tech.safetensors` filled nima_tech_* and
+    # left nima_technical_* empty.
+    torch.manual_seed(1)
+    weights = tmp_path / "tech.safetensors"
+    save_nima(NIMA("mobilenet_v1").eval(), weights, name="technical")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(encode(astronaut))
+    out = tmp_path / "f.csv"
+    result = runner.invoke(
+        app,
+        ["features", str(folder), "-o", str(out), "-s", "none", "--nima-weights", str(weights)],
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert table["nima_technical_mean"].notna().all()
+    assert not [c for c in table.columns if c.startswith("nima_tech_")]
+
+
+def test_import_names_the_model_by_what_the_file_is(nima_tflite, tmp_path):
+    # The file renamed beyond recognition is still known by its contents.
+    renamed = tmp_path / "weights.tflite"
+    shutil.copy(nima_tflite / "technical_model.tflite", renamed)
+    out = tmp_path / "tech.safetensors"
+    result = runner.invoke(app, ["nima", "import", str(renamed), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.with_suffix(".json").read_text())["name"] == "technical"
+    assert "nima_technical_mean" in result.output
+
+
+def test_import_of_an_unknown_file_asks_for_a_name(tmp_path):
+    from photoqc.pipelines.nima_import import import_nima
+
+    unknown = tmp_path / "weights.tflite"
+    unknown.write_bytes(b"not a model")
+    with pytest.raises(NimaImportError, match="--name"):
+        import_nima(unknown, tmp_path / "w.safetensors")

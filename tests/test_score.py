@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from photoqc.cli import app
+from photoqc.models.bundle import load_bundle
 from photoqc.pipelines.inputs import InputItem, collect_inputs
 from photoqc.pipelines.recipe import RecipeOptions
 from photoqc.pipelines.score import ResumableCsv, Scorer, ScoringSetupError, score_to_csv
@@ -227,3 +228,81 @@ def test_duplicate_inputs_each_get_a_row(demo_run, photos, tmp_path):
     score_to_csv(items, scorer, out)
     assert len(pd.read_csv(out)) == 2
     assert score_to_csv(items, scorer, out).scored == 0
+
+
+def _score(photos, model, out, *extra):
+    return runner.invoke(
+        app, ["score", str(photos), "--model", str(model), "--out", str(out), *extra]
+    )
+
+
+def test_resuming_rows_of_another_threshold_model_or_recipe_is_refused(demo_run, photos, tmp_path):
+    # Found in a user trial: score, then `tune --write` a stricter threshold, then score
+    # more photos into the same CSV. The old rows kept their verdicts at the old threshold
+    # beside new rows at the new one, silently.
+    model = tmp_path / "m"
+    shutil.copytree(demo_run.model_dir, model)
+    out = tmp_path / "s.csv"
+    first = sorted(photos.glob("coffee_*"))[:6]
+    some = tmp_path / "some"
+    some.mkdir()
+    for path in first:
+        shutil.copy(path, some / path.name)
+    assert _score(some, model, out).exit_code == 0
+    table = pd.read_csv(out)
+    assert set(table["model_sha256"]) == {load_bundle(model).sha256}
+    assert table["recipe"].nunique() == 1 and table["threshold"].nunique() == 1
+
+    from photoqc.pipelines.tune import write_threshold
+
+    write_threshold(model, 0.99, "stricter, for the test")
+    result = _score(some, model, out)
+    assert result.exit_code == 1
+    assert "another threshold" in result.output and "--overwrite" in result.output
+    assert len(pd.read_csv(out)) == len(first), "nothing was appended"
+
+    # Another model (another training seed: another model file) is refused too.
+    other = tmp_path / "other"
+    labels = demo_run.model_dir.parent / "labels.csv"
+    options = ["-s", "none", "--no-nima", "--folds", "3", "--seed", "7", "--no-cache"]
+    result = runner.invoke(app, ["train", str(labels), "--out", str(other), *options])
+    assert result.exit_code == 0, result.output
+    result = _score(some, other, out)
+    assert result.exit_code == 1 and "another model" in result.output
+
+    # --overwrite starts again with the current threshold everywhere.
+    result = _score(some, model, out, "--overwrite")
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert (table["threshold"] == 0.99).all() and (table["verdict"] == "bad").all()
+
+
+def test_resuming_with_other_feature_settings_is_refused(demo_run, photos, tmp_path):
+    out = tmp_path / "s.csv"
+    assert _score(photos, demo_run.model_dir, out).exit_code == 0
+    result = _score(
+        photos, demo_run.model_dir, out, "--segmenter", "grabcut", "--allow-segmenter-mismatch"
+    )
+    assert result.exit_code == 1
+    assert "other feature settings" in result.output and "--overwrite" in result.output
+
+
+def test_reasons_are_structured_data_and_only_for_bad_verdicts(demo_run, photos, tmp_path):
+    import json
+
+    out = tmp_path / "s.csv"
+    assert _score(photos, demo_run.model_dir, out).exit_code == 0
+    table = pd.read_csv(out, keep_default_na=False)
+    ok = table[table["status"] == "ok"]
+    for _, row in ok.iterrows():
+        reasons = json.loads(row["reasons_json"])
+        assert isinstance(reasons, list)
+        if row["verdict"] == "good":
+            assert reasons == [] and row["reasons"] == ""
+        for reason in reasons:
+            assert set(reason) == {"family", "text", "feature", "value", "typical"}
+            assert reason["text"] in row["reasons"] and reason["feature"] in table.columns
+            assert reason["value"] == pytest.approx(float(row[reason["feature"]]), rel=1e-6)
+        # The text column is the same reasons, in the same order.
+        assert row["reasons"] == "; ".join(r["text"] for r in reasons)
+    assert any(json.loads(r) for r in ok["reasons_json"]), "some bad photo has reasons"

@@ -113,6 +113,23 @@ def test_explain_prints_verdict_reasons_and_saves_a_waterfall(demo_run, tmp_path
     assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_the_waterfall_says_what_features_measure_and_which_way_they_push(demo_run, tmp_path):
+    from photoqc.models.bundle import load_bundle
+    from photoqc.pipelines.explain import explain_image, write_waterfall
+    from photoqc.pipelines.recipe import RecipeOptions
+    from photoqc.pipelines.score import Scorer
+
+    scorer, _ = Scorer.from_model(demo_run.model_dir, RecipeOptions(offline=True))
+    photo = demo_run.model_dir.parent / "images" / "coffee_0_defocus_blur_095.jpg"
+    said = write_waterfall(explain_image(photo, scorer), tmp_path / "w.png")
+    *labels, axis = said
+    assert "pushes towards bad" in axis and "pushes towards good" in axis
+    names = load_bundle(demo_run.model_dir).feature_names
+    for label in labels:
+        family, _, rest = label.partition(": ")
+        assert family and rest and rest.split(" = ")[0] not in names, label
+
+
 def test_explain_of_a_broken_file_is_a_clear_error(demo_run, tmp_path):
     broken = tmp_path / "b.jpg"
     broken.write_bytes(b"zzz")

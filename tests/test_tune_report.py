@@ -201,17 +201,22 @@ def test_report_is_self_contained(report, demo_run):
 
 
 @pytest.fixture
-def page(report):
+def browser():
     if CHROMIUM is None:
         pytest.skip("no Chromium on this machine (CI installs Debian's chromium package)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(accept_downloads=True)
-        page = context.new_page()
-        page.goto(report.as_uri())
-        yield page
+        yield browser
         browser.close()
+
+
+@pytest.fixture
+def page(report, browser):
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    page.goto(report.as_uri())
+    return page
 
 
 def test_filtering_by_verdict_hides_the_other_rows(page, demo_run):
@@ -229,10 +234,13 @@ def test_filtering_by_verdict_hides_the_other_rows(page, demo_run):
 
 def test_filtering_by_reason_and_sorting(page):
     options = page.locator("#reason-filter option").evaluate_all("o => o.map(x => x.value)")
+    assert "nan" not in options and "" not in options
     key = options[1]
     page.select_option("#reason-filter", key)
-    texts = page.locator("tr.row ul.reasons").all_inner_texts()
-    assert texts and all(key in t for t in texts)
+    families = page.locator("tr.row ul.reasons").evaluate_all(
+        "lists => lists.map(l => [...l.children].map(li => li.dataset.family))"
+    )
+    assert families and all(key in f for f in families)
     page.select_option("#reason-filter", "all")
     page.click("th[data-sort=p_good]")
     values = [float(v) for v in page.locator("tr.row td:nth-child(4)").all_inner_texts() if v]
@@ -294,3 +302,146 @@ def test_scores_with_relative_paths_join_labels_from_another_folder(
     labels[["image", "label"]].to_csv(labels_csv, index=False)
     joined = join_scores_labels(demo_run.scores_csv, labels_csv)
     assert len(joined) == len(scores)
+
+
+# --- the report shows the model as it is now -------------------------------------------
+
+
+def _payload(html_path: Path) -> dict:
+    html = html_path.read_text()
+    text = re.search(
+        r'<script id="photoqc-data" type="application/json">(.*?)</script>', html, re.S
+    ).group(1)
+    return json.loads(text)
+
+
+def test_report_with_the_model_uses_its_current_threshold(demo_run, tmp_path):
+    # Found in a user trial: after `tune --write` the report still counted verdicts at the
+    # threshold written into the CSV when it was scored.
+    model = tmp_path / "m"
+    shutil.copytree(demo_run.model_dir, model)
+    write_threshold(model, 0.995, "strict, for the test")
+    out = tmp_path / "r.html"
+    result = runner.invoke(
+        app, ["report", str(demo_run.scores_csv), "--out", str(out), "--model", str(model)]
+    )
+    assert result.exit_code == 0, result.output
+    data = _payload(out)
+    ok = [r for r in data["rows"] if r["status"] == "ok"]
+    assert all(r["threshold"] == 0.995 for r in ok)
+    assert all(r["verdict"] == ("good" if r["p_good"] >= 0.995 else "bad") for r in ok)
+    assert "current threshold 0.995" in data["threshold_note"]
+    bad = sum(r["verdict"] == "bad" for r in ok)
+    assert f"{bad} bad" in result.output
+    scores = pd.read_csv(demo_run.scores_csv)
+    assert bad > int((scores["verdict"] == "bad").sum()), "the stricter threshold shows"
+    # Photos that turned bad get reasons computed from their features.
+    assert any(r["reasons"] for r in ok if r["p_good"] >= demo_run.outcome.bundle.threshold)
+
+
+def test_report_without_the_model_says_which_threshold_it_shows(demo_run, tmp_path):
+    out = tmp_path / "r.html"
+    result = runner.invoke(app, ["report", str(demo_run.scores_csv), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    threshold = pd.read_csv(demo_run.scores_csv)["threshold"].iloc[0]
+    note = _payload(out)["threshold_note"]
+    assert f"threshold {threshold:.3f}" in note and "--model" in note
+    assert "as written in the scores CSV" in result.output
+
+
+def test_report_reasons_are_the_csv_reasons_never_resplit_or_nan(demo_run, tmp_path):
+    scores = pd.read_csv(demo_run.scores_csv, keep_default_na=False)
+    # A reason whose text holds "; " (as "(-0.30; good photos: ~0.05)" does) and a row
+    # without reasons: the old report split the first into two bullets and showed "nan".
+    reason = {
+        "family": "object vs background",
+        "text": "object much darker than the background (-0.30; good photos: ~0.05)",
+        "feature": "object_background_brightness_diff",
+        "value": -0.3,
+        "typical": 0.05,
+    }
+    scores.loc[0, ["reasons", "reasons_json", "verdict"]] = [
+        reason["text"],
+        json.dumps([reason]),
+        "bad",
+    ]
+    scores.loc[1, ["reasons", "reasons_json"]] = ["", "[]"]
+    edited = tmp_path / "scores.csv"
+    scores.to_csv(edited, index=False)
+    out = tmp_path / "r.html"
+    assert runner.invoke(app, ["report", str(edited), "--out", str(out)]).exit_code == 0
+    rows = _payload(out)["rows"]
+    assert rows[0]["reasons"] == [reason]
+    assert rows[1]["reasons"] == []
+    texts = [r["text"] for row in rows for r in row["reasons"]]
+    assert all(t and t != "nan" and not t.startswith("good photos") for t in texts)
+
+
+def test_report_masks_are_drawn_with_the_model_recipe_segmenter(demo_run, tmp_path, coffee):
+    from photoqc.models.bundle import ModelBundle, load_bundle
+    from photoqc.pipelines.report import overlay_segmenter
+    from photoqc.segmentation import build_segmenter
+    from photoqc.segmentation.registry import GRABCUT
+
+    model = tmp_path / "m"
+    shutil.copytree(demo_run.model_dir, model)
+    bundle = load_bundle(model)
+    settings = {"long_side": 120, "margin": 0.3, "iterations": 2}
+    assert settings != dict(GRABCUT.defaults)
+    bundle.meta["feature_config"]["segmenter"] = {
+        "kind": "grabcut",
+        "settings": settings,
+        "weights": None,
+    }
+    ModelBundle(bundle.booster, bundle.meta).save(model)
+    config = overlay_segmenter(load_bundle(model))
+    assert config.kind == "grabcut" and config.settings == settings
+    # The mask the report draws is the recipe's, not GrabCut's default one.
+    ours = build_segmenter(config).segment(coffee).mask
+    default = build_segmenter(type(config)(kind="grabcut")).segment(coffee).mask
+    assert ours is not None and default is not None and (ours != default).mean() > 0.01
+
+
+def test_report_shap_bars_say_what_each_feature_measures(report, demo_run):
+    from photoqc.models.bundle import load_bundle
+
+    names = set(load_bundle(demo_run.model_dir).feature_names)
+    bars = [bar for row in _payload(report)["rows"] for bar in row["shap"]]
+    assert bars
+    for bar in bars:
+        assert bar["label"] not in names and bar["family"]
+        assert bar["says"] == ("pushes towards good" if bar["push"] >= 0 else "pushes towards bad")
+
+
+def test_detail_bars_say_words_and_directions_not_column_names(page, demo_run):
+    from photoqc.models.bundle import load_bundle
+
+    page.select_option("#verdict-filter", "bad")
+    page.locator("tr.row").first.click()
+    shown = page.locator("#detail").inner_text()
+    assert "pushes towards bad" in shown and "pushes towards good" in shown
+    assert "log-odds" not in shown
+    bars = page.locator("#detail-shap").inner_text()
+    names = load_bundle(demo_run.model_dir).feature_names
+    assert not [n for n in names if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", bars)]
+
+
+def test_report_reads_well_on_a_420_px_wide_screen(report, browser, tmp_path):
+    context = browser.new_context(viewport={"width": 420, "height": 900})
+    page = context.new_page()
+    page.goto(report.as_uri())
+    page.select_option("#verdict-filter", "bad")
+    shot = tmp_path / "narrow.png"
+    page.screenshot(path=str(shot), full_page=False)
+    assert shot.stat().st_size > 10_000
+    reasons = page.locator("tr.row td.reasons-cell").first.bounding_box()
+    assert reasons is not None and reasons["width"] > 150, reasons
+    # Nothing sticks out sideways: no horizontal scrolling on a phone.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 420
+    thumb = page.locator("tr.row td.thumb img").first.bounding_box()
+    assert thumb is not None and thumb["x"] >= 0 and thumb["x"] + thumb["width"] <= 420
+    page.locator("tr.row").first.click()
+    panel = page.locator("#detail .panel").bounding_box()
+    assert panel is not None and panel["width"] <= 420
+    image = page.locator("#detail-image").bounding_box()
+    assert image is not None and image["width"] > 300  # the photo gets the width

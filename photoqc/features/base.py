@@ -169,18 +169,11 @@ class FeatureInput:
             if not mask.any():
                 mask = None
         self.rgb = rgb
+        self.height, self.width = (int(n) for n in rgb.shape[:2])
         self.mask = mask
         self.jpeg_quantization = jpeg_quantization
         self.analysis_long_side = analysis_long_side
         self.nima = nima
-
-    @property
-    def height(self) -> int:
-        return int(self.rgb.shape[0])
-
-    @property
-    def width(self) -> int:
-        return int(self.rgb.shape[1])
 
     @property
     def object_found(self) -> bool:

@@ -23,6 +23,12 @@ from photoqc.features.base import (
     FeatureInput,
     FeatureSpec,
 )
+from photoqc.features.regions import (
+    WHOLE_FRAME_BRIGHTNESS,
+    WHOLE_FRAME_SHARPNESS,
+    darkest_spec,
+    light_specs,
+)
 from photoqc.features.sharpness import laplacian_response
 from photoqc.features.stats import MIN_REGION_PIXELS, relative_contrast
 
@@ -79,57 +85,33 @@ def _compute(x: FeatureInput) -> dict[str, float]:
     return out
 
 
-_SAY_BRIGHTNESS = ("quadrant_brightest_brightness", "brightness")
-_SAY_SHARPNESS = ("cell_sharpest_sharpness", "cell_sharpest_sharpness")
+def _cell_specs(cell: str) -> tuple[FeatureSpec, ...]:
+    part = f"{POSITION_WORDS[cell]} of the frame"
+    where = f"in the {POSITION_WORDS[cell]} cell of a 3x3 grid"
+    sharpness = FeatureSpec(
+        f"cell_{cell}_sharpness",
+        f"variance of the Laplacian of luma {where}, analysis scale, luma units^2, >= 0",
+        "sharpness",
+        Direction.HIGHER_BETTER,
+        low=f"blurry {part}: sharpness {{v}}",
+        fmt=".0f",
+        whole_frame=WHOLE_FRAME_SHARPNESS,
+    )
+    return (*light_specs(f"cell_{cell}", part, where), sharpness)
 
 
 def _specs() -> tuple[FeatureSpec, ...]:
-    specs: list[FeatureSpec] = []
-    for cell in CELLS:
-        part = f"{POSITION_WORDS[cell]} of the frame"
-        where = f"in the {POSITION_WORDS[cell]} cell of a 3x3 grid"
-        specs += [
-            FeatureSpec(
-                f"cell_{cell}_brightness",
-                f"mean luma {where}, 0–1",
-                "exposure",
-                low=f"dark {part}: brightness {{v}}",
-                high=f"glaring {part}: brightness {{v}}",
-                whole_frame=_SAY_BRIGHTNESS,
-            ),
-            FeatureSpec(
-                f"cell_{cell}_contrast",
-                f"relative RMS contrast (std / mean) {where}, >= 0",
-                "contrast",
-                low=f"flat {part}: contrast {{v}}",
-                high=f"harsh {part}: contrast {{v}}",
-            ),
-            FeatureSpec(
-                f"cell_{cell}_sharpness",
-                f"variance of the Laplacian of luma {where}, analysis scale, luma units^2, >= 0",
-                "sharpness",
-                Direction.HIGHER_BETTER,
-                low=f"blurry {part}: sharpness {{v}}",
-                fmt=".0f",
-                whole_frame=_SAY_SHARPNESS,
-            ),
-        ]
-    specs += [
+    return (
+        *(spec for cell in CELLS for spec in _cell_specs(cell)),
         FeatureSpec(
             "cell_mc_value",
             "mean HSV value (brightest of R, G, B) in the centre cell, 0–1",
             "exposure",
             low="dim centre of the frame: value {v}",
             high="glaring centre of the frame: value {v}",
-            whole_frame=_SAY_BRIGHTNESS,
+            whole_frame=WHOLE_FRAME_BRIGHTNESS,
         ),
-        FeatureSpec(
-            "cell_darkest_brightness",
-            "mean luma of the darkest of the 9 cells, 0–1",
-            "exposure",
-            low="a dark part of the frame: darkest ninth brightness {v}",
-            whole_frame=_SAY_BRIGHTNESS,
-        ),
+        darkest_spec("cell_darkest_brightness", "ninth (of a 3x3 grid)"),
         FeatureSpec(
             "cell_sharpest_sharpness",
             "Laplacian variance of the sharpest of the 9 cells, luma units^2, >= 0",
@@ -145,8 +127,7 @@ def _specs() -> tuple[FeatureSpec, ...]:
             low="centre softer than the rest, focus missed? "
             "(centre / sharpest cell {v}; good photos: ~{t})",
         ),
-    ]
-    return tuple(specs)
+    )
 
 
 GROUP = FeatureGroup(name="grid", specs=_specs(), compute=_compute)

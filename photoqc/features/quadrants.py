@@ -18,7 +18,7 @@ from photoqc.features.base import (
     FeatureInput,
     FeatureSpec,
 )
-from photoqc.features.regions import difference_specs
+from photoqc.features.regions import darkest_spec, difference_specs, light_specs
 from photoqc.features.stats import grid_labels, labelled_mean_std, relative_contrast
 
 QUADRANTS = ("tl", "tr", "bl", "br")
@@ -84,73 +84,21 @@ def _compute(x: FeatureInput) -> dict[str, float]:
     return out
 
 
-_SAY_BRIGHTNESS = ("quadrant_brightest_brightness", "brightness")
-"""A quarter's darkness that even the brightest quarter shares is said of the whole photo."""
+def _quarter_specs(q: str) -> tuple[FeatureSpec, ...]:
+    quarter = f"{POSITION_WORDS[q]} quarter"
+    where = f"in the {quarter}"
+    return (
+        *light_specs(f"q_{q}", quarter, where),
+        *light_specs(f"q_{q}_object", f"object {where}", f"of the object {where}"),
+        *light_specs(f"q_{q}_background", f"background {where}", f"of the background {where}"),
+        *difference_specs(f"q_{q}_brightness_diff", f"q_{q}_contrast_diff", f" {where}"),
+    )
 
 
 def _specs() -> tuple[FeatureSpec, ...]:
-    specs: list[FeatureSpec] = []
-    for q in QUADRANTS:
-        quarter = f"{POSITION_WORDS[q]} quarter"
-        where = f"in the {quarter}"
-        specs += [
-            FeatureSpec(
-                f"q_{q}_brightness",
-                f"mean luma {where}, 0–1",
-                "exposure",
-                low=f"dark {quarter}: brightness {{v}}",
-                high=f"glaring {quarter}: brightness {{v}}",
-                whole_frame=_SAY_BRIGHTNESS,
-            ),
-            FeatureSpec(
-                f"q_{q}_contrast",
-                f"relative RMS contrast (std / mean) {where}, >= 0",
-                "contrast",
-                low=f"flat {quarter}: contrast {{v}}",
-                high=f"harsh {quarter}: contrast {{v}}",
-            ),
-            FeatureSpec(
-                f"q_{q}_object_brightness",
-                f"mean luma of the object {where}, 0–1",
-                "exposure",
-                low=f"object too dark {where}: brightness {{v}}",
-                high=f"object too bright {where}: brightness {{v}}",
-                whole_frame=_SAY_BRIGHTNESS,
-            ),
-            FeatureSpec(
-                f"q_{q}_object_contrast",
-                f"relative RMS contrast of the object {where}, >= 0",
-                "contrast",
-                low=f"object flat {where}: contrast {{v}}",
-                high=f"harsh light on the object {where}: contrast {{v}}",
-            ),
-            FeatureSpec(
-                f"q_{q}_background_brightness",
-                f"mean luma of the background {where}, 0–1",
-                "exposure",
-                low=f"dark background {where}: brightness {{v}}",
-                high=f"bright background {where}: brightness {{v}}",
-                whole_frame=_SAY_BRIGHTNESS,
-            ),
-            FeatureSpec(
-                f"q_{q}_background_contrast",
-                f"relative RMS contrast of the background {where}, >= 0",
-                "contrast",
-                low=f"flat background {where}: contrast {{v}}",
-                high=f"busy background {where}: contrast {{v}}",
-            ),
-            *difference_specs(
-                f"q_{q}_brightness_diff", f"q_{q}_contrast_diff", f" {where}", f" {where}"
-            ),
-        ]
-    specs += [
-        FeatureSpec(
-            "quadrant_darkest_brightness",
-            "mean luma of the darkest quarter, 0–1",
-            "exposure",
-            low="a dark corner: darkest quarter brightness {v}",
-            whole_frame=_SAY_BRIGHTNESS,
-        ),
+    return (
+        *(spec for q in QUADRANTS for spec in _quarter_specs(q)),
+        darkest_spec("quadrant_darkest_brightness", "quarter"),
         FeatureSpec(
             "quadrant_brightest_brightness",
             "mean luma of the brightest quarter, 0–1",
@@ -165,8 +113,7 @@ def _specs() -> tuple[FeatureSpec, ...]:
             Direction.HIGHER_WORSE,
             high="uneven light across the frame: quarters differ by {v} in brightness",
         ),
-    ]
-    return tuple(specs)
+    )
 
 
 GROUP = FeatureGroup(name="quadrants", specs=_specs(), compute=_compute)

@@ -93,14 +93,60 @@ def _compute(x: FeatureInput) -> dict[str, float]:
 
 _OBJECT_BRIGHTER = "background much darker than the object"
 _OBJECT_DARKER = "object much darker than the background"
-_SAY_BRIGHTNESS = ("quadrant_brightest_brightness", "brightness")
+WHOLE_FRAME_BRIGHTNESS = ("quadrant_brightest_brightness", "brightness")
 """A region's darkness that even the brightest quarter shares is said of the whole photo."""
-_SAY_SHARPNESS = ("cell_sharpest_sharpness", "cell_sharpest_sharpness")
+WHOLE_FRAME_SHARPNESS = ("cell_sharpest_sharpness", "cell_sharpest_sharpness")
 """A region's blur that even the sharpest cell shares is said of the whole photo."""
 
 
+def light_specs(
+    prefix: str, subject: str, where: str, *, brightness: str = "brightness"
+) -> tuple[FeatureSpec, FeatureSpec]:
+    """Specs of a region's brightness and relative contrast.
+
+    Parameters
+    ----------
+    prefix : str
+        Column prefix (``q_tl_object``): names ``<prefix>_brightness``, ``<prefix>_contrast``.
+    subject : str
+        The region in reasons ("object in the top-left quarter").
+    where : str
+        The region in descriptions ("of the object in the top-left quarter").
+    brightness : str
+        The brightness column's last word.
+    """
+    return (
+        FeatureSpec(
+            f"{prefix}_{brightness}",
+            f"mean luma {where}, 0–1",
+            "exposure",
+            low=f"dark {subject}: brightness {{v}}",
+            high=f"glaring {subject}: brightness {{v}}",
+            whole_frame=WHOLE_FRAME_BRIGHTNESS,
+        ),
+        FeatureSpec(
+            f"{prefix}_contrast",
+            f"relative RMS contrast (std / mean of luma) {where}, >= 0",
+            "contrast",
+            low=f"flat {subject}: contrast {{v}}",
+            high=f"harsh light on the {subject}: contrast {{v}}",
+        ),
+    )
+
+
+def darkest_spec(name: str, part: str) -> FeatureSpec:
+    """Spec of the brightness of the darkest ``part`` of the frame ("quarter")."""
+    return FeatureSpec(
+        name,
+        f"mean luma of the darkest {part}, 0–1",
+        "exposure",
+        low=f"a dark part of the frame: darkest {part} brightness {{v}}",
+        whole_frame=WHOLE_FRAME_BRIGHTNESS,
+    )
+
+
 def difference_specs(
-    brightness: str, contrast: str, description: str, where: str = ""
+    brightness: str, contrast: str, where: str = ""
 ) -> tuple[FeatureSpec, FeatureSpec]:
     """Specs of the object-minus-background brightness and contrast differences ``where``
     (e.g. " in the top-left quarter"), worded by their sign."""
@@ -108,7 +154,7 @@ def difference_specs(
     return (
         FeatureSpec(
             brightness,
-            f"object minus background brightness{description}, -1–1 (positive: object brighter)",
+            f"object minus background brightness{where}, -1–1 (positive: object brighter)",
             "object vs background",
             low=_OBJECT_DARKER + where + values,
             high=_OBJECT_BRIGHTER + where + values,
@@ -116,7 +162,7 @@ def difference_specs(
         ),
         FeatureSpec(
             contrast,
-            f"object minus background relative RMS contrast{description}",
+            f"object minus background relative RMS contrast{where}",
             "object vs background",
             low="object flatter than the background" + where + values,
             high="background flatter than the object" + where + values,
@@ -148,39 +194,9 @@ GROUP = FeatureGroup(
             "framing",
             high="object cut off at the edge of the frame",
         ),
-        FeatureSpec(
-            "object_brightness",
-            "mean luma of the object, fraction of full scale, 0–1",
-            "exposure",
-            low="object too dark: brightness {v}",
-            high="object too bright: brightness {v}",
-            whole_frame=_SAY_BRIGHTNESS,
-        ),
-        FeatureSpec(
-            "object_contrast",
-            "relative RMS contrast of the object (std / mean of luma), >= 0",
-            "contrast",
-            low="object looks flat: contrast {v}",
-            high="harsh light on the object: contrast {v}",
-        ),
-        FeatureSpec(
-            "background_brightness",
-            "mean luma of the background, 0–1",
-            "exposure",
-            low="dark background: brightness {v}",
-            high="bright background: brightness {v}",
-            whole_frame=_SAY_BRIGHTNESS,
-        ),
-        FeatureSpec(
-            "background_contrast",
-            "relative RMS contrast of the background, >= 0",
-            "contrast",
-            low="flat background: contrast {v}",
-            high="busy background: contrast {v}",
-        ),
-        *difference_specs(
-            "object_background_brightness_diff", "object_background_contrast_diff", ""
-        ),
+        *light_specs("object", "object", "of the object"),
+        *light_specs("background", "background", "of the background"),
+        *difference_specs("object_background_brightness_diff", "object_background_contrast_diff"),
         FeatureSpec(
             "object_sharpness",
             "variance of the Laplacian inside the object (analysis scale), luma units^2, >= 0",
@@ -188,7 +204,7 @@ GROUP = FeatureGroup(
             Direction.HIGHER_BETTER,
             low="object blurred: sharpness {v}",
             fmt=".0f",
-            whole_frame=_SAY_SHARPNESS,
+            whole_frame=WHOLE_FRAME_SHARPNESS,
         ),
         # A soft background behind a sharp object is shallow depth of field, not a defect:
         # no phrase on either side.

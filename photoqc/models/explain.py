@@ -221,6 +221,9 @@ def reasons_json(reasons: Sequence[Reason]) -> str:
     return json.dumps([r.to_dict() for r in reasons], allow_nan=False, ensure_ascii=False)
 
 
+WATERFALL_AXIS = "<- pushes towards bad        pushes towards good ->"
+
+
 def push_label(contribution: float) -> str:
     """How a SHAP value reads for people: "pushes towards good/bad"."""
     return "pushes towards good" if contribution >= 0 else "pushes towards bad"
@@ -234,8 +237,8 @@ def save_waterfall(
     *,
     max_display: int = 12,
     title: str | None = None,
-) -> None:
-    """Save one photo's strongest feature pushes as a PNG bar chart.
+) -> list[str]:
+    """Save one photo's strongest feature pushes as a PNG bar chart; returns the bar labels.
 
     Each bar is a feature, labelled with its family and what it measures (not its column
     name) and its value; bars to the left push towards "bad", to the right towards "good"
@@ -254,8 +257,9 @@ def save_waterfall(
     axes.barh(range(len(order)), pushes, color=["#1a7f37" if p >= 0 else "#cf222e" for p in pushes])
     axes.set_yticks(range(len(order)), labels, fontsize=8)
     axes.axvline(0, color="#57606a", linewidth=0.8)
-    axes.set_xlabel("<- pushes towards bad        pushes towards good ->")
+    axes.set_xlabel(WATERFALL_AXIS)
     if title:
         axes.set_title(title, fontsize=10)
     figure.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(figure)
+    return [*labels, axes.get_xlabel()]

@@ -31,6 +31,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from photoqc.choices import choose
+
 NUM_BUCKETS = 10
 SCORES = torch.arange(1, NUM_BUCKETS + 1, dtype=torch.float32)
 """The score of each bucket, 1..10."""
@@ -216,12 +218,7 @@ BACKBONES: dict[str, BackboneSpec] = {
 
 def backbone_spec(name: str) -> BackboneSpec:
     """The :class:`BackboneSpec` called ``name``; ValueError naming the choices otherwise."""
-    try:
-        return BACKBONES[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown NIMA backbone {name!r}; choose from {', '.join(BACKBONES)}"
-        ) from None
+    return choose(BACKBONES, name, "NIMA backbone")
 
 
 # --- the network ----------------------------------------------------------------------

@@ -78,10 +78,11 @@ def explain_image(path: str | os.PathLike[str], scorer: Scorer) -> Explanation:
     )
 
 
-def write_waterfall(explanation: Explanation, path: str | os.PathLike[str]) -> None:
-    """Save the explanation's strongest feature pushes as a PNG bar chart."""
+def write_waterfall(explanation: Explanation, path: str | os.PathLike[str]) -> list[str]:
+    """Save the explanation's strongest feature pushes as a PNG bar chart; returns what
+    its bars and axis say."""
     pushes = explanation.pushes
-    save_waterfall(
+    return save_waterfall(
         np.array([p.contribution for p in pushes]),
         [p.value for p in pushes],
         [p.spec for p in pushes],

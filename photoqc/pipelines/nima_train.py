@@ -19,8 +19,8 @@ import json
 import logging
 import math
 import os
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -140,6 +140,11 @@ class NimaTrainConfig:
     max_steps_per_epoch: int | None = None
     weights_dir: str | None = None
     allow_download: bool = True
+
+    @classmethod
+    def of(cls, values: Mapping[str, object]) -> NimaTrainConfig:
+        """The settings among ``values`` (others ignored; missing ones keep the default)."""
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
     def key(self) -> dict[str, object]:
         """The settings that must match for a checkpoint to be resumed."""

@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -49,15 +50,17 @@ SHAP_BARS = 12
 
 @dataclass
 class ReportResult:
-    """What the report holds, and notes for the person who made it."""
+    """What the report holds (photos by verdict: good, bad, error; how many have their
+    picture), and notes for the person who made it."""
 
-    rows: int = 0
-    good: int = 0
-    bad: int = 0
-    error: int = 0
+    verdicts: Counter[str] = field(default_factory=Counter)
     with_image: int = 0
     threshold_note: str = ""
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(self.verdicts.values())
 
 
 def _image_path(image: str, scores_csv: Path) -> Path | None:
@@ -117,6 +120,23 @@ def _model_for(
     except BundleError:  # pragma: no cover - the package ships it
         return None, False
     return (default if shas == {default.sha256} else None), False
+
+
+def overlay_segmenter(bundle: ModelBundle, weights_dir: str | None = None) -> SegmenterConfig:
+    """The segmenter, with the settings and weights of ``bundle``'s recipe, that draws the
+    report's masks: the very masks that made the model's features.
+
+    Raises
+    ------
+    RecipeError
+        Its weights cannot be found here (the report never downloads).
+    """
+    recipe, _ = ExtractConfig.from_record(
+        bundle.recipe,
+        RecipeOptions(weights_dir=weights_dir, offline=True, nima=False),
+        used_features=[],
+    )
+    return recipe.segmenter
 
 
 class _Masks:
@@ -216,12 +236,7 @@ def build_report(
     specs = bundle.specs if bundle is not None else spec_index(table_groups())
     if bundle is not None and overlays:
         try:
-            recipe, _ = ExtractConfig.from_record(
-                bundle.recipe,
-                RecipeOptions(weights_dir=weights_dir, offline=True, nima=False),
-                used_features=[],
-            )
-            segmenter_recipe = recipe.segmenter
+            segmenter_recipe = overlay_segmenter(bundle, weights_dir)
         except RecipeError as exc:
             result.notes.append(f"no object masks: the model's segmenter is unavailable ({exc})")
             overlays = False
@@ -297,10 +312,7 @@ def build_report(
     )
     out_html.parent.mkdir(parents=True, exist_ok=True)
     out_html.write_text(template.replace("__PHOTOQC_DATA__", embed_json(payload)), encoding="utf-8")
-    result.rows = len(rows)
-    result.good = sum(r["verdict"] == "good" for r in rows)
-    result.bad = sum(r["verdict"] == "bad" for r in rows)
-    result.error = int((~ok).sum())
+    result.verdicts.update(r["verdict"] if r["status"] == "ok" else "error" for r in rows)
     return result
 
 

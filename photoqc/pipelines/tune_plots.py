@@ -25,27 +25,31 @@ def roc_and_pr(joined: pd.DataFrame) -> plt.Figure:
     return figure
 
 
-def metrics_by_threshold(table: pd.DataFrame, chosen: float) -> plt.Figure:
-    """Precision, recall and F1 against the threshold, chosen threshold marked."""
+def _against_threshold(
+    table: pd.DataFrame, chosen: float, columns: tuple[str, ...], ylabel: str | None = None
+) -> plt.Figure:
+    """``columns`` of the threshold table against the threshold, the chosen one marked."""
     figure, axes = plt.subplots(figsize=(7, 4))
-    for name in ("precision", "recall", "f1"):
+    for name in columns:
         axes.plot(table["threshold"], table[name], label=name)
     axes.axvline(chosen, color="k", linestyle="--", label=f"chosen {chosen:.3f}")
     axes.set_xlabel("threshold on p_good")
-    axes.set_ylim(0, 1.02)
+    if ylabel:
+        axes.set_ylabel(ylabel)
     axes.legend()
+    return figure
+
+
+def metrics_by_threshold(table: pd.DataFrame, chosen: float) -> plt.Figure:
+    """Precision, recall and F1 against the threshold, chosen threshold marked."""
+    figure = _against_threshold(table, chosen, ("precision", "recall", "f1"))
+    figure.axes[0].set_ylim(0, 1.02)
     return figure
 
 
 def cost_by_threshold(table: pd.DataFrame, chosen: float) -> plt.Figure:
     """Expected cost per photo against the threshold."""
-    figure, axes = plt.subplots(figsize=(7, 4))
-    axes.plot(table["threshold"], table["cost_per_photo"])
-    axes.axvline(chosen, color="k", linestyle="--", label=f"chosen {chosen:.3f}")
-    axes.set_xlabel("threshold on p_good")
-    axes.set_ylabel("expected cost per photo")
-    axes.legend()
-    return figure
+    return _against_threshold(table, chosen, ("cost_per_photo",), "expected cost per photo")
 
 
 def confusion_at(joined: pd.DataFrame, threshold: float) -> plt.Figure:

@@ -36,6 +36,7 @@ from torchvision.models.detection._utils import overwrite_eps
 from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
 from torchvision.ops.misc import FrozenBatchNorm2d
 
+from photoqc.choices import choose
 from photoqc.segmentation.base import SegmentationResult, upsample_mask
 from photoqc.segmentation.registry import MASKRCNN
 from photoqc.weights import resolve_weights_file
@@ -318,9 +319,4 @@ def choose_main_object(
 
 
 def _variant(variant: str) -> MaskRCNNVariant:
-    try:
-        return VARIANTS[variant]
-    except KeyError:
-        raise ValueError(
-            f"unknown Mask R-CNN variant {variant!r}; choose from {sorted(VARIANTS)}"
-        ) from None
+    return choose(VARIANTS, variant, "Mask R-CNN variant")

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from photoqc.choices import choose
+
 AUTO = "auto"
 """Not a segmenter but a choice: the first of :data:`AUTO_PREFERENCE` that can be had."""
 
@@ -91,12 +93,7 @@ CHOICES = (AUTO, *SEGMENTERS)
 
 def entry(name: str) -> SegmenterEntry:
     """The registry entry called ``name``; ValueError naming the choices otherwise."""
-    try:
-        return SEGMENTERS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown segmenter {name!r}; choose from {', '.join(SEGMENTERS)}"
-        ) from None
+    return choose(SEGMENTERS, name, "segmenter")
 
 
 def choices_help() -> str:
