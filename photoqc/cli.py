@@ -12,9 +12,11 @@ Exit codes: 0 success; 1 the job could not run (bad input folder or CSV, missing
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
+import signal
 import time
 import typing
 from dataclasses import replace
@@ -247,12 +249,18 @@ def main(
     ),
 ) -> None:
     """photoqc: technical quality checks for listing photos."""
+    # SIGTERM stops a run the way Ctrl-C does: workers end, written rows are kept and said.
+    signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(message)s",
         handlers=[RichHandler(console=console, show_path=False, show_time=False)],
         force=True,
     )
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _fail(message: str, hint: str | None = None, code: int = 1) -> typer.Exit:
@@ -295,12 +303,35 @@ def _progress() -> Progress:
 
 
 def _inputs_or_fail(source: Path):
+    """The input items of a folder or CSV (what could not be looked at, said once)."""
     from photoqc.pipelines.inputs import InputError, collect_inputs
 
     try:
-        return collect_inputs(source)
+        found = collect_inputs(source)
     except InputError as exc:
         raise _fail(str(exc)) from None
+    _warn(found.warnings)
+    return found.items
+
+
+@contextlib.contextmanager
+def _output_errors():
+    """One clear line, and the exit code scripts expect, for what stops an output: another
+    process on it, another run's rows in it, a full disk (exit 1), or an interruption
+    (exit 130, saying what was kept and how to go on)."""
+    from photoqc.pipelines.outputs import Interrupted, OutputError
+
+    try:
+        yield
+    except OutputError as exc:
+        raise _fail(str(exc)) from None
+    except Interrupted as stop:
+        _say(
+            f"interrupted: {stop.kept} rows kept in {stop.out}; run the same command again "
+            "to go on from there",
+            "bold yellow",
+        )
+        raise typer.Exit(130) from None
 
 
 def _resolve_or_fail(options: RecipeOptions):
@@ -349,26 +380,28 @@ def features(
     items = _inputs_or_fail(input)
     config = _resolve_or_fail(recipe)
     started = time.perf_counter()
-    with _progress() as progress:
+    with _progress() as progress, _output_errors():
         task = progress.add_task(f"features ({config.segmenter.kind})", total=len(items))
-        frame = write_features(
+        summary = write_features(
             items, config, out, workers=workers, on_rows=lambda n: progress.advance(task, n)
         )
-    _report_summary(frame, out, time.perf_counter() - started)
-    if fail_on_error and (frame["status"] != "ok").any():
+    _report_summary(summary, out, time.perf_counter() - started)
+    if fail_on_error and summary.errors:
         raise typer.Exit(3)
 
 
-def _report_summary(frame, out: Path, seconds: float) -> None:
-    errors = frame[frame["status"] != "ok"]
+def _report_summary(summary, out: Path, seconds: float) -> None:
+    resumed = f"; {summary.already_done} from the interrupted run" if summary.already_done else ""
     _say(
-        f"wrote {len(frame)} rows to {out} ({len(frame) - len(errors)} ok, "
-        f"{len(errors)} error{'s' if len(errors) != 1 else ''}) in {seconds:.1f} s"
+        f"wrote {summary.rows} rows to {out} ({summary.rows - summary.errors} ok, "
+        f"{summary.errors} error{'s' if summary.errors != 1 else ''}{resumed}) in {seconds:.1f} s"
     )
-    for _, row in errors.head(10).iterrows():
-        _say(f"  error {row['image']}: {row['error']}", "red")
-    if len(errors) > 10:
-        _say(f"  ... and {len(errors) - 10} more (see the `error` column)")
+    for image, error in summary.first_errors:
+        _say(f"  error {image}: {error}", "red")
+    if summary.errors > len(summary.first_errors):
+        _say(
+            f"  ... and {summary.errors - len(summary.first_errors)} more (see the `error` column)"
+        )
 
 
 @app.command("list-features")
@@ -545,7 +578,7 @@ def score_command(
     row is lost or written twice. Rows written by another model, threshold or feature
     settings are never kept as if they were this run's.
     """
-    from photoqc.pipelines.score import ScoringSetupError, score_to_csv
+    from photoqc.pipelines.score import score_to_csv
 
     items = _inputs_or_fail(input)
     recipe = replace(
@@ -557,7 +590,7 @@ def score_command(
     started = time.perf_counter()
     with _progress() as progress:
         task = progress.add_task(f"scoring ({scorer.config.segmenter.kind})", total=len(items))
-        try:
+        with _output_errors():
             summary = score_to_csv(
                 items,
                 scorer,
@@ -566,8 +599,6 @@ def score_command(
                 overwrite=overwrite,
                 on_rows=lambda n: progress.advance(task, n),
             )
-        except ScoringSetupError as exc:
-            raise _fail(str(exc)) from None
         progress.update(task, completed=len(items))
     _say(
         f"{out}: {summary.scored} scored now ({summary.good} good, {summary.bad} bad, "

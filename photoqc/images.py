@@ -11,6 +11,15 @@ the file and the cause. The rules:
 - 16-bit images are scaled to 8 bits (``value / 257``, rounded), not truncated.
 - The pixel count is checked from the header *before* decoding, so a decompression bomb is
   refused without allocating its pixels (limit ``max_pixels``, default 64 MP).
+- The path is looked at (``stat``) before it is opened: FIFOs, sockets, devices, folders,
+  files under ``/proc`` and ``/sys``, broken links and link loops are refused without
+  reading from them, so none can block or flood a batch.
+- A JPEG whose data ran out (truncated, or a header promising more rows than the data
+  holds) still decodes, with libjpeg filling the missing rows flat mid-grey: that is
+  refused as truncated rather than measured as a photo with a grey band.
+- HEIC/HEIF (via pillow-heif) and AVIF (Pillow's own) decode like any other format.
+- Whatever the decoder raises becomes one clear message (Pillow's limits on PNG text or
+  ICC chunks included); only running out of memory is left to the caller.
 - A file is opened once and streamed into the decoder; it is never read whole into memory
   a second time.
 """
@@ -19,12 +28,22 @@ from __future__ import annotations
 
 import io
 import os
+import stat
+import struct
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+try:  # HEIC/HEIF from phones: pillow-heif registers a Pillow opener
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    HEIF_SUPPORTED = True
+except ImportError:  # pragma: no cover - a dependency; kept optional for slim installs
+    HEIF_SUPPORTED = False
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -38,12 +57,57 @@ DEFAULT_MAX_PIXELS = 64_000_000
 """Largest accepted image, in pixels (width x height), unless the caller says otherwise."""
 
 IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
+    {
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".png",
+        ".webp",
+        ".tif",
+        ".tiff",
+        ".bmp",
+        ".gif",
+        ".heic",
+        ".heif",
+        ".avif",
+    }
 )
 """File name endings treated as images when scanning a folder (compared lower-case)."""
 
 _EXIF_ORIENTATION_TAG = 0x0112
 _WHITE = 255.0
+
+MISSING_DATA_GREY = 128
+"""The value libjpeg gives every sample of rows it had no data for (all DCT terms zero)."""
+
+MIN_MISSING_ROWS = 8
+"""Flat mid-grey rows at the bottom of a JPEG (one block row) that mark its data as cut."""
+
+SYSTEM_FOLDERS = ("/proc/", "/sys/", "/dev/")
+"""Kernel file systems: their files are never photos, and some never end."""
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "is a directory, not an image file"),
+    (stat.S_ISFIFO, "is a FIFO (named pipe), not an image file"),
+    (stat.S_ISSOCK, "is a socket, not an image file"),
+    (stat.S_ISCHR, "is a character device, not an image file"),
+    (stat.S_ISBLK, "is a block device, not an image file"),
+)
+
+# Anything the decoders raise for a malformed file (beyond OSError): Pillow's plugins parse
+# with struct, index into tables and raise ValueError for limits they enforce.
+_DECODER_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    IndexError,
+    KeyError,
+    TypeError,
+    ZeroDivisionError,
+    OverflowError,
+    struct.error,
+)
 
 
 class ImageLoadError(Exception):
@@ -136,14 +200,7 @@ def load_image(
     else:
         path = Path(source)
         name = str(path)
-        try:
-            file_size = path.stat().st_size
-        except FileNotFoundError:
-            raise ImageLoadError(name, "file not found") from None
-        except OSError as exc:
-            raise ImageLoadError(name, f"cannot read file ({exc.strerror or exc})") from None
-        if path.is_dir():
-            raise ImageLoadError(name, "is a directory, not an image file")
+        file_size = _regular_file_size(path, name)
         try:
             stream = path.open("rb")
         except OSError as exc:
@@ -156,6 +213,28 @@ def load_image(
     finally:
         if opened_here:
             stream.close()
+
+
+def _regular_file_size(path: Path, name: str) -> int:
+    """The size of ``path`` if it is a regular file that may be read; ImageLoadError
+    otherwise, decided from ``stat`` before anything is opened."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise ImageLoadError(name, "broken symbolic link (its target is gone)") from None
+        raise ImageLoadError(name, "file not found") from None
+    except OSError as exc:
+        if exc.errno == 40:  # ELOOP
+            raise ImageLoadError(name, "symbolic link loop") from None
+        raise ImageLoadError(name, f"cannot read file ({exc.strerror or exc})") from None
+    for is_kind, message in _FILE_KINDS:
+        if is_kind(info.st_mode):
+            raise ImageLoadError(name, message)
+    real = os.path.realpath(path)
+    if real.startswith(SYSTEM_FOLDERS):
+        raise ImageLoadError(name, f"a system file ({real}), not a photo")
+    return info.st_size
 
 
 def _decode(stream, name: str, file_size: int, max_pixels: int) -> LoadedImage:
@@ -171,8 +250,8 @@ def _decode(stream, name: str, file_size: int, max_pixels: int) -> LoadedImage:
         ) from None
     except Image.DecompressionBombError as exc:
         raise ImageLoadError(name, f"decompression bomb refused ({exc})") from None
-    except OSError as exc:
-        raise ImageLoadError(name, f"cannot decode header ({exc})") from None
+    except _DECODER_ERRORS as exc:
+        raise ImageLoadError(name, f"cannot decode header ({_one_line(exc)})") from None
 
     with image:
         width, height = image.size
@@ -191,15 +270,21 @@ def _decode(stream, name: str, file_size: int, max_pixels: int) -> LoadedImage:
         orientation = _exif_orientation(image)
         try:
             image.load()
+            if fmt == "JPEG":
+                _refuse_missing_rows(image)
             upright = ImageOps.exif_transpose(image) if orientation != 1 else image
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise ImageLoadError(name, f"truncated or corrupt image data ({exc})") from None
         except Image.DecompressionBombError as exc:
             raise ImageLoadError(name, f"decompression bomb refused ({exc})") from None
+        except _DECODER_ERRORS as exc:
+            raise ImageLoadError(
+                name, f"truncated or corrupt image data ({_one_line(exc)})"
+            ) from None
         try:
             pixels, had_alpha, bit_depth = _to_rgb8(upright)
-        except (ValueError, OSError) as exc:
-            raise ImageLoadError(name, f"unsupported pixel format {mode!r} ({exc})") from None
+        except _DECODER_ERRORS as exc:
+            raise ImageLoadError(
+                name, f"unsupported pixel format {mode!r} ({_one_line(exc)})"
+            ) from None
     return LoadedImage(
         pixels=pixels,
         source=name,
@@ -211,6 +296,30 @@ def _decode(stream, name: str, file_size: int, max_pixels: int) -> LoadedImage:
         bit_depth=bit_depth,
         jpeg_quantization=quantization,
     )
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _refuse_missing_rows(image: Image.Image) -> None:
+    """ValueError when the bottom of a decoded JPEG is the flat mid-grey libjpeg fills in
+    for rows it had no data for (a real photo's last block row is never flat grey to the
+    sample); a photo that is grey all over is left alone."""
+    pixels = np.asarray(image)
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    tail = pixels[-MIN_MISSING_ROWS:].reshape(-1, pixels.shape[-1])
+    if (tail == MISSING_DATA_GREY).all() and pixels.shape[0] > MIN_MISSING_ROWS:
+        rows = pixels.reshape(pixels.shape[0], -1)
+        flat = (rows == MISSING_DATA_GREY).all(axis=1)
+        missing = int(np.argmin(flat[::-1])) if not flat.all() else 0
+        if missing:
+            raise ValueError(
+                f"the last {missing} of {pixels.shape[0]} rows hold no image data "
+                "(flat grey where the file ran out)"
+            )
 
 
 def _exif_orientation(image: Image.Image) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,19 @@ from skimage import data
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CLIVE_DIR = SHARED / "data" / "clive-dev"
+CHROMIUM = shutil.which("chromium") or (
+    "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+)
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="session")
@@ -79,3 +93,15 @@ def demo_run(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("demo")
     return run_demo(out, DemoConfig(crops_per_photo=1, segmenter="none", folds=3))
+
+
+@pytest.fixture
+def browser():
+    """Debian's Chromium driven by Playwright (skips, saying why, where either is absent)."""
+    if CHROMIUM is None:
+        pytest.skip("no Chromium on this machine (CI installs Debian's chromium package)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

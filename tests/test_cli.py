@@ -189,7 +189,7 @@ def test_workers_that_cannot_start_stop_the_run_with_a_clear_error(tmp_path, ast
         "from photoqc.pipelines.extract import ExtractConfig, extract_rows\n"
         "from photoqc.pipelines.inputs import collect_inputs\n"
         "from photoqc.segmentation import SegmenterConfig\n"
-        f"items = collect_inputs({str(folder)!r})\n"
+        f"items = collect_inputs({str(folder)!r}).items\n"
         "config = ExtractConfig(segmenter=SegmenterConfig(kind='none'), batch_size=1)\n"
         "rows = list(extract_rows(items, config, workers=2))\n"
         "print('rows', len(rows))\n"

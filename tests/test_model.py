@@ -74,7 +74,12 @@ def test_a_model_needing_unknown_features_is_refused(tmp_path):
     model = GoodBadClassifier(n_estimators=5).fit(X, y)
     meta = new_meta(
         feature_names=list(X.columns),
-        feature_config={"segmenter": {"kind": "none"}, "nima": []},
+        feature_config={
+            "segmenter": {"kind": "none"},
+            "nima": [],
+            "analysis_long_side": 1024,
+            "max_pixels": 1000,
+        },
         threshold=0.5,
         threshold_rule="test",
         cv_metrics={},
@@ -100,9 +105,9 @@ def test_tampered_or_foreign_descriptions_are_refused(demo_run, tmp_path):
     shutil.copytree(demo_run.model_dir, folder)
     meta = json.loads((folder / "photoqc.json").read_text())
     for change, message in (
-        ({"threshold": 7}, "threshold must be a probability"),
+        ({"threshold": 7}, "threshold: Input should be less than 1"),
         ({"format_version": 99}, "upgrade photoqc"),
-        ({"feature_names": list(reversed(meta["feature_names"]))}, "feature names differ"),
+        ({"feature_names": list(reversed(meta["feature_names"]))}, "sha256 mismatch"),
         ({"format": "something-else"}, "not a photoqc-model"),
     ):
         (folder / "photoqc.json").write_text(json.dumps({**meta, **change}))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from photoqc.pipelines.inputs import InputItem
-from photoqc.pipelines.parallel import WorkerStartError, batched, run_batches
+from photoqc.pipelines.parallel import WorkerStartError, batched, item_rows, run_batches
 
 
 class _Processor:
@@ -38,7 +38,7 @@ def _items(n: int) -> list[InputItem]:
 
 def test_a_dying_worker_costs_only_the_image_that_killed_it():
     items = _items(12)
-    rows = dict(run_batches(batched(items, 3), _Processor, ("img4",), workers=2))
+    rows = dict(item_rows(run_batches(batched(items, 3), _Processor, ("img4",), workers=2)))
     assert sorted(rows) == list(range(12))  # every input has exactly one row
     assert rows[4]["status"] == "error" and "worker process died" in rows[4]["error"]
     others = [rows[i] for i in range(12) if i != 4]

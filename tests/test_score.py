@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 from photoqc.cli import app
 from photoqc.models.bundle import load_bundle
 from photoqc.pipelines.inputs import InputItem, collect_inputs
+from photoqc.pipelines.outputs import OutputError, ResumableCsv
 from photoqc.pipelines.recipe import RecipeOptions
-from photoqc.pipelines.score import ResumableCsv, Scorer, ScoringSetupError, score_to_csv
+from photoqc.pipelines.score import Scorer, score_to_csv
 
 runner = CliRunner()
 
@@ -131,7 +132,7 @@ def test_killed_score_run_resumes_without_losing_or_repeating_rows(demo_run, pho
 
 def test_interrupted_in_process_run_resumes(demo_run, photos, tmp_path):
     scorer, _ = Scorer.from_model(demo_run.model_dir, RecipeOptions(offline=True, batch_size=4))
-    items = collect_inputs(photos)
+    items = collect_inputs(photos).items
     out = tmp_path / "s.csv"
     written = []
 
@@ -155,7 +156,7 @@ def test_resuming_with_other_columns_is_refused(demo_run, photos, tmp_path):
         app, ["score", str(photos), "--model", str(demo_run.model_dir), "--out", str(out)]
     )
     assert result.exit_code == 1 and "exists with other columns" in result.output
-    with pytest.raises(ScoringSetupError):
+    with pytest.raises(OutputError):
         ResumableCsv(out, ["image", "status", "p_good"])
 
 

@@ -23,21 +23,6 @@ from photoqc.pipelines.tune import (
 
 runner = CliRunner()
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "threshold_tuning.ipynb"
-CHROMIUM = shutil.which("chromium") or (
-    "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-)
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
 # --- the maths, on a hand-made example ------------------------------------------------
 
 IS_GOOD = np.array([True, True, True, False, False])
@@ -198,17 +183,6 @@ def test_report_is_self_contained(report, demo_run):
     assert len(data["rows"]) == len(pd.read_csv(demo_run.scores_csv))
     assert all(r["thumb"].startswith("data:image/jpeg;base64,") for r in data["rows"])
     assert any(r["shap"] for r in data["rows"])
-
-
-@pytest.fixture
-def browser():
-    if CHROMIUM is None:
-        pytest.skip("no Chromium on this machine (CI installs Debian's chromium package)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -6,9 +6,11 @@ features were made (segmenter, NIMA models with their files' sha256, analysis sc
 decision threshold and its history, the cross-validated metrics, the median of each
 feature over good training photos (for the reasons), the photoqc version and the date.
 
-Loading never unpickles. It checks the format version, the model file's sha256 (a file
-changed by hand is refused), the feature names in the model against the JSON, and that this
-photoqc computes every feature the model needs.
+Loading never unpickles and trusts nothing in the folder: sizes are checked before
+reading, ``photoqc.json`` against a schema (:mod:`photoqc.models.bundle_schema`), the sha256
+of the model file and of the whole folder (a hand-edited threshold shows), the model text
+against what LightGBM's loader would trust (:mod:`photoqc.models.lightgbm_text`), and that
+this photoqc computes every feature the model needs.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import hashlib
 import json
 import math
 import os
+import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +31,10 @@ FORMAT = "photoqc-model"
 FORMAT_VERSION = 1
 MODEL_FILE = "model.txt"
 META_FILE = "photoqc.json"
+MAX_META_BYTES = 8 << 20
+"""Largest ``photoqc.json`` read (a few hundred features take well under 1 MiB)."""
+MAX_MODEL_BYTES = 256 << 20
+"""Largest ``model.txt`` read (photoqc's models are a few MiB)."""
 
 
 def default_model_dir() -> Path:
@@ -47,10 +54,6 @@ def model_dir_or_default(model: str | os.PathLike[str] | None) -> tuple[Path, bo
 
 class BundleError(ValueError):
     """A model folder is missing, tampered with, or does not fit this photoqc."""
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _json_safe(value):
@@ -148,7 +151,7 @@ class ModelBundle:
         model_path = folder / MODEL_FILE
         self.booster.save_model(str(model_path))
         self.meta["model_file"] = MODEL_FILE
-        self.meta["model_sha256"] = _sha256(model_path)
+        self.meta["model_sha256"] = hashlib.sha256(model_path.read_bytes()).hexdigest()
         write_meta(folder, self.meta)
         self.path = folder
         return folder
@@ -183,18 +186,48 @@ def new_meta(
     }
 
 
+def signature(meta: dict, model_bytes: bytes) -> str:
+    """SHA-256 over the model file and its whole description (but this field): a changed
+    threshold or any other hand edit of ``photoqc.json`` shows, as a changed model does."""
+    described = {k: v for k, v in meta.items() if k != "sha256"}
+    canonical = json.dumps(
+        _json_safe(described), sort_keys=True, separators=(",", ":"), allow_nan=False
+    )
+    return hashlib.sha256(model_bytes + b"\n" + canonical.encode()).hexdigest()
+
+
 def write_meta(folder: str | os.PathLike[str], meta: dict) -> None:
-    """Write ``photoqc.json`` atomically (a crash never leaves half a file)."""
-    path = Path(folder) / META_FILE
+    """Sign ``meta`` with the folder's model file and write ``photoqc.json`` atomically (a
+    crash never leaves half a file). ``photoqc tune --write`` signs its change this way."""
+    folder = Path(folder)
+    model_bytes = (folder / meta.get("model_file", MODEL_FILE)).read_bytes()
+    meta["sha256"] = signature(meta, model_bytes)
+    path = folder / META_FILE
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(_json_safe(meta), indent=2, allow_nan=False) + "\n")
     os.replace(tmp, path)
 
 
+def _read_limited(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of ``path``, refused from its size (before reading) above ``limit``."""
+    try:
+        info = path.stat()
+    except OSError:
+        raise BundleError(f"{path}: {what} is missing") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise BundleError(f"{path}: {what} is not a regular file")
+    if info.st_size > limit:
+        raise BundleError(
+            f"{path}: {what} is {info.st_size / 2**20:.1f} MiB, more than the "
+            f"{limit / 2**20:.0f} MiB a photoqc model needs; refused"
+        )
+    return path.read_bytes()
+
+
 def load_bundle(
     folder: str | os.PathLike[str], *, known_features: set[str] | None = None
 ) -> ModelBundle:
-    """Load and check a model folder.
+    """Load and check a model folder, trusting nothing in it.
 
     Parameters
     ----------
@@ -207,48 +240,62 @@ def load_bundle(
     Raises
     ------
     BundleError
-        Missing files, invalid JSON, another format or a newer format version, a model file
-        whose sha256 differs from the recorded one, feature names that differ between the
-        model and its JSON, or features this photoqc does not compute.
+        Missing or oversized files, invalid JSON, a description that breaks the schema
+        (every problem listed), another format or a newer format version, a model file or
+        description changed after training (sha256 mismatch), a model file LightGBM
+        should not read (see :mod:`photoqc.models.lightgbm_text`), or features this
+        photoqc does not compute.
     """
     import lightgbm as lgb
+
+    from photoqc.models.bundle_schema import ModelDescription, ValidationError, problems
+    from photoqc.models.lightgbm_text import ModelTextError, check_model_text
 
     folder = Path(folder)
     meta_path = folder / META_FILE
     if not meta_path.is_file():
         raise BundleError(f"{folder}: not a photoqc model folder (no {META_FILE})")
     try:
-        meta = json.loads(meta_path.read_text())
+        meta = json.loads(_read_limited(meta_path, MAX_META_BYTES, "the description"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"{meta_path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise BundleError(f"{meta_path}: nested too deeply to be a photoqc model") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise BundleError(f"{meta_path}: not a {FORMAT} description")
-    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+    version = meta.get("format_version")
+    if isinstance(version, int) and version > FORMAT_VERSION:
         raise BundleError(
-            f"{folder}: made by photoqc {meta.get('photoqc_version')} in model format "
-            f"{meta.get('format_version')}; this photoqc reads format {FORMAT_VERSION}: "
-            "upgrade photoqc"
+            f"{folder}: made by photoqc {str(meta.get('photoqc_version'))[:40]} in model "
+            f"format {version}; this photoqc reads format {FORMAT_VERSION}: upgrade photoqc"
         )
-    required = ("feature_names", "feature_config", "threshold", "model_sha256")
-    absent = [k for k in required if k not in meta]
-    if "good_ranges" not in meta and "good_medians" not in meta:
-        absent.append("good_ranges")
-    if absent:
-        raise BundleError(f"{meta_path}: incomplete description, missing {', '.join(absent)}")
-    model_path = folder / meta.get("model_file", MODEL_FILE)
-    if not model_path.is_file():
-        raise BundleError(f"{folder}: model file {model_path.name} is missing")
-    if _sha256(model_path) != meta["model_sha256"]:
+    try:
+        ModelDescription.model_validate(meta)
+    except ValidationError as exc:
+        listed = "\n  ".join(problems(exc))
+        raise BundleError(f"{meta_path}: not a valid model description:\n  {listed}") from None
+    if meta.get("good_ranges") is None and meta.get("good_medians") is None:
+        raise BundleError(f"{meta_path}: incomplete description, missing good_ranges")
+    model_path = folder / meta["model_file"]
+    model_bytes = _read_limited(model_path, MAX_MODEL_BYTES, "the model file")
+    if hashlib.sha256(model_bytes).hexdigest() != meta["model_sha256"]:
         raise BundleError(
             f"{model_path}: contents differ from what {META_FILE} records (sha256 mismatch): "
             "the model was changed after training; retrain or restore it"
         )
+    if meta.get("sha256") is not None and signature(meta, model_bytes) != meta["sha256"]:
+        raise BundleError(
+            f"{meta_path}: changed after training or tuning (sha256 mismatch): set the "
+            "threshold with `photoqc tune --write`, not by hand; retrain or restore it"
+        )
     try:
-        booster = lgb.Booster(model_file=str(model_path))
+        check_model_text(model_bytes.decode("ascii", "replace"), meta["feature_names"])
+    except ModelTextError as exc:
+        raise BundleError(f"{model_path}: not a model photoqc can use ({exc})") from None
+    try:
+        booster = lgb.Booster(model_str=model_bytes.decode("ascii"))
     except lgb.basic.LightGBMError as exc:
         raise BundleError(f"{model_path}: not a LightGBM model ({exc})") from None
-    if booster.feature_name() != list(meta["feature_names"]):
-        raise BundleError(f"{folder}: the model's feature names differ from those in {META_FILE}")
     if known_features is None:
         from photoqc.features import feature_names, table_groups
 
@@ -260,6 +307,4 @@ def load_bundle(
             f"{folder}: feature schema mismatch: the model (photoqc {meta.get('photoqc_version')}) "
             f"needs features this photoqc does not compute: {', '.join(unknown[:6])}"
         )
-    if not math.isfinite(float(meta["threshold"])) or not 0 <= float(meta["threshold"]) <= 1:
-        raise BundleError(f"{meta_path}: threshold must be a probability, got {meta['threshold']}")
     return ModelBundle(booster=booster, meta=meta, path=folder)

@@ -11,15 +11,32 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from photoqc.features import compute_features
 from photoqc.images import ImageLoadError, LoadedImage, load_image
 from photoqc.pipelines.inputs import InputItem
-from photoqc.pipelines.parallel import batch_size_for, batched, run_batches
-from photoqc.pipelines.recipe import ExtractConfig
+from photoqc.pipelines.outputs import (
+    Interrupted,
+    OutputLock,
+    ResumableCsv,
+    StaleOutputError,
+    finish_table,
+    journal_path,
+)
+from photoqc.pipelines.parallel import (
+    batch_size_for,
+    batched,
+    in_input_order,
+    item_rows,
+    run_batches,
+)
+from photoqc.pipelines.recipe import TEXT_COLUMNS, ExtractConfig
+from photoqc.pipelines.tables import check_table_path
 from photoqc.segmentation import SegmentationResult, build_segmenter
 
 logger = logging.getLogger(__name__)
@@ -137,7 +154,9 @@ def extract_rows(
     """
     items = list(items)
     size = batch_size_for(len(items), config.batch_size, workers)
-    yield from run_batches(batched(items, size), FeatureExtractor, (config,), workers=workers)
+    yield from item_rows(
+        run_batches(batched(items, size), FeatureExtractor, (config,), workers=workers)
+    )
 
 
 def rows_to_frame(
@@ -149,6 +168,25 @@ def rows_to_frame(
     return pd.DataFrame(ordered, columns=list(config.columns()))
 
 
+@dataclass
+class FeatureSummary:
+    """What ``photoqc features`` wrote: rows in the table, errors among them (the first
+    few with their messages), and how many came from an interrupted run resumed."""
+
+    rows: int = 0
+    errors: int = 0
+    already_done: int = 0
+    first_errors: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, rows: Sequence[dict[str, object]]) -> None:
+        self.rows += len(rows)
+        for row in rows:
+            if row["status"] != STATUS_OK:
+                self.errors += 1
+                if len(self.first_errors) < 10:
+                    self.first_errors.append((str(row["image"]), str(row["error"])))
+
+
 def write_features(
     items: Sequence[InputItem],
     config: ExtractConfig,
@@ -156,18 +194,57 @@ def write_features(
     *,
     workers: int = 1,
     on_rows: Callable[[int], None] | None = None,
-) -> pd.DataFrame:
-    """Measure ``items`` into the table ``out`` (``photoqc features``); returns the table.
+) -> FeatureSummary:
+    """Measure ``items`` into the table ``out`` (``photoqc features``).
 
-    One row per input, in input order; ``on_rows(n)`` is called as rows finish.
+    One row per input, in input order. Rows
+    stream into a journal beside ``out`` as batches finish, so memory stays flat and an
+    interrupted run resumes when the same command runs again; the table itself appears
+    only when complete, at once (see :mod:`photoqc.pipelines.outputs`). ``on_rows(n)`` is
+    called as rows are written.
+
+    Raises
+    ------
+    OutputError
+        Another process writes ``out``, or the disk is full.
+    Interrupted
+        On Ctrl-C or SIGTERM, with how many rows the journal keeps.
     """
-    from photoqc.pipelines.tables import write_table
+    out = check_table_path(out)
+    fingerprint = config.fingerprint()
+    summary = FeatureSummary()
+    with OutputLock(out):
+        columns = [*config.columns(), "recipe"]
+        try:
+            journal = ResumableCsv(journal_path(out), columns, run={"recipe": fingerprint})
+        except StaleOutputError:
+            logger.warning("an interrupted run with other settings left %s: starting again", out)
+            journal = ResumableCsv(journal_path(out), columns, overwrite=True)
+        todo = remaining(items, journal.done)
+        summary.already_done = len(items) - len(todo)
+        size = batch_size_for(len(todo), config.batch_size, workers)
+        try:
+            for _, rows in in_input_order(
+                run_batches(batched(todo, size), FeatureExtractor, (config,), workers=workers)
+            ):
+                journal.write([{**row, "recipe": fingerprint} for row in rows])
+                summary.add(rows)
+                if on_rows:
+                    on_rows(len(rows))
+        except KeyboardInterrupt:
+            raise Interrupted(summary.already_done + summary.rows, journal.path) from None
+        finish_table(journal.path, out, config.columns(), TEXT_COLUMNS)
+    summary.rows += summary.already_done
+    return summary
 
-    rows: dict[int, dict[str, object]] = {}
-    for index, row in extract_rows(items, config, workers=workers):
-        rows[index] = row
-        if on_rows:
-            on_rows(1)
-    frame = rows_to_frame(rows, config)
-    write_table(frame, out)
-    return frame
+
+def remaining(items: Sequence[InputItem], done: Counter[str]) -> list[InputItem]:
+    """Items not yet in an output (an image listed twice needs two rows)."""
+    left = Counter(done)
+    todo = []
+    for item in items:
+        if left[item.image] > 0:
+            left[item.image] -= 1
+        else:
+            todo.append(item)
+    return todo

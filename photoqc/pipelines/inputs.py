@@ -1,9 +1,20 @@
-"""What to process: a folder of photos (searched recursively) or a CSV with an ``image`` column."""
+"""What to process: a folder of photos (searched recursively) or a CSV with an ``image`` column.
+
+Every file with an image-like name becomes an input, whatever it turns out to be: a FIFO,
+a broken link or an undecodable file gets its own error row later, never silence. What a
+folder walk cannot enter (an unreadable sub-folder, a symbolic link that loops back) is
+counted and said once, as a warning.
+
+Names are kept exactly, except where a table cannot hold them: bytes that are not UTF-8
+are written as backslash escapes (``\\xff``), the same way every time, so a resumed run
+recognises them. Folder inputs are named by their absolute path, so resuming with the
+folder spelled another way (relative, absolute, ``./``) finds the rows already done.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -17,21 +28,40 @@ class InputError(ValueError):
     """The input folder or CSV cannot be used at all (as opposed to one bad image in it)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InputItem:
-    """One image to process.
+    """One image to process (small: a batch job holds millions of them).
 
     Attributes
     ----------
     image : str
         The value written to the output's ``image`` column: the CSV's own value for CSV
-        input (so tables join on it), the path as given plus the relative path for folders.
-    path : Path
+        input (so tables join on it), the absolute path for folder input; always valid
+        text (see :func:`display_name`).
+    path : str or path-like
         Where to read the file.
     """
 
     image: str
-    path: Path
+    path: str | os.PathLike[str]
+
+
+@dataclass
+class Inputs:
+    """The inputs found, and what could not be looked at (said once, as warnings)."""
+
+    items: list[InputItem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def display_name(path: str | os.PathLike[str]) -> str:
+    """``path`` as text that any table can hold: valid UTF-8 as it is, other bytes as
+    backslash escapes (``b"\\xff"`` -> ``"\\xff"``). The same path always gives the same
+    text."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def scored_image_paths(image: str, table_csv: str | Path) -> list[Path]:
@@ -47,8 +77,8 @@ def scored_image_paths(image: str, table_csv: str | Path) -> list[Path]:
     return [Path(os.path.abspath(base / path)) for base in (Path.cwd(), Path(table_csv).parent)]
 
 
-def collect_inputs(source: str | Path) -> list[InputItem]:
-    """List the images named by ``source``: a folder (recursive) or a ``.csv`` file.
+def collect_inputs(source: str | Path) -> Inputs:
+    """The images named by ``source``: a folder (recursive) or a ``.csv`` file.
 
     Raises
     ------
@@ -60,31 +90,86 @@ def collect_inputs(source: str | Path) -> list[InputItem]:
     if source.is_dir():
         return folder_inputs(source)
     if source.is_file() and source.suffix.lower() == ".csv":
-        return csv_inputs(source)
+        return Inputs(csv_inputs(source))
     if not source.exists():
-        raise InputError(f"{source}: no such file or folder")
-    raise InputError(f"{source}: expected a folder of images or a .csv file with an 'image' column")
+        raise InputError(f"{display_name(source)}: no such file or folder")
+    raise InputError(
+        f"{display_name(source)}: expected a folder of images or a .csv file with an 'image' column"
+    )
 
 
-def is_image_name(path: Path) -> bool:
+def is_image_name(path: str | os.PathLike[str]) -> bool:
     """True for file names ending in a known image extension (any case)."""
-    return path.suffix.lower() in IMAGE_EXTENSIONS
+    return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
 
 
-def folder_inputs(folder: Path) -> list[InputItem]:
-    """Files under ``folder`` (recursive, hidden skipped) with an image extension, sorted."""
-    items = [
-        InputItem(image=str(path), path=path)
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-        and is_image_name(path)
-        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
-    ]
-    if not items:
-        raise InputError(
-            f"{folder}: no image files found (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})"
+def folder_inputs(folder: Path) -> Inputs:
+    """Files under ``folder`` with an image extension, sorted, named by absolute path.
+
+    Hidden files and folders (a leading dot) are skipped. Symbolic links to folders are
+    followed unless they lead back to a folder already on the way (a loop); links, FIFOs
+    and the like with an image name are inputs like any file (their rows say what they
+    are). Folders that cannot be read, and link loops, are counted in the warnings.
+    """
+    root = Path(os.path.abspath(folder))
+    found = Inputs()
+    unreadable: list[str] = []
+    loops: list[str] = []
+
+    def walk(directory: str, ancestors: frozenset[tuple[int, int]]) -> None:
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as exc:
+            unreadable.append(f"{display_name(directory)} ({exc.strerror or exc})")
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = os.path.join(directory, entry.name)
+            if _is_folder(entry):
+                info = _identity(path)
+                if info is None or info in ancestors:
+                    loops.append(display_name(path))
+                    continue
+                walk(path, ancestors | {info})
+            elif is_image_name(entry.name):
+                name = display_name(path)
+                found.items.append(InputItem(name, name if name == path else path))
+
+    walk(str(root), frozenset(filter(None, [_identity(root)])))
+    if unreadable:
+        found.warnings.append(
+            f"{len(unreadable)} folder(s) could not be read and were skipped: "
+            + "; ".join(unreadable[:5])
+            + (" ..." if len(unreadable) > 5 else "")
         )
-    return items
+    if loops:
+        found.warnings.append(
+            f"{len(loops)} symbolic link(s) lead back into a folder already being searched "
+            "and were not followed: " + "; ".join(loops[:5]) + (" ..." if len(loops) > 5 else "")
+        )
+    if not found.items:
+        raise InputError(
+            f"{display_name(folder)}: no image files found (looked for "
+            f"{', '.join(sorted(IMAGE_EXTENSIONS))})"
+            + (f"; {' '.join(found.warnings)}" if found.warnings else "")
+        )
+    return found
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=True)
+    except OSError:  # a link loop or a link into nowhere: not a folder
+        return False
+
+
+def _identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def csv_inputs(csv_path: Path) -> list[InputItem]:
@@ -92,14 +177,14 @@ def csv_inputs(csv_path: Path) -> list[InputItem]:
     try:
         table = pd.read_csv(csv_path, dtype={IMAGE_COLUMN: str}, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"{csv_path}: not a readable CSV ({exc})") from None
+        raise InputError(f"{display_name(csv_path)}: not a readable CSV ({exc})") from None
     if IMAGE_COLUMN not in table.columns:
         columns = ", ".join(map(str, table.columns))
-        raise InputError(f"{csv_path}: no '{IMAGE_COLUMN}' column (columns are: {columns})")
-    base = csv_path.parent
-    items = []
-    for value in table[IMAGE_COLUMN]:
-        name = str(value).strip()
-        path = Path(name)
-        items.append(InputItem(image=name, path=path if path.is_absolute() else base / path))
-    return items
+        raise InputError(
+            f"{display_name(csv_path)}: no '{IMAGE_COLUMN}' column (columns are: {columns})"
+        )
+    base = str(csv_path.parent)
+    return [
+        InputItem(name, os.path.join(base, name))  # an absolute name stays as it is
+        for name in (str(value).strip() for value in table[IMAGE_COLUMN])
+    ]

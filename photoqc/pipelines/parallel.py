@@ -3,15 +3,24 @@
 A *processor* is any object with ``rows(items) -> list of rows`` and
 ``error_row(item, message) -> row``, built by a picklable factory. With several workers
 each process builds its own processor once (models load once per process, not per image)
-and batches are handed out as workers free up. Rows come back tagged with their input
-index, batch by batch, in order of completion.
+and batches are handed out as workers free up. Batches come back with their rows, in
+order of completion.
+
+Workers never outlive the run: each asks the kernel to end it when its parent dies
+(``PR_SET_PDEATHSIG``) and watches its parent besides, so a ``kill -9`` of the main
+process leaves no orphan behind; workers ignore Ctrl-C, which the main process handles by
+stopping them at once (the rows written so far are kept).
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -57,22 +66,23 @@ def run_batches(
     *,
     workers: int = 1,
     local: BatchProcessor | None = None,
-) -> Iterator[tuple[int, Row]]:
-    """Yield ``(input index, row)`` for every item of every batch.
+) -> Iterator[tuple[Batch, list[Row]]]:
+    """Yield every batch with its rows (one per item, in the batch's order).
 
     ``local``, when given, is a processor already built in this process: it serves when
-    the work stays here, so its models are not loaded a second time.
+    the work stays here, so its models are not loaded a second time. A KeyboardInterrupt
+    (Ctrl-C, or SIGTERM turned into one) stops the workers at once and is raised again.
     """
     if workers <= 1 or len(batches) <= 1:
         processor = local or factory(*args)
         for batch in batches:
-            rows = processor.rows([item for _, item in batch])
-            yield from zip((i for i, _ in batch), rows, strict=True)
+            yield batch, processor.rows([item for _, item in batch])
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
     unfinished: list[Batch] = []
     finished = 0
-    with _pool(workers, factory, args, threads) as pool:
+    pool = _pool(workers, factory, args, threads)
+    try:
         pending = {
             pool.submit(_worker_rows, [item for _, item in batch]): batch for batch in batches
         }
@@ -89,12 +99,47 @@ def run_batches(
                     unfinished.append(batch)
                     continue
                 finished += 1
-                yield from zip((i for i, _ in batch), rows, strict=True)
+                yield batch, rows
+    except BaseException:
+        _stop_now(pool)
+        raise
+    pool.shutdown(wait=True)
     if unfinished:
         items = sorted((pair for batch in unfinished for pair in batch), key=lambda p: p[0])
         yield from _one_at_a_time(
             items, factory, args, threads, anything_finished=finished > 0, local=local
         )
+
+
+def in_input_order(
+    batches: Iterator[tuple[Batch, list[Row]]],
+) -> Iterator[tuple[Batch, list[Row]]]:
+    """The batches of :func:`run_batches` (over items numbered from 0, as :func:`batched`
+    numbers them) in input order: a batch that finishes early waits for those before it."""
+    waiting: dict[int, tuple[Batch, list[Row]]] = {}
+    expected = 0
+    for batch, rows in batches:
+        waiting[batch[0][0]] = (batch, rows)
+        while expected in waiting:
+            ready = waiting.pop(expected)
+            expected += len(ready[0])
+            yield ready
+
+
+def item_rows(batches: Iterator[tuple[Batch, list[Row]]]) -> Iterator[tuple[int, Row]]:
+    """``(input index, row)`` for every item of the batches."""
+    for batch, rows in batches:
+        yield from zip((i for i, _ in batch), rows, strict=True)
+
+
+def _stop_now(pool: ProcessPoolExecutor) -> None:
+    """End a pool without waiting for the batches it is working on (their rows are lost,
+    to be redone by a resumed run)."""
+    # The executor has no public way to kill busy workers; its process table is stable
+    # across the Python versions photoqc supports.
+    for process in list(getattr(pool, "_processes", {}).values()):
+        process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _pool(
@@ -118,7 +163,7 @@ def _one_at_a_time(
     *,
     anything_finished: bool,
     local: BatchProcessor | None = None,
-) -> Iterator[tuple[int, Row]]:
+) -> Iterator[tuple[Batch, list[Row]]]:
     """Redo ``items`` in one worker, one image at a time, after the pool broke.
 
     With a single image in flight, a worker that dies names the image that killed it: that
@@ -137,6 +182,9 @@ def _one_at_a_time(
                 index, item = queue.pop(0)
                 try:
                     row = pool.submit(_worker_rows, [item]).result()[0]
+                except KeyboardInterrupt:
+                    _stop_now(pool)
+                    raise
                 except BrokenProcessPool as exc:
                     if not anything_finished:
                         deaths_before_any_result += 1
@@ -151,20 +199,48 @@ def _one_at_a_time(
                         break  # the pool is broken: a fresh worker for the rest
                     fallback = fallback or factory(*args)
                     message = "worker process died while processing this image (out of memory?)"
-                    yield index, fallback.error_row(item, message)
+                    yield [(index, item)], [fallback.error_row(item, message)]
                     break
                 anything_finished = True
-                yield index, row
+                yield [(index, item)], [row]
 
 
 # One processor per worker process, built by the pool's initializer.
 _worker_processor: BatchProcessor | None = None
 
 
+PARENT_CHECK_SECONDS = 1.0
+"""How often a worker checks that the process that started it is still alive."""
+
+_PR_SET_PDEATHSIG = 1
+
+
 def _init_worker(factory: Callable[..., BatchProcessor], args: tuple, threads: int) -> None:
     global _worker_processor
+    _die_with_parent()
+    # Ctrl-C reaches the whole process group; the main process decides what it means.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     set_thread_count(threads)
     _worker_processor = factory(*args)
+
+
+def _die_with_parent() -> None:
+    """End this process soon after its parent ends, however the parent ended."""
+    parent = os.getppid()
+    try:  # Linux: the kernel sends SIGKILL the moment the parent dies
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+    if os.getppid() != parent:  # the parent died before the request took
+        os._exit(1)
+
+    def watch() -> None:  # elsewhere, and as a second line: poll
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="photoqc-parent-watch", daemon=True).start()
 
 
 def _worker_rows(items: list[InputItem]) -> list[Row]:

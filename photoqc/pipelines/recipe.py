@@ -49,6 +49,9 @@ META_COLUMNS = (
 )
 """Columns of a feature row before the features: identity, outcome, provenance."""
 
+TEXT_COLUMNS = tuple(c for c in META_COLUMNS if c != "object_score")
+"""Columns of a feature row that hold text; every other column is a number."""
+
 NIMA_OFF_WARNING = (
     "NIMA is off: no NIMA weights found, so the nima_* features are empty. Import idealo's "
     "weights with `photoqc nima import FILE --out nima_technical.safetensors`, then pass "

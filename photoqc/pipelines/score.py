@@ -10,12 +10,10 @@ Started again with the same arguments it reads which images are already in the f
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import os
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,9 +22,10 @@ import pandas as pd
 
 from photoqc.models.bundle import ModelBundle, load_bundle
 from photoqc.models.explain import Reason, reasons_json, reasons_text, top_reasons
-from photoqc.pipelines.extract import STATUS_OK, FeatureExtractor
+from photoqc.pipelines.extract import STATUS_OK, FeatureExtractor, remaining
 from photoqc.pipelines.inputs import InputItem
-from photoqc.pipelines.parallel import batch_size_for, batched, run_batches
+from photoqc.pipelines.outputs import Interrupted, OutputLock, ResumableCsv
+from photoqc.pipelines.parallel import batch_size_for, batched, in_input_order, run_batches
 from photoqc.pipelines.recipe import ExtractConfig, RecipeOptions
 
 logger = logging.getLogger(__name__)
@@ -56,11 +55,13 @@ RUN_COLUMNS = ("model_sha256", "threshold", "recipe")
 """What every row of one scores CSV must share: the rows of a resumed run are kept only
 when they were scored by the same model, at the same threshold, from the same recipe."""
 
+RUN_WORDS = {
+    "model_sha256": "another model (sha256)",
+    "threshold": "another threshold",
+    "recipe": "other feature settings (recipe)",
+}
+
 DEFAULT_TOP_REASONS = 3
-
-
-class ScoringSetupError(ValueError):
-    """The scores cannot be written as asked (an existing output of another run...)."""
 
 
 def score_columns(config: ExtractConfig, bundle: ModelBundle, with_shap: bool) -> list[str]:
@@ -216,119 +217,6 @@ class Scorer:
         return self._row(self.extractor.error_row(item, message))
 
 
-class ResumableCsv:
-    """A CSV written row batch by row batch that a later run can continue.
-
-    Opening an existing file checks its header equals ``columns``, cuts a half-written last
-    line, and counts the images already in it (:attr:`done`).
-    """
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        columns: Sequence[str],
-        *,
-        overwrite: bool = False,
-        run: Mapping[str, object] | None = None,
-    ):
-        self.path = Path(path)
-        self.columns = list(columns)
-        self.done: Counter[str] = Counter()
-        if overwrite or not self.path.exists() or self.path.stat().st_size == 0:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("w", newline="") as handle:
-                csv.writer(handle).writerow(self.columns)
-        else:
-            self._resume(run or {})
-
-    def _resume(self, run: Mapping[str, object]) -> None:
-        with self.path.open(newline="") as handle:
-            header = next(csv.reader(handle), [])
-        if header != self.columns:
-            raise ScoringSetupError(
-                f"{self.path} exists with other columns (another model's features, or "
-                "with/without --shap); use another --out, or --overwrite to start again"
-            )
-        self._drop_partial_line()
-        done = pd.read_csv(self.path, usecols=["image", *run], dtype=str, keep_default_na=False)
-        stale = _differences(done, run)
-        if stale:
-            raise ScoringSetupError(
-                f"{self.path} holds rows scored with {'; '.join(stale)}; resuming would keep "
-                "their verdicts as if they were this run's. Use --overwrite to score everything "
-                "again, or another --out"
-            )
-        self.done = Counter(done["image"])
-
-    def _drop_partial_line(self) -> None:
-        with self.path.open("rb+") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            position = size
-            while position > 0:
-                step = min(65536, position)
-                handle.seek(position - step)
-                block = handle.read(step)
-                newline = block.rfind(b"\n")
-                if newline >= 0:
-                    end = position - step + newline + 1
-                    if end < size:
-                        logger.warning("%s: dropping a half-written last line", self.path)
-                        handle.truncate(end)
-                    return
-                position -= step
-
-    def write(self, rows: Sequence[Mapping[str, object]]) -> None:
-        """Append rows, flush and sync so that they survive the process being killed."""
-        with self.path.open("a", newline="") as handle:
-            writer = csv.writer(handle)
-            for row in rows:
-                writer.writerow([_cell(row.get(c)) for c in self.columns])
-            handle.flush()
-            os.fsync(handle.fileno())
-
-
-def _differences(done: pd.DataFrame, run: Mapping[str, object]) -> list[str]:
-    """How the rows already in a CSV differ from this run (model, threshold, recipe)."""
-    words = {
-        "model_sha256": "another model (sha256 {})",
-        "threshold": "another threshold ({})",
-        "recipe": "other feature settings (recipe {})",
-    }
-    found = []
-    for column, current in run.items():
-        seen = {v for v in done[column] if v != ""}
-        if column == "threshold":
-            other = sorted(v for v in seen if not math.isclose(float(v), float(current)))
-        else:
-            other = sorted(v for v in seen if v != str(current))
-        if other:
-            found.append(words[column].format(", ".join(o[:12] for o in other)))
-    return found
-
-
-def _cell(value: object) -> object:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, str):
-        return value.replace("\r", " ").replace("\n", " ")  # one row, one line
-    if isinstance(value, float | np.floating):
-        return repr(float(value))
-    return value
-
-
-def remaining(items: Sequence[InputItem], done: Counter[str]) -> list[InputItem]:
-    """Items not yet in the output (an image listed twice needs two rows)."""
-    left = Counter(done)
-    todo = []
-    for item in items:
-        if left[item.image] > 0:
-            left[item.image] -= 1
-        else:
-            todo.append(item)
-    return todo
-
-
 @dataclass
 class ScoreSummary:
     total: int
@@ -351,30 +239,38 @@ def score_to_csv(
     """Score ``items`` into the CSV ``out``, continuing a previous run of the same job.
 
     Rows already in ``out`` are kept only when the same model, threshold and recipe wrote
-    them (:data:`RUN_COLUMNS`); otherwise :class:`ScoringSetupError` names ``--overwrite``.
-    """
-    writer = ResumableCsv(out, scorer.columns, overwrite=overwrite, run=scorer.run)
-    todo = remaining(items, writer.done)
-    summary = ScoreSummary(len(items), len(items) - len(todo), 0, 0, 0, 0)
-    size = batch_size_for(len(todo), scorer.config.batch_size, workers)
-    pending: dict[int, list[dict[str, object]]] = {}
-    batches = batched(todo, size)
-    batch_of = {i: b for b, batch in enumerate(batches) for i, _ in batch}
+    them (:data:`RUN_COLUMNS`). The output is locked for the run.
 
-    # In this process the scorer already built serves; workers build their own from its
-    # folder and recipe.
-    for index, row in run_batches(
-        batches, Scorer, scorer.worker_args(), workers=workers, local=scorer
-    ):
-        b = batch_of[index]
-        pending.setdefault(b, []).append(row)
-        if len(pending[b]) == len(batches[b]):
-            rows = pending.pop(b)
-            writer.write(rows)
-            summary.scored += len(rows)
-            summary.errors += sum(r["status"] != STATUS_OK for r in rows)
-            summary.good += sum(r["verdict"] == "good" for r in rows)
-            summary.bad += sum(r["verdict"] == "bad" for r in rows)
-            if on_rows:
-                on_rows(len(rows))
+    Raises
+    ------
+    OutputError
+        Another process writes ``out``; ``out`` holds another run's rows (the message names
+        ``--overwrite``); the disk is full (the rows written so far stay, and the same
+        command resumes).
+    Interrupted
+        On Ctrl-C or SIGTERM, with how many rows ``out`` keeps.
+    """
+    with OutputLock(out):
+        writer = ResumableCsv(
+            out, scorer.columns, overwrite=overwrite, run=scorer.run, describe_run=RUN_WORDS
+        )
+        todo = remaining(items, writer.done)
+        summary = ScoreSummary(len(items), len(items) - len(todo), 0, 0, 0, 0)
+        size = batch_size_for(len(todo), scorer.config.batch_size, workers)
+        try:
+            # In this process the scorer already built serves; workers build their own
+            # from its folder and recipe.
+            batches = run_batches(
+                batched(todo, size), Scorer, scorer.worker_args(), workers=workers, local=scorer
+            )
+            for _, rows in in_input_order(batches):
+                writer.write(rows)
+                summary.scored += len(rows)
+                summary.errors += sum(r["status"] != STATUS_OK for r in rows)
+                summary.good += sum(r["verdict"] == "good" for r in rows)
+                summary.bad += sum(r["verdict"] == "bad" for r in rows)
+                if on_rows:
+                    on_rows(len(rows))
+        except KeyboardInterrupt:
+            raise Interrupted(summary.already_done + summary.scored, Path(out)) from None
     return summary

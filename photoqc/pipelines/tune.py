@@ -222,8 +222,8 @@ def write_threshold(
     model_dir: str | os.PathLike[str], threshold: float, rule: str, *, n_photos: int | None = None
 ) -> dict:
     """Set the model's threshold; the previous one moves to ``threshold_history``."""
-    if not 0 <= threshold <= 1:
-        raise TuneError(f"threshold must be in [0, 1], got {threshold}")
+    if not 0 < threshold < 1:
+        raise TuneError(f"threshold must be strictly between 0 and 1, got {threshold}")
     bundle = load_bundle(model_dir)
     meta = bundle.meta
     history = list(meta.get("threshold_history", []))
