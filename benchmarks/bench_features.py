@@ -1,20 +1,22 @@
-"""Time each stage of the one-image flow: decode, segment, features.
+"""Where the time of one photo goes: decode, segment, each feature group, NIMA.
 
 Usage::
 
-    python benchmarks/bench_features.py [--photos DIR] [--limit N] [--threads T]
+    python benchmarks/bench_features.py [--photos DIR] [--limit 20] [--threads T]
 
-Prints seconds per image (median over the photos) for:
+Prints milliseconds per image (median) on clive-dev's 500x500 phone photos (when present)
+and on a 12-megapixel JPEG made from scikit-image's astronaut (listing photos are often that
+large):
 
-- decoding (``photoqc.images.load_image``),
-- each segmenter (``none``, ``grabcut``, ``maskrcnn`` — with real weights when they can be
-  found offline, else with random weights, which time the same network but are labelled
-  "timing only"),
-- all features (``photoqc.features.compute_features``),
+- ``decode (Pillow, full)``: ``Image.open(...).load()``, the yardstick of issue 13;
+- ``load_image``: photoqc's loader (checks, EXIF rotation, RGB);
+- each segmenter (``none``, ``fastcut``, ``grabcut``);
+- each feature group, and all classic features together (no NIMA);
+- NIMA, both shipped networks, per photo in a batch of 16.
 
-on the real phone photos in ``../shared/data/clive-dev/images`` (500x500) and on a
-12-megapixel photo made from scikit-image's astronaut, since listing photos are often
-that large.
+Then the targets of issue 13 as ``ratio`` lines (measured / limit; <= 1 meets it):
+classic features of the 12 MP JPEG with decoding against a full Pillow decode (limit 2.0),
+and the default segmenter's time on the phone photos (limit 40 ms).
 """
 
 from __future__ import annotations
@@ -27,37 +29,58 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
+from PIL import Image
 from skimage import data
 
-from photoqc.features import compute_features
+from photoqc.features import FEATURE_GROUPS, FeatureInput, compute_features
 from photoqc.images import load_image
 from photoqc.pipelines.parallel import set_thread_count
-from photoqc.segmentation import GrabCutSegmenter, NoSegmenter
-from photoqc.weights import WeightsNotFoundError
+from photoqc.segmentation import FastCutSegmenter, GrabCutSegmenter, NoSegmenter
 
 DEFAULT_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "clive-dev" / "images"
+SEGMENTER_LIMIT_MS = 40.0
+FEATURES_OVER_DECODE_LIMIT = 2.0
 
 
-def _median_seconds(fn, items) -> float:
+def median_ms(fn, items, repeat: int = 1) -> float:
     times = []
     for item in items:
-        start = time.perf_counter()
-        fn(item)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for _ in range(repeat):
+            start = time.perf_counter()
+            fn(item)
+            times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
 
 
-def _maskrcnn(scratch: Path):
-    from photoqc.segmentation.maskrcnn import VARIANTS, MaskRCNNSegmenter, untrained_maskrcnn
+def pillow_decode(path: Path) -> None:
+    with Image.open(path) as image:
+        image.load()
 
-    try:
-        return MaskRCNNSegmenter("v1", allow_download=False), "maskrcnn v1 (COCO weights)"
-    except WeightsNotFoundError:
-        import torch
 
-        torch.save(untrained_maskrcnn("v1").state_dict(), scratch / VARIANTS["v1"].filename)
-        seg = MaskRCNNSegmenter("v1", weights_dir=scratch, min_score=0.0, allow_download=False)
-        return seg, "maskrcnn v1 (random weights, timing only)"
+def classic_features(path: Path) -> dict[str, float]:
+    """Decode and every classic feature, as ``photoqc features --segmenter none --no-nima``."""
+    image = load_image(path)
+    return compute_features(
+        image.pixels,
+        None,
+        image.jpeg_quantization,
+        jpeg_subsampling=image.jpeg_subsampling,
+    )
+
+
+def group_times(paths: list[Path]) -> dict[str, float]:
+    """Milliseconds per feature group (each on a fresh input: shared views counted where
+    first used, in table order)."""
+    images = [load_image(p) for p in paths]
+    totals: dict[str, list[float]] = {g.name: [] for g in FEATURE_GROUPS}
+    for image in images:
+        x = FeatureInput(image.pixels, None, image.jpeg_quantization)
+        for group in FEATURE_GROUPS:
+            start = time.perf_counter()
+            group.compute(x)
+            totals[group.name].append(time.perf_counter() - start)
+    return {name: 1000 * statistics.median(t) for name, t in totals.items()}
 
 
 def main() -> int:
@@ -70,44 +93,64 @@ def main() -> int:
     args = parser.parse_args()
     if args.threads:
         set_thread_count(args.threads)
-
-    sets: dict[str, list[Path]] = {}
-    if args.photos.is_dir():
-        sets["clive-dev photos (500x500)"] = sorted(args.photos.iterdir())[: args.limit]
-    else:
-        print(f"note: {args.photos} not found; timing the synthetic 12 MP photo only")
-    # Scratch files (a 12 MP JPEG, maybe 170 MB of weights) are removed at exit.
     with tempfile.TemporaryDirectory(prefix="photoqc-bench-") as tmp:
-        _time_sets(sets, Path(tmp))
+        big = cv2.resize(data.astronaut(), (4000, 3000), interpolation=cv2.INTER_CUBIC)
+        noise = np.random.default_rng(0).normal(0, 3, big.shape)
+        big_path = Path(tmp) / "astronaut_12mp.jpg"
+        Image.fromarray(np.clip(big + noise, 0, 255).astype(np.uint8)).save(big_path, quality=90)
+        sets = {"astronaut 4000x3000 JPEG (12 MP)": [big_path] * 5}
+        if args.photos.is_dir():
+            sets["clive-dev photos (500x500)"] = sorted(args.photos.iterdir())[: args.limit]
+        else:
+            print(f"note: {args.photos} not found; timing the 12 MP photo only")
+        results = {name: run_set(paths) for name, paths in sets.items()}
+    big_times = results["astronaut 4000x3000 JPEG (12 MP)"]
+    ratio = big_times["classic features, decode included"] / big_times["decode (Pillow, full)"]
+    print(
+        f"ratio features_12mp_over_full_decode {ratio / FEATURES_OVER_DECODE_LIMIT:.2f}"
+        f"  ({ratio:.2f}x the decode; limit {FEATURES_OVER_DECODE_LIMIT}x)"
+    )
+    phone = results.get("clive-dev photos (500x500)", big_times)
+    fastcut = phone["segment: fastcut"]
+    print(
+        f"ratio fastcut_ms_over_limit {fastcut / SEGMENTER_LIMIT_MS:.2f}"
+        f"  ({fastcut:.1f} ms; limit {SEGMENTER_LIMIT_MS:.0f} ms)"
+    )
     return 0
 
 
-def _time_sets(sets: dict[str, list[Path]], big_dir: Path) -> None:
-    big = cv2.resize(data.astronaut(), (4000, 3000), interpolation=cv2.INTER_CUBIC)
-    big_path = big_dir / "astronaut_12mp.jpg"
-    cv2.imwrite(str(big_path), big[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
-    sets["astronaut 4000x3000 JPEG (12 MP)"] = [big_path] * 3
-
-    maskrcnn, maskrcnn_name = _maskrcnn(big_dir)
-    segmenters = [
+def run_set(paths: list[Path]) -> dict[str, float]:
+    name = f"{paths[0].parent.name}/{paths[0].name}"
+    times: dict[str, float] = {}
+    times["decode (Pillow, full)"] = median_ms(pillow_decode, paths, repeat=3)
+    times["load_image"] = median_ms(load_image, paths)
+    images = [load_image(p).pixels for p in paths]
+    for seg_name, seg in (
         ("none", NoSegmenter()),
+        ("fastcut", FastCutSegmenter()),
         ("grabcut", GrabCutSegmenter()),
-        (maskrcnn_name, maskrcnn),
-    ]
+    ):
+        times[f"segment: {seg_name}"] = median_ms(seg.segment, images)
+    for group, ms in group_times(paths).items():
+        times[f"features: {group}"] = ms
+    times["classic features, decode included"] = median_ms(classic_features, paths, repeat=2)
+    times["NIMA (2 networks, batch of 16), per photo"] = nima_ms(images)
+    print(f"\n{name} and {len(paths) - 1} more")
+    for stage, ms in times.items():
+        print(f"  {stage:48s} {ms:9.1f} ms")
+    return times
 
-    print(f"{'photos':38s} {'stage':44s} {'s/image':>9s}")
-    for set_name, paths in sets.items():
-        images = [load_image(p) for p in paths]
-        print(f"{set_name:38s} {'decode':44s} {_median_seconds(load_image, paths):9.3f}")
-        for seg_name, seg in segmenters:
-            t = _median_seconds(lambda im, s=seg: s.segment(im.pixels), images)
-            print(f"{set_name:38s} {'segment: ' + seg_name:44s} {t:9.3f}")
-        masks = [GrabCutSegmenter().segment(im.pixels).mask for im in images]
-        pairs = list(zip(images, masks, strict=True))
-        t = _median_seconds(
-            lambda p: compute_features(p[0].pixels, p[1], p[0].jpeg_quantization), pairs
-        )
-        print(f"{set_name:38s} {'features (all groups, with a mask)':44s} {t:9.3f}")
+
+def nima_ms(images: list[np.ndarray]) -> float:
+    from photoqc.models.nima_predict import NimaPredictor
+    from photoqc.models.nima_weights import packaged_nima_files
+
+    predictor = NimaPredictor(packaged_nima_files())
+    batch = (images * 16)[:16]
+    predictor.scores(batch[:2])
+    start = time.perf_counter()
+    predictor.scores(batch)
+    return 1000 * (time.perf_counter() - start) / len(batch)
 
 
 if __name__ == "__main__":

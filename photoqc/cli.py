@@ -43,7 +43,7 @@ from rich.text import Text
 
 from photoqc import __version__
 from photoqc.images import DEFAULT_MAX_PIXELS
-from photoqc.pipelines.labels import DEFAULT_MOS_SCALE
+from photoqc.pipelines.labels import DEFAULT_MOS_SCALE, MOS_TARGETS
 from photoqc.pipelines.recipe import DEFAULT_BATCH_SIZE, RecipeOptions
 from photoqc.segmentation.registry import AUTO, CHOICES, MASKRCNN, MASKRCNN_VARIANTS, choices_help
 
@@ -69,6 +69,7 @@ SegmenterChoice = StrEnum("SegmenterChoice", [(c, c) for c in CHOICES])
 """``--segmenter`` values, from the segmenter registry."""
 
 VariantChoice = StrEnum("VariantChoice", [(v, v) for v in MASKRCNN_VARIANTS])
+MosTarget = StrEnum("MosTarget", [(t, t) for t in MOS_TARGETS])
 
 # --- options several commands share: one definition, one help text -----------------------
 
@@ -465,7 +466,26 @@ def train_command(
         help="MOS at which a photo turns good: soft target sigmoid((mos - T) / s).",
     ),
     mos_scale: float = typer.Option(
-        DEFAULT_MOS_SCALE, "--mos-scale", help="The s of that sigmoid, MOS units."
+        DEFAULT_MOS_SCALE, "--mos-scale", help="The s of that sigmoid (or line), MOS units."
+    ),
+    mos_target: MosTarget = typer.Option(
+        MosTarget.sigmoid,
+        "--mos-target",
+        help="How a MOS becomes a soft target: `sigmoid` sigmoid((mos - T) / s), or `linear` "
+        "0.5 + (mos - T) / (2 s), clipped to 0–1 (T = 50, s = 50: MOS / 100).",
+    ),
+    copies: int = typer.Option(
+        0,
+        "--copies",
+        min=0,
+        help="Degraded copies per good photo (noise, JPEG, blur, exposure, colour cast) to "
+        "learn defects the photos lack; 0 for none.",
+    ),
+    no_monotone: bool = typer.Option(
+        False,
+        "--no-monotone",
+        help="Let features act either way (default: more blur, noise, clipping or blocking is "
+        "never better).",
     ),
     folds: int = typer.Option(5, "--folds", min=2, help="Cross-validation folds."),
     seed: int = typer.Option(0, "--seed", help="Seed of the folds and of LightGBM's sampling."),
@@ -488,17 +508,25 @@ def train_command(
     ROC-AUC, PR-AUC, log loss and accuracy of stratified k-fold cross-validation and the
     chosen threshold (maximum F1 of "good" on out-of-fold predictions).
     """
+    from photoqc.pipelines.augment import AugmentConfig
     from photoqc.pipelines.cache import FeatureCache
     from photoqc.pipelines.labels import LabelsError, read_labels
     from photoqc.pipelines.train import TrainConfig, train
 
     try:
-        parsed = read_labels(labels, mos_threshold=mos_threshold, mos_scale=mos_scale)
+        parsed = read_labels(
+            labels, mos_threshold=mos_threshold, mos_scale=mos_scale, mos_target=mos_target.value
+        )
     except LabelsError as exc:
         raise _fail(str(exc)) from None
     config = _resolve_or_fail(recipe)
     cache = None if no_cache else FeatureCache(cache_dir)
-    record = {"labels_file": labels.name, "mos_threshold": mos_threshold, "mos_scale": mos_scale}
+    record = {
+        "labels_file": labels.name,
+        "mos_threshold": mos_threshold,
+        "mos_scale": mos_scale,
+        "mos_target": mos_target.value,
+    }
     with _progress() as progress:
         task = progress.add_task(f"features ({config.segmenter.kind})", total=len(parsed))
 
@@ -510,7 +538,12 @@ def train_command(
                 parsed,
                 config,
                 out,
-                TrainConfig(folds=folds, seed=seed),
+                TrainConfig(
+                    folds=folds,
+                    seed=seed,
+                    monotone=not no_monotone,
+                    augment=AugmentConfig(copies=copies),
+                ),
                 cache=cache,
                 workers=workers,
                 on_progress=on_progress,
@@ -672,10 +705,10 @@ def demo_command(
     ),
     workers: int = typer.Option(2, "--workers", "-w", min=1, help="Processes in parallel."),
     segmenter: SegmenterChoice = typer.Option(
-        SegmenterChoice.grabcut,
+        SegmenterChoice.fastcut,
         "--segmenter",
         "-s",
-        help="`grabcut` needs no weights; `none` is fastest.",
+        help="`fastcut` needs no weights; `none` is fastest.",
     ),
     crops: int = typer.Option(
         2, "--crops", min=1, help="Crops per source photo (more: bigger set)."
@@ -925,6 +958,9 @@ def nima_import(
         "--trained-on",
         help="What the weights were trained on (recorded in the JSON); known for idealo's files.",
     ),
+    half: bool = typer.Option(
+        False, "--half", help="Store the weights as float16: half the size, same scores."
+    ),
 ) -> None:
     """Convert idealo's NIMA weights to photoqc's PyTorch format (safetensors + JSON).
 
@@ -936,7 +972,7 @@ def nima_import(
     from photoqc.pipelines.nima_import import import_nima
 
     try:
-        meta = import_nima(file, out, name=name, trained_on=trained_on)
+        meta = import_nima(file, out, name=name, trained_on=trained_on, half=half)
     except NimaImportError as exc:
         raise _fail(str(exc)) from None
     _say(

@@ -90,10 +90,7 @@ def sensor_noise(image: np.ndarray, severity: float, seed: int = 0) -> np.ndarra
 
 def heavy_jpeg(image: np.ndarray, severity: float) -> np.ndarray:
     """Re-saved with strong compression: JPEG quality from 95 down to 4."""
-    quality = round(95 - 91 * severity)
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, "JPEG", quality=quality)
-    return np.asarray(Image.open(buffer).convert("RGB"))
+    return heavy_jpeg_at(image, round(95 - 91 * severity))
 
 
 def cut_off(image: np.ndarray, severity: float) -> np.ndarray:
@@ -103,6 +100,66 @@ def cut_off(image: np.ndarray, severity: float) -> np.ndarray:
     crop_w = int(w * 0.55)
     x0 = min(round((0.225 + 0.25 * severity) * w), w - crop_w)
     return np.ascontiguousarray(image[:, x0 : x0 + crop_w])
+
+
+def gaussian_noise(image: np.ndarray, severity: float, seed: int = 0) -> np.ndarray:
+    """Additive white Gaussian noise, independent in R, G and B, sigma up to 30 levels."""
+    rng = np.random.default_rng(seed)
+    return _clip(image.astype(np.float32) + rng.normal(0, 30.0 * severity, image.shape))
+
+
+def jpeg(image: np.ndarray, severity: float) -> np.ndarray:
+    """Saved as JPEG at quality 95 - 85 x severity (quality 10 at severity 1), and read back."""
+    return heavy_jpeg_at(image, jpeg_quality_for(severity))
+
+
+def jpeg_quality_for(severity: float) -> int:
+    """The JPEG quality :func:`jpeg` uses at ``severity``."""
+    return round(95 - 85 * severity)
+
+
+def heavy_jpeg_at(image: np.ndarray, quality: int) -> np.ndarray:
+    """The image after a round trip through JPEG at ``quality`` (1–100)."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "JPEG", quality=quality)
+    return np.asarray(Image.open(buffer).convert("RGB"))
+
+
+def gaussian_blur(image: np.ndarray, severity: float) -> np.ndarray:
+    """Soft focus: a Gaussian blur of sigma up to 1 % of the long side."""
+    sigma = severity * 0.01 * max(image.shape[:2])
+    if sigma <= 0.2:
+        return image.copy()
+    return cv2.GaussianBlur(image, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+
+
+CAST_HUES = {
+    "warm": (1.0, 0.15, -0.65),
+    "cool": (-0.6, 0.0, 1.0),
+    "green": (-0.5, 0.6, -0.5),
+    "magenta": (0.6, -0.5, 0.6),
+}
+"""Gains per channel (R, G, B) added at full severity, in linear light: a warm cast there
+doubles red and leaves a third of blue, a white balance off by several thousand kelvin."""
+
+
+def colour_cast(image: np.ndarray, severity: float, hue: str = "warm") -> np.ndarray:
+    """A white-balance error: R, G, B scaled apart in linear light (a warm cast by default:
+    red doubled, blue to a third at severity 1; see :data:`CAST_HUES`)."""
+    gains = 1.0 + severity * np.asarray(CAST_HUES[hue], np.float32)
+    linear = (image.astype(np.float32) / 255.0) ** 2.2 * gains
+    return _clip(255.0 * np.minimum(linear, 1.0) ** (1 / 2.2))
+
+
+DEFECT_FAMILIES: dict[str, str] = {
+    "gaussian_noise": "noise",
+    "jpeg": "compression",
+    "gaussian_blur": "sharpness",
+    "underexposed": "exposure",
+    "overexposed": "exposure",
+    "colour_cast": "colour",
+}
+"""The defects of the severity benchmark, each with the reason family that must name it."""
 
 
 DEGRADATIONS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
@@ -116,6 +173,10 @@ DEGRADATIONS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
     "sensor_noise": sensor_noise,
     "heavy_jpeg": heavy_jpeg,
     "cut_off": cut_off,
+    "gaussian_noise": gaussian_noise,
+    "jpeg": jpeg,
+    "gaussian_blur": gaussian_blur,
+    "colour_cast": colour_cast,
 }
 """Every defect by name."""
 

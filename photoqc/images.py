@@ -144,6 +144,9 @@ class LoadedImage:
     jpeg_quantization : dict[int, tuple[int, ...]] or None
         JPEG quantisation tables (64 values each, natural order, table id as key), or None
         for non-JPEG files.
+    jpeg_subsampling : int or None
+        JPEG chroma subsampling as Pillow reads it from the header: 0 for 4:4:4, 1 for
+        4:2:2, 2 for 4:2:0; None for other files (and JPEGs that are not YCbCr).
     """
 
     pixels: np.ndarray
@@ -155,6 +158,7 @@ class LoadedImage:
     had_alpha: bool = False
     bit_depth: int = 8
     jpeg_quantization: dict[int, tuple[int, ...]] | None = field(default=None, repr=False)
+    jpeg_subsampling: int | None = None
 
     @property
     def height(self) -> int:
@@ -267,6 +271,7 @@ def _decode(stream, name: str, file_size: int, max_pixels: int) -> LoadedImage:
         fmt = image.format or "unknown"
         mode = image.mode
         quantization = _jpeg_quantization(image)
+        subsampling = _jpeg_subsampling(image)
         orientation = _exif_orientation(image)
         try:
             image.load()
@@ -295,6 +300,7 @@ def _decode(stream, name: str, file_size: int, max_pixels: int) -> LoadedImage:
         had_alpha=had_alpha,
         bit_depth=bit_depth,
         jpeg_quantization=quantization,
+        jpeg_subsampling=subsampling,
     )
 
 
@@ -335,6 +341,18 @@ def _jpeg_quantization(image: Image.Image) -> dict[int, tuple[int, ...]] | None:
     if image.format != "JPEG" or not tables:
         return None
     return {int(k): tuple(int(v) for v in table) for k, table in tables.items()}
+
+
+def _jpeg_subsampling(image: Image.Image) -> int | None:
+    if image.format != "JPEG":
+        return None
+    from PIL import JpegImagePlugin
+
+    try:
+        sampling = JpegImagePlugin.get_sampling(image)
+    except Exception:  # an odd header costs the feature, not the photo
+        return None
+    return sampling if sampling in (0, 1, 2) else None
 
 
 def _to_rgb8(image: Image.Image) -> tuple[np.ndarray, bool, int]:

@@ -137,18 +137,18 @@ def test_maskrcnn_without_weights_fails_with_the_file_name(tmp_path, mixed_folde
     )
     assert result.exit_code == 1
     assert "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth" in result.output
-    assert "--segmenter grabcut" in result.output
+    assert "--segmenter fastcut" in result.output
 
 
-def test_auto_without_weights_warns_once_and_uses_grabcut(tmp_path, mixed_folder, monkeypatch):
+def test_auto_without_weights_warns_once_and_uses_fastcut(tmp_path, mixed_folder, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv("PHOTOQC_WEIGHTS_DIR", raising=False)
     out = tmp_path / "f.parquet"
     result = _run("features", str(mixed_folder), "-o", str(out), "--offline")
     assert result.exit_code == 0, result.output
-    assert result.output.count("falling back to grabcut") == 1
+    assert result.output.count("falling back to fastcut") == 1
     table = pd.read_parquet(out)
-    assert set(table.loc[table["status"] == "ok", "segmenter"]) == {"grabcut"}
+    assert set(table.loc[table["status"] == "ok", "segmenter"]) == {"fastcut"}
 
 
 def test_help_explains_commands_and_options():

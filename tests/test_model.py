@@ -193,15 +193,15 @@ def test_extract_config_of_the_bundle_matches_training(bundle):
 
 
 def test_unmeasured_features_are_never_given_as_reasons():
-    names = ["q_br_brightness_diff", "q_br_brightness", "sharpness_laplacian"]
+    names = ["q_br_brightness_diff", "q_br_brightness", "sharpness_relative"]
     values = {
         "q_br_brightness_diff": float("nan"),
         "q_br_brightness": 0.1,
-        "sharpness_laplacian": 50.0,
+        "sharpness_relative": 0.05,
     }
-    typical = {"q_br_brightness_diff": 0.0, "q_br_brightness": 0.4, "sharpness_laplacian": 600.0}
+    typical = {"q_br_brightness_diff": 0.0, "q_br_brightness": 0.4, "sharpness_relative": 0.4}
     reasons = top_reasons(values, [-2.0, -0.3, -0.5], names, points(typical), SPECS)
-    assert [r.feature for r in reasons] == ["sharpness_laplacian", "q_br_brightness"]
+    assert [r.feature for r in reasons] == ["sharpness_relative", "q_br_brightness"]
     assert all("could not be measured" not in r.text for r in reasons)
 
 
@@ -241,35 +241,39 @@ def test_new_feature_families_read_as_moderator_words():
     )
     family, text = say("cell_centre_sharpness_share", 0.1, 0.6)
     assert family == "sharpness" and text.startswith("centre softer than the rest")
-    family, text = say("nss_s0_shape", 0.9, 1.5)
-    assert family == "texture" and "blurred or smoothed" in text
-    family, text = say("nss_s1_shape", 2.9, 1.5)
-    assert family == "texture" and "noisy" in text
-    family, text = say("nss_s0_local_contrast_p99", 0.05, 0.2)
-    assert (
-        family == "detail"
-        and text == "little crisp detail: local contrast 0.05 (good photos: ~0.2)"
-    )
-    family, text = say("nss_s0_pair_left_variance", 0.018, 0.057)
-    assert family == "texture" and text.startswith("fine texture smoothed away")
-    assert "nss_" not in text  # moderators read words, not column names
+    family, text = say("chroma_noise", 9.0, 1.5)
+    assert family == "noise" and text.startswith("colour speckle noise: 9.0")
+    family, text = say("jpeg_blockiness", 2.4, 1.05)
+    assert family == "compression" and "8x8 block edges 2.40x" in text
+    family, text = say("colour_cast", 40.0, 8.0)
+    assert family == "colour" and text.startswith("colour cast: the whole photo tinted")
+    # Texture statistics move with blur, noise and compression alike: they never speak,
+    # so a reason always names the defect rather than a statistic.
+    assert describe(SPECS["nss_s0_shape"], 0.9, 1.5) == ""
+    assert describe(SPECS["nss_s0_local_contrast_p99"], 0.05, 0.2) == ""
 
 
 def test_a_shortfall_the_whole_frame_shares_is_said_as_a_whole_frame_defect():
     from photoqc.models.explain import whole_frame_feature
 
-    good = points({"cell_bl_sharpness": 400.0, "cell_sharpest_sharpness": 1500.0})
-    soft_everywhere = {"cell_bl_sharpness": 20.0, "cell_sharpest_sharpness": 90.0}
-    soft_corner = {"cell_bl_sharpness": 20.0, "cell_sharpest_sharpness": 2400.0}
-    corner = SPECS["cell_bl_sharpness"]
-    assert whole_frame_feature(corner, soft_everywhere, good) == "cell_sharpest_sharpness"
-    assert whole_frame_feature(corner, soft_corner, good) == "cell_bl_sharpness"
-    names = ["cell_bl_sharpness", "cell_sharpest_sharpness"]
-    reasons = top_reasons(soft_everywhere, [-1.0, -0.1], names, good, SPECS)
-    assert reasons[0].feature == "cell_sharpest_sharpness"
-    assert reasons[0].text.startswith("blurry all over: even the sharpest part of the frame")
-    reasons = top_reasons(soft_corner, [-1.0, 0.2], names, good, SPECS)
-    assert reasons[0].text.startswith("blurry bottom-left of the frame: sharpness 20")
+    good = points(
+        {"q_bl_brightness": 0.45, "quadrant_brightest_brightness": 0.6, "brightness": 0.45}
+    )
+    dark_everywhere = {
+        "q_bl_brightness": 0.08,
+        "quadrant_brightest_brightness": 0.12,
+        "brightness": 0.1,
+    }
+    dark_corner = {"q_bl_brightness": 0.08, "quadrant_brightest_brightness": 0.7, "brightness": 0.4}
+    corner = SPECS["q_bl_brightness"]
+    assert whole_frame_feature(corner, dark_everywhere, good) == "brightness"
+    assert whole_frame_feature(corner, dark_corner, good) == "q_bl_brightness"
+    names = ["q_bl_brightness", "quadrant_brightest_brightness"]
+    reasons = top_reasons(dark_everywhere, [-1.0, -0.1], names, good, SPECS)
+    assert reasons[0].feature == "brightness"
+    assert reasons[0].text.startswith("too dark: brightness 0.10"), reasons[0].text
+    reasons = top_reasons(dark_corner, [-1.0, 0.2], names, good, SPECS)
+    assert reasons[0].text.startswith("dark bottom-left quarter: brightness 0.08")
 
 
 def test_a_reason_is_given_only_when_visibly_off_on_a_defect_side():

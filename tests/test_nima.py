@@ -31,7 +31,12 @@ from photoqc.models.nima import (
 )
 from photoqc.models.nima_import import NimaImportError, import_weights, state_from_tflite
 from photoqc.models.nima_predict import NimaPredictor
-from photoqc.models.nima_weights import NimaWeightsError, load_nima, save_nima
+from photoqc.models.nima_weights import (
+    NimaWeightsError,
+    load_nima,
+    packaged_nima_files,
+    save_nima,
+)
 from photoqc.pipelines.extract import ExtractConfig, FeatureExtractor
 from photoqc.pipelines.inputs import InputItem
 from photoqc.pipelines.nima_train import (
@@ -269,26 +274,34 @@ def test_non_model_files_are_refused(tmp_path):
         import_weights(tmp_path / "model.onnx")
 
 
+@pytest.mark.parametrize("source", ["imported", "shipped"])
 @pytest.mark.parametrize("name", ["technical", "aesthetic"])
-def test_tflite_import_matches_the_tflite_interpreter_on_real_photos(
-    nima_tflite, real_photos, name
+def test_weights_match_the_tflite_interpreter_on_real_photos(
+    nima_tflite, real_photos, name, source
 ):
+    """Imported from the .tflite here, or shipped in the package (float16): both give
+    idealo's scores."""
     interpreter_module = pytest.importorskip(
         "ai_edge_litert.interpreter", reason="ai-edge-litert not installed"
     )
     path = nima_tflite / f"{name}_model.tflite"
-    model = NIMA("mobilenet_v1").eval()
-    model.load_state_dict(state_from_tflite(path.read_bytes()))
+    if source == "imported":
+        model = NIMA("mobilenet_v1").eval()
+        model.load_state_dict(state_from_tflite(path.read_bytes()))
+    else:
+        (shipped,) = [p for p in packaged_nima_files() if p.stem == f"nima_{name}"]
+        model, meta = load_nima(shipped)
+        assert meta["name"] == name and meta["source"]["file"] == path.name
     interpreter = interpreter_module.Interpreter(model_path=str(path))
     interpreter.allocate_tensors()
-    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    source_in, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     assert len(real_photos) >= 20
     x = model.preprocessing(real_photos)
     with torch.no_grad():
-        ours = model(x).numpy()
+        ours = model(x).float().numpy()
     theirs = []
     for item in x.permute(0, 2, 3, 1).numpy():
-        interpreter.set_tensor(source["index"], item[None].astype(np.float32))
+        interpreter.set_tensor(source_in["index"], item[None].astype(np.float32))
         interpreter.invoke()
         theirs.append(interpreter.get_tensor(target["index"])[0].copy())
     theirs = np.array(theirs)
@@ -296,6 +309,20 @@ def test_tflite_import_matches_the_tflite_interpreter_on_real_photos(
     assert np.abs(distribution_mean_std(ours)[0] - distribution_mean_std(theirs)[0]).max() <= 0.05
     # Not a trivial match: the photos get different scores.
     assert np.ptp(distribution_mean_std(ours)[0]) > 0.3
+
+
+def test_the_shipped_weights_carry_their_licence_and_attribution():
+    files = packaged_nima_files()
+    assert sorted(p.stem for p in files) == ["nima_aesthetic", "nima_technical"]
+    folder = files[0].parent
+    licence = (folder / "LICENSE-NIMA-WEIGHTS").read_text()
+    assert "Apache License" in licence and "Version 2.0" in licence
+    notice = (folder / "NOTICE").read_text()
+    assert "idealo" in notice and "image-quality-assessment" in notice
+    for path in files:
+        model, meta = load_nima(path)
+        assert isinstance(model, NIMA)
+        assert meta["backbone"] == "mobilenet_v1" and "idealo" in meta["trained_on"]
 
 
 def test_cli_import_writes_safetensors_and_description(nima_tflite, tmp_path):
@@ -336,8 +363,11 @@ def test_without_nima_weights_the_features_are_nan_and_marked_off(tmp_path, astr
         assert math.isnan(row[f"nima_{name}_mean"]) and math.isnan(row[f"nima_{name}_std"])
 
 
-def test_cli_warns_once_when_nima_is_off(tmp_path, astronaut, monkeypatch):
+def test_cli_warns_once_when_the_shipped_weights_are_missing(tmp_path, astronaut, monkeypatch):
+    import photoqc.models.nima_weights as nima_weights
+
     monkeypatch.delenv("PHOTOQC_WEIGHTS_DIR", raising=False)
+    monkeypatch.setattr(nima_weights, "packaged_nima_files", lambda: ())
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "a.png").write_bytes(encode(astronaut))
@@ -348,6 +378,24 @@ def test_cli_warns_once_when_nima_is_off(tmp_path, astronaut, monkeypatch):
     assert result.output.count("NIMA is off") == 1
     table = pd.read_csv(tmp_path / "f.csv")
     assert table["nima"].tolist() == ["off"] and table["nima_aesthetic_mean"].isna().all()
+
+
+def test_nima_is_on_by_default_and_off_on_request(tmp_path, astronaut, monkeypatch):
+    monkeypatch.delenv("PHOTOQC_WEIGHTS_DIR", raising=False)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(encode(astronaut))
+    on, off = tmp_path / "on.csv", tmp_path / "off.csv"
+    result = runner.invoke(app, ["features", str(folder), "-o", str(on), "-s", "none"])
+    assert result.exit_code == 0 and "NIMA is off" not in result.output, result.output
+    row = pd.read_csv(on).iloc[0]
+    assert 1.0 < row["nima_technical_mean"] < 10.0 and 1.0 < row["nima_aesthetic_mean"] < 10.0
+    result = runner.invoke(
+        app, ["features", str(folder), "-o", str(off), "-s", "none", "--no-nima"]
+    )
+    assert result.exit_code == 0 and "NIMA is off" not in result.output, result.output
+    row = pd.read_csv(off).iloc[0]
+    assert row["nima"] == "off" and math.isnan(row["nima_technical_mean"])
 
 
 def test_configured_nima_models_fill_their_columns_in_batches(tmp_path, astronaut, chelsea, coffee):

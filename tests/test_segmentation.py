@@ -118,11 +118,13 @@ def test_missing_weights_error_names_file_url_and_where_to_put_it(tmp_path, empt
     assert str(tmp_path / V1_FILE) in message  # where it looked
 
 
-def test_auto_falls_back_to_grabcut_with_a_warning_when_weights_are_missing(empty_hub):
+def test_auto_falls_back_to_fastcut_with_a_warning_when_weights_are_missing(empty_hub):
+    from photoqc.segmentation.fastcut import FastCutSegmenter
+
     config, warning = resolve_segmenter(SegmenterConfig(kind="auto"))
-    assert config.kind == "grabcut"
-    assert warning and "GrabCut" in warning and V1_FILE in warning
-    assert isinstance(build_segmenter(config), GrabCutSegmenter)
+    assert config.kind == "fastcut"
+    assert warning and "falling back to fastcut" in warning and V1_FILE in warning
+    assert isinstance(build_segmenter(config), FastCutSegmenter)
 
 
 def test_maskrcnn_without_weights_is_an_error_not_a_fallback(empty_hub):
@@ -221,3 +223,46 @@ def test_grabcut_on_flat_or_tiny_images_finds_nothing_without_error():
 def test_none_segmenter_returns_no_mask(astronaut):
     result = NoSegmenter().segment(astronaut)
     assert result.mask is None and result.segmenter == "none"
+
+
+# --- the fast colour graph cut ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fastcut_recovers_a_distinct_central_object(seed):
+    from photoqc.segmentation.fastcut import FastCutSegmenter
+
+    image, truth = synthetic_scene(seed=seed)
+    result = FastCutSegmenter().segment(image)
+    assert result.segmenter == "fastcut" and result.weights is None
+    assert result.mask is not None and result.mask.shape == truth.shape
+    iou = (result.mask & truth).sum() / (result.mask | truth).sum()
+    assert iou >= 0.8, iou
+
+
+def test_fastcut_agrees_with_grabcut_on_real_photos(astronaut, chelsea, coffee):
+    from photoqc.segmentation.fastcut import FastCutSegmenter
+
+    ious = []
+    for photo in (astronaut, chelsea, coffee):
+        ours = FastCutSegmenter().segment(photo).mask
+        theirs = GrabCutSegmenter().segment(photo).mask
+        ious.append((ours & theirs).sum() / (ours | theirs).sum())
+    assert np.median(ious) >= 0.7, ious
+
+
+def test_fastcut_on_flat_or_tiny_images_finds_nothing_without_error():
+    from photoqc.segmentation.fastcut import FastCutSegmenter
+
+    assert FastCutSegmenter().segment(np.full((100, 100, 3), 128, np.uint8)).mask is None
+    assert FastCutSegmenter().segment(np.zeros((4, 4, 3), np.uint8)).mask is None
+
+
+def test_every_registered_segmenter_builds_and_segments(astronaut):
+    from photoqc.segmentation.registry import SEGMENTERS
+
+    for name, entry in SEGMENTERS.items():
+        if entry.needs_weights:
+            continue
+        result = build_segmenter(SegmenterConfig(kind=name)).segment(astronaut)
+        assert result.segmenter == name

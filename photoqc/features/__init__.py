@@ -96,6 +96,7 @@ def compute_features(
     groups: tuple[FeatureGroup, ...] = FEATURE_GROUPS,
     analysis_long_side: int = ANALYSIS_LONG_SIDE,
     nima: Mapping[str, tuple[float, float]] | None = None,
+    jpeg_subsampling: int | None = None,
 ) -> dict[str, float]:
     """Compute every feature of one image.
 
@@ -113,13 +114,15 @@ def compute_features(
         Long side of the fixed analysis scale, pixels.
     nima : mapping, optional
         Predicted NIMA (mean, std) per model name, for the NIMA group.
+    jpeg_subsampling : int, optional
+        The file's JPEG chroma subsampling (0 4:4:4, 1 4:2:2, 2 4:2:0).
 
     Returns
     -------
     dict of str to float
         One value per feature name, in table order.
     """
-    x = FeatureInput(rgb, mask, jpeg_quantization, analysis_long_side, nima)
+    x = FeatureInput(rgb, mask, jpeg_quantization, analysis_long_side, nima, jpeg_subsampling)
     row: dict[str, float] = {}
     for group in groups:
         values = group.compute(x)

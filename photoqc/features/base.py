@@ -23,6 +23,18 @@ Photos arrive from 0.3 to 50 MP; measuring them at one scale makes numbers compa
 between sizes (and keeps the cost per image flat). Native-scale variants exist where the
 size itself matters (sharpness)."""
 
+NATIVE_BUDGET = 1 << 20
+"""Pixels (about 1 MP) over which native-scale features are measured.
+
+Clipping, noise, blocking and native sharpness must see the sensor's own pixels, but not
+all of them: on a larger photo they are measured on :data:`NATIVE_TILES` tiles spread
+evenly over the frame (see :func:`native_windows`), so their cost stays flat from 1 to
+50 MP. On 12 MP photos the tiled values are within a few per cent of the whole-frame ones
+(``benchmarks/bench_features.py``); photos up to the budget are measured whole."""
+
+NATIVE_TILE = 256
+"""Side of a native-scale tile, pixels (a multiple of 16: whole JPEG blocks and MCUs)."""
+
 NAN = float("nan")
 
 
@@ -86,6 +98,12 @@ class FeatureSpec:
         ("blurry all over" rather than "blurry top-left").
     short : str
         Its label in charts; by default the description up to its first comma.
+    last_resort : bool
+        Its family speaks only after every other family: an overall judgement (NIMA) that
+        names no defect a moderator can fix.
+    show_typical : bool
+        Whether reasons add good photos' typical value (not for distances from a good
+        range, which are 0 for good photos).
     """
 
     name: str
@@ -98,6 +116,8 @@ class FeatureSpec:
     near: str = ""
     whole_frame: tuple[str, str] | None = None
     short: str = ""
+    last_resort: bool = False
+    show_typical: bool = True
 
     def __post_init__(self) -> None:
         if self.direction is Direction.HIGHER_BETTER and self.high:
@@ -146,6 +166,8 @@ class FeatureInput:
         The main object's pixels; None when no segmentation ran or nothing was found.
     jpeg_quantization : mapping of int to 64 ints, or None
         The file's JPEG quantisation tables (natural order), None for other formats.
+    jpeg_subsampling : int or None
+        The file's JPEG chroma subsampling (0 4:4:4, 1 4:2:2, 2 4:2:0), None otherwise.
     analysis_long_side : int
         Long side of the analysis-scale views; images already smaller are not enlarged.
     nima : mapping of model name to (mean, std), optional
@@ -159,6 +181,7 @@ class FeatureInput:
         jpeg_quantization: Mapping[int, tuple[int, ...]] | None = None,
         analysis_long_side: int = ANALYSIS_LONG_SIDE,
         nima: Mapping[str, tuple[float, float]] | None = None,
+        jpeg_subsampling: int | None = None,
     ):
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected an (H, W, 3) uint8 image, got {rgb.shape} {rgb.dtype}")
@@ -172,6 +195,7 @@ class FeatureInput:
         self.height, self.width = (int(n) for n in rgb.shape[:2])
         self.mask = mask
         self.jpeg_quantization = jpeg_quantization
+        self.jpeg_subsampling = jpeg_subsampling
         self.analysis_long_side = analysis_long_side
         self.nima = nima
 
@@ -204,10 +228,33 @@ class FeatureInput:
 
     @cached_property
     def gradients(self) -> tuple[np.ndarray, np.ndarray]:
-        """Native-scale 3x3 Sobel derivatives (d/dx, d/dy) of luma, float32.
-
-        Shared by sharpness and noise, which both need them at full size."""
+        """Native-scale 3x3 Sobel derivatives (d/dx, d/dy) of luma, float32."""
         return sobel_gradients(self.luma)
+
+    @cached_property
+    def native_windows(self) -> list[tuple[slice, slice]]:
+        """Where native-scale features look: the whole frame up to :data:`NATIVE_BUDGET`
+        pixels, else a grid of tiles (see :func:`native_windows`)."""
+        return native_windows(self.height, self.width)
+
+    @cached_property
+    def native_rgb(self) -> list[np.ndarray]:
+        """Native-scale RGB (uint8) of each of :attr:`native_windows`."""
+        return [np.ascontiguousarray(self.rgb[ys, xs]) for ys, xs in self.native_windows]
+
+    @cached_property
+    def native_luma(self) -> list[np.ndarray]:
+        """Native-scale luma (uint8 0–255) of each of :attr:`native_windows`."""
+        if len(self.native_windows) == 1:
+            return [self.luma]
+        return [cv2.cvtColor(t, cv2.COLOR_RGB2GRAY) for t in self.native_rgb]
+
+    @cached_property
+    def native_gradients(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Sobel derivatives of each of :attr:`native_luma` (shared by sharpness and noise)."""
+        if len(self.native_windows) == 1:
+            return [self.gradients]
+        return [sobel_gradients(luma) for luma in self.native_luma]
 
     @cached_property
     def mask_small(self) -> np.ndarray | None:
@@ -219,6 +266,45 @@ class FeatureInput:
         # Averaging then thresholding at one half keeps the object's outline where it was.
         coverage = _shrink(self.mask.view(np.uint8) * np.uint8(255), self.analysis_size)
         return coverage >= 128
+
+
+def native_windows(
+    height: int, width: int, budget: int = NATIVE_BUDGET, tile: int = NATIVE_TILE
+) -> list[tuple[slice, slice]]:
+    """Windows (row slice, column slice) that sample a ``height`` x ``width`` frame with
+    about ``budget`` pixels: the whole frame when it is that small, else equal tiles of
+    ``tile`` pixels (less on a side shorter than that) on an even grid over the frame,
+    each starting on a multiple of 16 pixels so that JPEG blocks keep their phase."""
+    if height * width <= budget:
+        return [(slice(0, height), slice(0, width))]
+    th, tw = min(tile, height), min(tile, width)
+    count = max(1, budget // (th * tw))
+    rows = int(np.clip(round(np.sqrt(count * height / width * tw / th)), 1, height // th))
+    cols = int(np.clip(count // rows, 1, width // tw))
+
+    def starts(n: int, size: int, total: int) -> list[int]:
+        spots = np.linspace(0, total - size, n) if n > 1 else [(total - size) / 2]
+        return [int(s) // 16 * 16 for s in spots]
+
+    return [
+        (slice(y, y + th), slice(x, x + tw))
+        for y in starts(rows, th, height)
+        for x in starts(cols, tw, width)
+    ]
+
+
+def pooled_mean_var(parts: list[tuple[int, float, float]]) -> tuple[float, float]:
+    """Mean and variance of a union of samples, from each sample's (count, mean, variance).
+
+    One part is returned as it is, so a frame measured whole keeps its exact values."""
+    parts = [p for p in parts if p[0] > 0]
+    if not parts:
+        return NAN, NAN
+    if len(parts) == 1:
+        return float(parts[0][1]), float(parts[0][2])
+    n, m, v = (np.array(c, np.float64) for c in zip(*parts, strict=True))
+    mean = float((n * m).sum() / n.sum())
+    return mean, float(max(0.0, (n * (v + m**2)).sum() / n.sum() - mean**2))
 
 
 def sobel_gradients(luma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -28,10 +28,16 @@ def clipped_fraction(
 
 
 def _compute(x: FeatureInput) -> dict[str, float]:
-    # Native scale: averaging down would turn a blown highlight's edge into grey.
+    # Native scale (on the native tiles of a large photo, all the same size): averaging
+    # down would turn a blown highlight's edge into grey.
+    lumas = x.native_luma
     return {
-        "clipped_white_fraction": clipped_fraction(x.luma, high=CLIP_WHITE_LEVEL),
-        "clipped_black_fraction": clipped_fraction(x.luma, low=CLIP_BLACK_LEVEL),
+        "clipped_white_fraction": float(
+            np.mean([clipped_fraction(t, high=CLIP_WHITE_LEVEL) for t in lumas])
+        ),
+        "clipped_black_fraction": float(
+            np.mean([clipped_fraction(t, low=CLIP_BLACK_LEVEL) for t in lumas])
+        ),
     }
 
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from photoqc.features.base import FeatureGroup, FeatureInput, FeatureSpec
+from photoqc.features.base import (
+    Direction,
+    FeatureGroup,
+    FeatureInput,
+    FeatureSpec,
+    pooled_mean_var,
+)
 
 
 def luma_mean(luma: np.ndarray) -> float:
@@ -33,8 +39,62 @@ def rms_contrast(luma: np.ndarray) -> float:
     return float(std[0, 0] / 255.0)
 
 
+GOOD_BRIGHTNESS = (0.30, 0.65)
+"""Mean luma (fraction of full scale) of a well-exposed photo: mid-grey (18 % reflectance)
+is 0.46 in sRGB; a photo whose average lies outside this band reads as dark or bright."""
+
+
+def exposure_errors(
+    brightness: float, good: tuple[float, float] = GOOD_BRIGHTNESS
+) -> tuple[float, float]:
+    """(under, over): how far ``brightness`` lies below and above the ``good`` band, >= 0.
+
+    A distance from a range, unlike brightness itself, only ever gets worse as it grows,
+    so the classifier may be told so (a monotone constraint).
+    """
+    return max(0.0, good[0] - brightness), max(0.0, brightness - good[1])
+
+
+HIGHLIGHT_QUANTILE = 0.95
+"""Which tone stands for a photo's highlights: the 95th percentile of luma."""
+
+BRIGHT_LEVEL = 235
+"""Luma (0–255) at or above which a pixel reads as near white."""
+
+
+def highlight_tone(luma: np.ndarray, quantile: float = HIGHLIGHT_QUANTILE) -> float:
+    """How bright a photo's brightest parts are: the ``quantile`` of luma, 0–1.
+
+    A well-exposed photo nearly always has something light in it; an under-exposed one has
+    no highlights at all, whatever its subject.
+    """
+    if luma.size == 0:
+        return float("nan")
+    return float(np.quantile(luma, quantile) / 255.0)
+
+
 def _compute(x: FeatureInput) -> dict[str, float]:
-    return {"brightness": luma_mean(x.luma), "contrast": rms_contrast(x.luma)}
+    # Native scale, on the native tiles of a large photo; but averaging down keeps the
+    # mean, so a large photo's brightness comes from the whole frame at analysis scale.
+    lumas = x.native_luma
+    if len(lumas) == 1:
+        brightness, contrast = luma_mean(lumas[0]), rms_contrast(lumas[0])
+    else:
+        brightness = luma_mean(x.luma_small)
+        parts = [(t.size, *(v[0, 0] for v in cv2.meanStdDev(t))) for t in lumas]
+        _, variance = pooled_mean_var([(n, m, s**2) for n, m, s in parts])
+        contrast = float(np.sqrt(variance) / 255.0)
+    under, over = exposure_errors(brightness)
+    return {
+        "brightness": brightness,
+        "contrast": contrast,
+        "underexposure": under,
+        "overexposure": over,
+        "highlight_tone": highlight_tone(x.luma_small),
+        "bright_fraction": float(np.count_nonzero(x.luma_small >= BRIGHT_LEVEL) / x.luma_small.size)
+        if x.luma_small.size
+        else float("nan"),
+    }
 
 
 GROUP = FeatureGroup(
@@ -53,6 +113,37 @@ GROUP = FeatureGroup(
             "contrast",
             low="flat, low contrast: {v}",
             high="harsh contrast: {v}",
+        ),
+        FeatureSpec(
+            "underexposure",
+            f"how far mean luma lies below a well-exposed {GOOD_BRIGHTNESS[0]:.2f}, 0–1",
+            "exposure",
+            Direction.HIGHER_WORSE,
+            high=f"too dark: {{v}} below a well-exposed brightness of {GOOD_BRIGHTNESS[0]:.2f}",
+            show_typical=False,
+        ),
+        FeatureSpec(
+            "overexposure",
+            f"how far mean luma lies above a well-exposed {GOOD_BRIGHTNESS[1]:.2f}, 0–1",
+            "exposure",
+            Direction.HIGHER_WORSE,
+            high=f"too bright: {{v}} above a well-exposed brightness of {GOOD_BRIGHTNESS[1]:.2f}",
+            show_typical=False,
+        ),
+        FeatureSpec(
+            "highlight_tone",
+            "95th percentile of luma at analysis scale: how bright the brightest parts are, 0–1",
+            "exposure",
+            Direction.HIGHER_BETTER,
+            low="too dark: even the brightest parts only reach {v}",
+        ),
+        FeatureSpec(
+            "bright_fraction",
+            f"fraction of pixels near white (luma >= {BRIGHT_LEVEL} of 255) at analysis scale, 0–1",
+            "exposure",
+            Direction.HIGHER_WORSE,
+            high="washed out: {v} of the photo near white",
+            fmt=".1%",
         ),
     ),
     compute=_compute,

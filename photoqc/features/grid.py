@@ -25,7 +25,6 @@ from photoqc.features.base import (
 )
 from photoqc.features.regions import (
     WHOLE_FRAME_BRIGHTNESS,
-    WHOLE_FRAME_SHARPNESS,
     darkest_spec,
     light_specs,
 )
@@ -93,9 +92,7 @@ def _cell_specs(cell: str) -> tuple[FeatureSpec, ...]:
         f"variance of the Laplacian of luma {where}, analysis scale, luma units^2, >= 0",
         "sharpness",
         Direction.HIGHER_BETTER,
-        low=f"blurry {part}: sharpness {{v}}",
         fmt=".0f",
-        whole_frame=WHOLE_FRAME_SHARPNESS,
     )
     return (*light_specs(f"cell_{cell}", part, where), sharpness)
 
@@ -117,7 +114,6 @@ def _specs() -> tuple[FeatureSpec, ...]:
             "Laplacian variance of the sharpest of the 9 cells, luma units^2, >= 0",
             "sharpness",
             Direction.HIGHER_BETTER,
-            low="blurry all over: even the sharpest part of the frame has sharpness {v}",
             fmt=".0f",
         ),
         FeatureSpec(

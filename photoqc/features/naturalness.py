@@ -140,66 +140,30 @@ def scale_statistics(luma: np.ndarray) -> dict[str, float]:
     }
 
 
-_BLURRED = "texture statistics of a blurred or smoothed photo"
-_NOISY = "texture statistics of a noisy photo"
-_UNLIKE = "texture statistics unlike a clean photo's, as from blur, noise or compression"
-_LOCAL = (
-    "little crisp detail: local contrast {v}",
-    "busy, high-contrast detail: local contrast {v}",
-)
-
-# statistic -> (description, family, low phrase, high phrase, format)
-_STATISTICS: dict[str, tuple[str, str, str, str, str]] = {
+# statistic -> (description, family, format)
+_STATISTICS: dict[str, tuple[str, str, str]] = {
     "shape": (
         "generalised-Gaussian shape of the MSCN coefficients, 0.2–10 (~2 natural)",
         "texture",
-        _BLURRED + " (shape {v}; good photos: ~{t})",
-        _NOISY + " (shape {v}; good photos: ~{t})",
         ".2f",
     ),
-    "variance": (
-        "variance of the MSCN coefficients, >= 0",
-        "texture",
-        "fine texture smoothed away, as by blur or noise reduction "
-        "(texture energy {v}; good photos: ~{t})",
-        "grainy texture, as from noise (texture energy {v}; good photos: ~{t})",
-        ".3g",
-    ),
-    "skewness": (
-        "skewness of the MSCN coefficients",
-        "texture",
-        _UNLIKE + " (texture asymmetry {v}; good photos: ~{t})",
-        _UNLIKE + " (texture asymmetry {v}; good photos: ~{t})",
-        ".3g",
-    ),
+    "variance": ("variance of the MSCN coefficients, >= 0", "texture", ".3g"),
+    "skewness": ("skewness of the MSCN coefficients", "texture", ".3g"),
     "kurtosis": (
         "excess kurtosis of the MSCN coefficients (0 Gaussian; higher peakier)",
         "texture",
-        _NOISY + " (kurtosis {v}; good photos: ~{t})",
-        _BLURRED + " (kurtosis {v}; good photos: ~{t})",
         ".1f",
     ),
     "pair_shape": (
         "asymmetric-GGD shape of neighbouring MSCN products, 0.2–10",
         "texture",
-        _BLURRED + " (shape {v}; good photos: ~{t})",
-        _NOISY + " (shape {v}; good photos: ~{t})",
         ".2f",
     ),
-    "pair_mean": (
-        "asymmetric-GGD mean of neighbouring MSCN products",
-        "texture",
-        _UNLIKE + " (texture asymmetry {v}; good photos: ~{t})",
-        _UNLIKE + " (texture asymmetry {v}; good photos: ~{t})",
-        ".3g",
-    ),
+    "pair_mean": ("asymmetric-GGD mean of neighbouring MSCN products", "texture", ".3g"),
     **{
         f"pair_{side}_variance": (
             f"{side} ({sign}-side) variance of neighbouring MSCN products",
             "texture",
-            "fine texture smoothed away, as by blur or noise reduction "
-            "(texture energy {v}; good photos: ~{t})",
-            "grainy texture, as from noise (texture energy {v}; good photos: ~{t})",
             ".3g",
         )
         for side, sign in (("left", "negative"), ("right", "positive"))
@@ -208,7 +172,6 @@ _STATISTICS: dict[str, tuple[str, str, str, str, str]] = {
         f"local_contrast_p{p}": (
             f"{p}th percentile of local luma spread (7x7 window), 0–0.5",
             "detail",
-            *_LOCAL,
             ".3g",
         )
         for p in _PERCENTILES
@@ -216,8 +179,6 @@ _STATISTICS: dict[str, tuple[str, str, str, str, str]] = {
     "local_contrast_cv": (
         "coefficient of variation of local luma spread over the photo, >= 0",
         "detail",
-        "detail spread evenly, nothing stands out (variation {v}; good photos: ~{t})",
-        "detail in a few places only (variation {v}; good photos: ~{t})",
         ".2f",
     ),
 }
@@ -248,17 +209,17 @@ def _compute(x: FeatureInput) -> dict[str, float]:
 GROUP = FeatureGroup(
     name="naturalness",
     specs=tuple(
+        # Texture statistics move with blur, noise and compression alike: they judge, but
+        # never speak; the reason comes from the feature that says which defect it is.
         FeatureSpec(
             _name(s, stat),
             f"{text}, at {_SCALE_WORDS[s]}",
             family,
-            low=low,
-            high=high,
             fmt=fmt,
             short=f"{text.split(', ')[0]} ({_SCALE_WORDS[s]})",
         )
         for s in range(SCALES)
-        for stat, (text, family, low, high, fmt) in _STATISTICS.items()
+        for stat, (text, family, fmt) in _STATISTICS.items()
     ),
     compute=_compute,
 )

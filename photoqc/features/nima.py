@@ -42,12 +42,14 @@ def nima_group(model_names: Sequence[str]) -> FeatureGroup:
                 Direction.HIGHER_BETTER,
                 low=f"low NIMA {name} score {{v}}",
                 fmt=".1f",
+                last_resort=True,
             ),
             # How much people would disagree says nothing a moderator can act on.
             FeatureSpec(
                 f"nima_{name}_std",
                 f"NIMA {name} spread: std of the predicted 1–10 distribution, score units, >= 0",
                 "nima",
+                last_resort=True,
             ),
         ]
     return FeatureGroup(name="nima", specs=tuple(specs), compute=compute)

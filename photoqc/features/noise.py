@@ -49,30 +49,111 @@ def noise_sigma(
     """
     if min(luma.shape[:2]) < 3:
         return float("nan")
-    response = cv2.filter2D(luma, cv2.CV_32F, _IMMERKAER_KERNEL, borderType=cv2.BORDER_REFLECT)
-    response = np.abs(response)
-    gx, gy = gradients if gradients is not None else sobel_gradients(luma)
-    structure = cv2.blur(cv2.magnitude(gx, gy), _STRUCTURE_WINDOW)
-    # Clipped pixels are flat because the sensor saturated, not because it is clean: a
-    # blown sky would otherwise read as "no noise". Leave them out while enough remains.
-    candidates = (luma > CLIP_BLACK_LEVEL) & (luma < CLIP_WHITE_LEVEL)
-    if np.count_nonzero(candidates) < MIN_VISIBLE_FRACTION * candidates.size:
-        candidates = np.ones_like(candidates)
-    # The cut-off only needs to be roughly the right quantile: a strided sample of about
-    # a million pixels is plenty.
-    step = max(1, int(np.sqrt(structure.size / 1e6)))
-    sample = structure[::step, ::step][candidates[::step, ::step]]
-    cutoff = np.quantile(sample, flat_fraction) if sample.size else 0.0
-    flat = (structure <= cutoff) & candidates
-    if not flat.any():
+    return _immerkaer(luma, flat_mask(luma, flat_fraction=flat_fraction, gradients=gradients))
+
+
+def _immerkaer(luma: np.ndarray, flat: np.ndarray) -> float:
+    """Immerkær's estimate over the ``flat`` pixels, 0–255 units."""
+    return _pooled_immerkaer([_immerkaer_part(luma, flat)])
+
+
+def _immerkaer_part(channel: np.ndarray, flat: np.ndarray | None) -> tuple[int, float]:
+    """(pixels, mean absolute response of Immerkær's mask) over ``flat`` (None: all)."""
+    count = channel.size if flat is None else int(np.count_nonzero(flat))
+    if count == 0:
+        return 0, 0.0
+    response = np.abs(
+        cv2.filter2D(channel, cv2.CV_32F, _IMMERKAER_KERNEL, borderType=cv2.BORDER_REFLECT)
+    )
+    return count, cv2.mean(response, mask=None if flat is None else flat.view(np.uint8))[0]
+
+
+def _pooled_immerkaer(parts: list[tuple[int, float]]) -> float:
+    """Immerkær's sigma from windows' (pixels, mean absolute response), 0–255 units."""
+    parts = [p for p in parts if p[0] > 0]
+    if not parts:
         return float("nan")
-    mean_abs = cv2.mean(response, mask=flat.astype(np.uint8))[0]
+    mean_abs = (
+        parts[0][1] if len(parts) == 1 else sum(n * m for n, m in parts) / sum(n for n, _ in parts)
+    )
     return float(np.sqrt(np.pi / 2.0) * mean_abs / _IMMERKAER_NORM)
 
 
+def chroma_noise(rgb: np.ndarray, flat: np.ndarray | None = None) -> float:
+    """Std of noise in the two colour-difference channels (Cr, Cb), 0–255 units, >= 0.
+
+    Immerkær's estimator over ``flat`` pixels (default: all). Natural colour changes are
+    smooth, so in flat regions colour speckle is noise: high-ISO sensors and Gaussian noise
+    in each of R, G, B leave it, texture rarely does.
+    """
+    return pooled_chroma_noise([rgb], None if flat is None else [flat])
+
+
+def pooled_chroma_noise(rgbs: list[np.ndarray], flats: list[np.ndarray] | None) -> float:
+    """:func:`chroma_noise` over several windows of one photo, pooled."""
+    if flats is None:
+        flats = [None] * len(rgbs)
+    if min(min(t.shape[:2]) for t in rgbs) < 3:
+        return float("nan")
+    ycrcbs = [cv2.cvtColor(t, cv2.COLOR_RGB2YCrCb) for t in rgbs]
+    levels = []
+    for channel in (1, 2):
+        parts = [
+            _immerkaer_part(np.ascontiguousarray(y[..., channel]), f)
+            for y, f in zip(ycrcbs, flats, strict=True)
+        ]
+        levels.append(_pooled_immerkaer(parts))
+    return float(np.mean(levels))
+
+
+def flat_mask(
+    luma: np.ndarray,
+    *,
+    flat_fraction: float = FLAT_FRACTION,
+    gradients: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """The ``flat_fraction`` of pixels with the least local gradient energy, leaving out
+    clipped pixels while enough remain (bool, the shape of ``luma``)."""
+    gradients = gradients if gradients is not None else sobel_gradients(luma)
+    return flat_masks([luma], [gradients], flat_fraction=flat_fraction)[0]
+
+
+def flat_masks(
+    lumas: list[np.ndarray],
+    gradients: list[tuple[np.ndarray, np.ndarray]],
+    *,
+    flat_fraction: float = FLAT_FRACTION,
+) -> list[np.ndarray]:
+    """:func:`flat_mask` of several windows of one photo, with one cut-off for all."""
+    structures = [cv2.blur(cv2.magnitude(gx, gy), _STRUCTURE_WINDOW) for gx, gy in gradients]
+    # Clipped pixels are flat because the sensor saturated, not because it is clean: a
+    # blown sky would otherwise read as "no noise". Leave them out while enough remains.
+    candidates = [(t > CLIP_BLACK_LEVEL) & (t < CLIP_WHITE_LEVEL) for t in lumas]
+    total = sum(c.size for c in candidates)
+    if sum(np.count_nonzero(c) for c in candidates) < MIN_VISIBLE_FRACTION * total:
+        candidates = [np.ones_like(c) for c in candidates]
+    # The cut-off only needs to be roughly the right quantile: a strided sample of about
+    # a million pixels is plenty.
+    step = max(1, int(np.sqrt(total / 1e6)))
+    sample = np.concatenate(
+        [s[::step, ::step][c[::step, ::step]] for s, c in zip(structures, candidates, strict=True)]
+    )
+    cutoff = np.quantile(sample, flat_fraction) if sample.size else 0.0
+    return [(s <= cutoff) & c for s, c in zip(structures, candidates, strict=True)]
+
+
 def _compute(x: FeatureInput) -> dict[str, float]:
-    # Native scale: shrinking averages noise away.
-    return {"noise_sigma": noise_sigma(x.luma, gradients=x.gradients)}
+    # Native scale (on the native tiles of a large photo): shrinking averages noise away.
+    lumas = x.native_luma
+    if min(min(t.shape) for t in lumas) < 3:
+        return {"noise_sigma": float("nan"), "chroma_noise": float("nan")}
+    flats = flat_masks(lumas, x.native_gradients)
+    return {
+        "noise_sigma": _pooled_immerkaer(
+            [_immerkaer_part(t, f) for t, f in zip(lumas, flats, strict=True)]
+        ),
+        "chroma_noise": pooled_chroma_noise(x.native_rgb, flats),
+    }
 
 
 GROUP = FeatureGroup(
@@ -84,6 +165,15 @@ GROUP = FeatureGroup(
             "noise",
             Direction.HIGHER_WORSE,
             high="noisy, grainy: noise {v}",
+            fmt=".1f",
+        ),
+        FeatureSpec(
+            "chroma_noise",
+            "estimated std of colour noise (Cr, Cb) in flat areas at native size, 0–255 "
+            "units, >= 0",
+            "noise",
+            Direction.HIGHER_WORSE,
+            high="colour speckle noise: {v}",
             fmt=".1f",
         ),
     ),

@@ -95,8 +95,6 @@ _OBJECT_BRIGHTER = "background much darker than the object"
 _OBJECT_DARKER = "object much darker than the background"
 WHOLE_FRAME_BRIGHTNESS = ("quadrant_brightest_brightness", "brightness")
 """A region's darkness that even the brightest quarter shares is said of the whole photo."""
-WHOLE_FRAME_SHARPNESS = ("cell_sharpest_sharpness", "cell_sharpest_sharpness")
-"""A region's blur that even the sharpest cell shares is said of the whole photo."""
 
 
 def light_specs(
@@ -202,12 +200,10 @@ GROUP = FeatureGroup(
             "variance of the Laplacian inside the object (analysis scale), luma units^2, >= 0",
             "sharpness",
             Direction.HIGHER_BETTER,
-            low="object blurred: sharpness {v}",
             fmt=".0f",
-            whole_frame=WHOLE_FRAME_SHARPNESS,
         ),
-        # A soft background behind a sharp object is shallow depth of field, not a defect:
-        # no phrase on either side.
+        # Raw sharpness judges but does not speak (darkening lowers it too); a soft
+        # background behind a sharp object is shallow depth of field, never a defect.
         FeatureSpec(
             "background_sharpness",
             "variance of the Laplacian in the background away from the object, luma units^2, >= 0",

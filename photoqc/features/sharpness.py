@@ -11,6 +11,8 @@ Krotkov 1987, here without a threshold). They are measured twice:
 
 from __future__ import annotations
 
+import itertools
+
 import cv2
 import numpy as np
 
@@ -19,6 +21,7 @@ from photoqc.features.base import (
     FeatureGroup,
     FeatureInput,
     FeatureSpec,
+    pooled_mean_var,
     sobel_gradients,
 )
 
@@ -44,6 +47,17 @@ def laplacian_variance(luma: np.ndarray, mask: np.ndarray | None = None) -> floa
     return masked_variance(laplacian_response(luma), mask)
 
 
+def pooled_laplacian_variance(lumas: list[np.ndarray]) -> float:
+    """:func:`laplacian_variance` of several windows of one photo, as if of their union."""
+    if len(lumas) == 1:
+        return laplacian_variance(lumas[0])
+    parts = []
+    for luma in lumas:
+        mean, std = cv2.meanStdDev(laplacian_response(luma))
+        parts.append((luma.size, float(mean[0, 0]), float(std[0, 0]) ** 2))
+    return pooled_mean_var(parts)[1]
+
+
 def tenengrad(
     luma: np.ndarray,
     mask: np.ndarray | None = None,
@@ -65,19 +79,79 @@ def tenengrad(
     return total
 
 
+PEAK_GRID = 12
+"""Tiles per side over which the sharpest part of the frame is looked for."""
+
+PEAK_QUANTILE = 0.98
+"""Which tile counts as the sharpest: the 98th percentile of 144 (the third sharpest), so
+one noisy tile does not speak for the photo."""
+
+
+def peak_sharpness(
+    luma: np.ndarray, grid: int = PEAK_GRID, quantile: float = PEAK_QUANTILE
+) -> float:
+    """Sharpness of the sharpest small part of the frame: the Laplacian variance of a
+    ``grid`` x ``grid`` tiling, at its ``quantile``; luma units^2, >= 0.
+
+    A photo with a sharp subject on a soft background (shallow depth of field) keeps a high
+    peak; only a photo blurred all over has a low one.
+    """
+    h, w = luma.shape[:2]
+    if min(h, w) < 2 * grid:
+        return float("nan")
+    response = laplacian_response(luma)
+    rows = [round(k * h / grid) for k in range(grid + 1)]
+    cols = [round(k * w / grid) for k in range(grid + 1)]
+    variances = [
+        cv2.meanStdDev(np.ascontiguousarray(response[r0:r1, c0:c1]))[1][0, 0] ** 2
+        for r0, r1 in itertools.pairwise(rows)
+        for c0, c1 in itertools.pairwise(cols)
+    ]
+    return float(np.quantile(variances, quantile))
+
+
+def relative(sharpness: float, luma: np.ndarray) -> float:
+    """``sharpness`` (a Laplacian variance) over the variance of ``luma``: fine detail per
+    unit of contrast, >= 0. Darkening or brightening a photo scales both alike, so this
+    tells a soft photo from a dark one, which raw sharpness confuses."""
+    _, std = cv2.meanStdDev(luma)
+    variance = float(std[0, 0] ** 2)
+    return sharpness / variance if variance > _FLAT_VARIANCE else float("nan")
+
+
+_FLAT_VARIANCE = 1.0
+"""Luma variance (levels^2) below which a photo is too flat for relative sharpness."""
+
+
 def _compute(x: FeatureInput) -> dict[str, float]:
+    laplacian = laplacian_variance(x.luma_small)
+    peak = peak_sharpness(x.luma_small)
     return {
-        "sharpness_laplacian": laplacian_variance(x.luma_small),
+        "sharpness_relative": relative(laplacian, x.luma_small),
+        "sharpness_peak_relative": relative(peak, x.luma_small),
+        "sharpness_peak": peak,
+        "sharpness_laplacian": laplacian,
         "sharpness_tenengrad": tenengrad(x.luma_small),
-        "sharpness_laplacian_native": laplacian_variance(x.luma),
-        "sharpness_tenengrad_native": tenengrad(x.luma, gradients=x.gradients),
+        # Native scale, on the native tiles of a large photo.
+        "sharpness_laplacian_native": pooled_laplacian_variance(x.native_luma),
+        "sharpness_tenengrad_native": float(
+            np.mean(
+                [
+                    tenengrad(t, gradients=g)
+                    for t, g in zip(x.native_luma, x.native_gradients, strict=True)
+                ]
+            )
+        ),
     }
 
 
-def _spec(name: str, description: str, low: str) -> FeatureSpec:
-    return FeatureSpec(name, description, "sharpness", Direction.HIGHER_BETTER, low=low, fmt=".0f")
+def _spec(name: str, description: str, low: str = "", fmt: str = ".0f") -> FeatureSpec:
+    return FeatureSpec(name, description, "sharpness", Direction.HIGHER_BETTER, low=low, fmt=fmt)
 
 
+# Raw sharpness (Laplacian variance, Tenengrad) falls when a photo is darkened as much as
+# when it is blurred: it judges, but never speaks. Reasons about blur come from the
+# relative measures, which darkening leaves alone.
 GROUP = FeatureGroup(
     name="sharpness",
     specs=(
@@ -85,22 +159,37 @@ GROUP = FeatureGroup(
             "sharpness_laplacian",
             "variance of the Laplacian of luma at analysis scale (long side 1024 px), "
             "luma units^2, >= 0; higher is sharper",
-            "blurry: sharpness {v}",
         ),
         _spec(
             "sharpness_tenengrad",
             "mean squared Sobel gradient of luma at analysis scale, luma units^2, >= 0",
-            "blurry: edge strength {v}",
         ),
         _spec(
             "sharpness_laplacian_native",
             "variance of the Laplacian of luma at native size, luma units^2, >= 0",
-            "blurry at full size: sharpness {v}",
+        ),
+        _spec(
+            "sharpness_relative",
+            "variance of the Laplacian over the variance of luma at analysis scale (fine "
+            "detail per unit of contrast; darkening leaves it), >= 0",
+            "blurry: fine detail {v}",
+            ".2f",
+        ),
+        _spec(
+            "sharpness_peak_relative",
+            "sharpness of the sharpest part of the frame over the variance of luma, >= 0 "
+            "(darkening leaves it)",
+            "blurry all over: even the sharpest part of the frame has fine detail {v}",
+            ".2f",
+        ),
+        _spec(
+            "sharpness_peak",
+            f"Laplacian variance of the sharpest part of a {PEAK_GRID}x{PEAK_GRID} tiling at "
+            "analysis scale (98th percentile of tiles), luma units^2, >= 0",
         ),
         _spec(
             "sharpness_tenengrad_native",
             "mean squared Sobel gradient of luma at native size, luma units^2, >= 0",
-            "blurry at full size: edge strength {v}",
         ),
     ),
     compute=_compute,

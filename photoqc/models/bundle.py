@@ -131,18 +131,29 @@ class ModelBundle:
             raise BundleError(f"features missing for this model: {', '.join(missing[:5])}")
         return features[self.feature_names].astype(np.float64)
 
+    @property
+    def penalty(self):
+        """The model's defect penalty (:class:`photoqc.models.penalty.DefectPenalty`)."""
+        from photoqc.models.penalty import DefectPenalty
+
+        return DefectPenalty.from_record(self.meta.get("defect_penalty"))
+
     def raw_score(self, features: pd.DataFrame) -> np.ndarray:
-        """Log-odds of "good" per row."""
-        return self.booster.predict(self.matrix(features), raw_score=True)
+        """Log-odds of "good" per row: the trees', plus the defect penalty."""
+        X = self.matrix(features)
+        return self.booster.predict(X, raw_score=True) + self.penalty.raw(X)
 
     def predict_good(self, features: pd.DataFrame) -> np.ndarray:
         """Probability (0–1) that each photo is good."""
         return 1.0 / (1.0 + np.exp(-self.raw_score(features)))
 
     def contributions(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Exact TreeSHAP values (n, features) in log-odds, and the expected value (n,)."""
-        out = self.booster.predict(self.matrix(features), pred_contrib=True)
-        return out[:, :-1], out[:, -1]
+        """Each feature's push (n, features) in log-odds, and the expected value (n,): the
+        trees' exact TreeSHAP values plus the defect penalty's terms, which belong to one
+        feature each. They sum, with the expected value, to :meth:`raw_score`."""
+        X = self.matrix(features)
+        out = self.booster.predict(X, pred_contrib=True)
+        return out[:, :-1] + self.penalty.contributions(X, self.feature_names), out[:, -1]
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
         """Write ``model.txt`` and ``photoqc.json`` into ``folder`` (created if needed)."""
@@ -166,6 +177,8 @@ def new_meta(
     cv_metrics: dict,
     good_ranges: dict[str, list[float]],
     training: dict,
+    monotone_constraints: list[int] | None = None,
+    defect_penalty: dict | None = None,
 ) -> dict:
     """The description of a freshly trained model."""
     from photoqc import __version__
@@ -183,6 +196,8 @@ def new_meta(
         "cv_metrics": cv_metrics,
         "good_ranges": good_ranges,
         "training": training,
+        "monotone_constraints": monotone_constraints,
+        "defect_penalty": defect_penalty,
     }
 
 
@@ -301,6 +316,9 @@ def load_bundle(
 
         nima_models = tuple(m["name"] for m in meta["feature_config"].get("nima", []))
         known_features = set(feature_names(table_groups(nima_models)))
+    penalised = (meta.get("defect_penalty") or {}).get("features", [])
+    if not set(penalised) <= set(meta["feature_names"]):
+        raise BundleError(f"{meta_path}: defect_penalty names features the model does not use")
     unknown = [n for n in meta["feature_names"] if n not in known_features]
     if unknown:
         raise BundleError(

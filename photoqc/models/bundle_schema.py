@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from photoqc.segmentation.registry import SEGMENTERS
 
@@ -66,6 +73,25 @@ class ThresholdChange(_Strict):
     replaced: Text | None = None
 
 
+class PenaltyRecord(_Strict):
+    features: list[FeatureName] = Field(max_length=MAX_FEATURES)
+    thresholds: list[Finite] = Field(max_length=MAX_FEATURES)
+    scales: list[Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(
+        max_length=MAX_FEATURES
+    )
+    signs: list[Literal[-1, 1]] = Field(max_length=MAX_FEATURES)
+    weights: list[Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(
+        max_length=MAX_FEATURES
+    )
+
+    @model_validator(mode="after")
+    def _aligned(self) -> PenaltyRecord:
+        lengths = {len(self.features), len(self.thresholds), len(self.scales)}
+        if lengths | {len(self.signs), len(self.weights)} != {len(self.features)}:
+            raise ValueError("features, thresholds, scales, signs and weights differ in length")
+        return self
+
+
 class ModelDescription(_Strict):
     """The schema of ``photoqc.json``."""
 
@@ -89,6 +115,7 @@ class ModelDescription(_Strict):
     monotone_constraints: list[Literal[-1, 0, 1]] | None = Field(
         default=None, max_length=MAX_FEATURES
     )
+    defect_penalty: PenaltyRecord | None = None
     training: dict[Key, Scalar] = Field(default_factory=dict, max_length=100)
     model_file: FileName
     model_sha256: Sha256

@@ -8,8 +8,12 @@ NaN features (no object found, NIMA off) are LightGBM's native missing values.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
+
+from photoqc.models.penalty import DefectPenalty
 
 DEFAULT_PARAMS: dict[str, object] = {
     "learning_rate": 0.03,
@@ -54,6 +58,10 @@ class GoodBadClassifier:
         Seed for bagging and feature sampling.
     params : dict, optional
         Overrides of :data:`DEFAULT_PARAMS`.
+    monotone : sequence of int, optional
+        Per feature (in the columns' order): 1 when a higher value may only raise p_good,
+        -1 when it may only lower it, 0 when either (LightGBM's ``monotone_constraints``,
+        from the features' directions). None: unconstrained.
     """
 
     def __init__(
@@ -64,19 +72,22 @@ class GoodBadClassifier:
         early_stopping_rounds: int = 50,
         random_state: int = 0,
         params: dict[str, object] | None = None,
+        monotone: Sequence[int] | None = None,
     ):
         self.soft = soft
         self.n_estimators = n_estimators
         self.early_stopping_rounds = early_stopping_rounds
         self.random_state = random_state
         self.params = params or {}
+        self.monotone = list(monotone) if monotone is not None else None
+        self.penalty_: DefectPenalty | None = None
 
     @property
     def objective(self) -> str:
         return "cross_entropy" if self.soft else "binary"
 
     def lgb_params(self, n_rows: int = 300) -> dict[str, object]:
-        return {
+        params = {
             **DEFAULT_PARAMS,
             "min_data_in_leaf": min_data_in_leaf(n_rows),
             **self.params,
@@ -84,10 +95,17 @@ class GoodBadClassifier:
             "metric": "cross_entropy" if self.soft else "binary_logloss",
             "seed": self.random_state,
         }
+        if self.monotone is not None and any(self.monotone):
+            params["monotone_constraints"] = self.monotone
+            params["monotone_constraints_method"] = "intermediate"
+        return params
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray) -> GoodBadClassifier:
+    def fit(
+        self, X: pd.DataFrame, y: np.ndarray, weight: np.ndarray | None = None
+    ) -> GoodBadClassifier:
         """Fit ``n_estimators`` rounds on features ``X`` (named columns) and targets ``y``
-        in [0, 1] (see :meth:`select_rounds` for choosing the count)."""
+        in [0, 1], each row counting ``weight`` (default 1; see :meth:`select_rounds` for
+        choosing the count)."""
         import lightgbm as lgb
 
         y = np.asarray(y, dtype=np.float64)
@@ -95,7 +113,7 @@ class GoodBadClassifier:
             raise ValueError("hard labels must be 0 or 1; use soft=True for probabilities")
         self.booster_ = lgb.train(
             self.lgb_params(len(y)),
-            lgb.Dataset(X, label=y, free_raw_data=False),
+            lgb.Dataset(X, label=y, weight=weight, free_raw_data=False),
             num_boost_round=self.n_estimators,
         )
         self.best_iteration_ = self.booster_.current_iteration()
@@ -103,12 +121,20 @@ class GoodBadClassifier:
         return self
 
     def select_rounds(
-        self, X: pd.DataFrame, y: np.ndarray, strata: np.ndarray, *, folds: int = 4
+        self,
+        X: pd.DataFrame,
+        y: np.ndarray,
+        strata: np.ndarray,
+        *,
+        folds: int = 4,
+        groups: np.ndarray | None = None,
+        weight: np.ndarray | None = None,
     ) -> int:
         """Boosting rounds that minimise the cross-validated loss on ``X``, ``y``.
 
         Stratified ``folds``-fold CV on ``strata`` (e.g. good/bad) with early stopping after
-        ``early_stopping_rounds`` rounds without improvement, at most ``n_estimators``.
+        ``early_stopping_rounds`` rounds without improvement, at most ``n_estimators``;
+        rows sharing a ``groups`` value (a photo and its degraded copies) stay in one fold.
         Every photo both trains and validates, which on a few hundred photos gives a far
         steadier count than one held-out slice. The best count is scaled by
         ``folds / (folds - 1)``: the model fitted afterwards sees that many times more
@@ -116,14 +142,18 @@ class GoodBadClassifier:
         ROC-AUC 0.857 -> 0.859 without NIMA, 0.886 -> 0.888 with).
         """
         import lightgbm as lgb
-        from sklearn.model_selection import StratifiedKFold
+        from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-        splits = StratifiedKFold(folds, shuffle=True, random_state=self.random_state).split(
-            X, strata
-        )
+        if groups is None:
+            splitter = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
+        else:
+            splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=self.random_state)
+        splits = splitter.split(X, strata, groups)
         history = lgb.cv(
             self.lgb_params(len(y) * (folds - 1) // folds),
-            lgb.Dataset(X, label=np.asarray(y, dtype=np.float64), free_raw_data=False),
+            lgb.Dataset(
+                X, label=np.asarray(y, dtype=np.float64), weight=weight, free_raw_data=False
+            ),
             num_boost_round=self.n_estimators,
             folds=list(splits),
             callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
@@ -132,10 +162,11 @@ class GoodBadClassifier:
         return max(1, round(best * folds / (folds - 1)))
 
     def raw_score(self, X: pd.DataFrame) -> np.ndarray:
-        """Log-odds of "good" per row."""
-        return self.booster_.predict(
+        """Log-odds of "good" per row (trees, plus any defect penalty)."""
+        trees = self.booster_.predict(
             X[self.feature_names_], raw_score=True, num_iteration=self.best_iteration_
         )
+        return trees + self.penalty_.raw(X) if self.penalty_ is not None else trees
 
     def predict_good(self, X: pd.DataFrame) -> np.ndarray:
         """Probability (0–1) that each photo is good."""

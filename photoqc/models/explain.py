@@ -104,7 +104,7 @@ def describe(spec: FeatureSpec, value: float, typical: float, side: str | None =
     phrase = spec.phrase(side)
     if spec.near and (value <= 0 if side == "high" else value >= 0):
         phrase = spec.near
-    if "{v}" in phrase and "{t}" not in phrase:
+    if "{v}" in phrase and "{t}" not in phrase and spec.show_typical:
         phrase += " (good photos: ~{t})"
     return phrase.format(v=spec.format(value), t=spec.format(typical))
 
@@ -176,13 +176,20 @@ def top_reasons(
     """
     contributions = np.asarray(contributions, dtype=np.float64)
     families: dict[str, list[int]] = {}
+    last: set[str] = set()
     for i, name in enumerate(feature_names):
-        families.setdefault((specs.get(name) or _other(name)).family, []).append(i)
+        spec = specs.get(name) or _other(name)
+        families.setdefault(spec.family, []).append(i)
+        if spec.last_resort:
+            last.add(spec.family)
     totals = {family: float(contributions[idx].sum()) for family, idx in families.items()}
     reasons: list[Reason] = []
-    for family in sorted(totals, key=totals.get):
-        if totals[family] > -min_contribution or len(reasons) >= top:
+    # Strongest push first, overall judgements (NIMA) after every defect family.
+    for family in sorted(totals, key=lambda f: (f in last, totals[f])):
+        if len(reasons) >= top:
             break
+        if totals[family] > -min_contribution:
+            continue
         # Strongest push first; a feature that is not visibly off on a defect side (or was
         # not measured) shows the moderator nothing, so the next one speaks.
         for i in sorted(families[family], key=lambda i: contributions[i]):

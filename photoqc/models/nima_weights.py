@@ -42,6 +42,15 @@ def sha256_of(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def packaged_nima_files() -> tuple[Path, ...]:
+    """The NIMA weights that ship inside photoqc (idealo's MobileNet technical and
+    aesthetic models, float16; Apache-2.0, see ``photoqc/weights/NOTICE``)."""
+    from importlib import resources
+
+    folder = Path(str(resources.files("photoqc") / "weights"))
+    return tuple(sorted(folder.glob("nima_*.safetensors")))
+
+
 def sidecar_path(path: str | os.PathLike[str]) -> Path:
     """The JSON description that belongs to a weights file."""
     return Path(path).with_suffix(".json")
@@ -61,10 +70,12 @@ def save_nima(
     source: dict[str, object] | None = None,
     trained_on: str = "unknown",
     extra: dict[str, object] | None = None,
+    half: bool = False,
 ) -> dict[str, object]:
     """Write ``model`` to ``path`` (.safetensors) and its description to the .json beside it.
 
-    Returns the description.
+    ``half`` stores floating-point tensors as float16 (half the size; they load as
+    float32). Returns the description.
     """
     from photoqc import __version__
 
@@ -84,7 +95,10 @@ def save_nima(
         **(extra or {}),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    state = {
+        k: (v.half() if half and v.is_floating_point() else v).detach().contiguous().cpu()
+        for k, v in model.state_dict().items()
+    }
     # The header leaves out the creation time, so the same weights always make the same
     # bytes: models and the feature cache name NIMA files by their sha256.
     header = {k: v for k, v in meta.items() if k != "created"}
@@ -174,6 +188,7 @@ def load_nima(
         ) from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise NimaWeightsError(f"{path}: does not hold a state dict of tensors")
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
     guessed = guess_backbone(state)
     backbone = str(meta.get("backbone") or guessed or "")

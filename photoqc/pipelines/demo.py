@@ -43,8 +43,19 @@ class DemoConfig:
     long_side: int = 512
     mild: tuple[float, ...] = (0.08, 0.16)
     severe: tuple[float, ...] = (0.75, 0.95)
-    defects: tuple[str, ...] = tuple(DEGRADATIONS)
-    segmenter: str = "grabcut"
+    defects: tuple[str, ...] = (
+        "underexposed",
+        "overexposed",
+        "blown_highlights",
+        "low_contrast",
+        "dark_corner",
+        "defocus_blur",
+        "motion_blur",
+        "sensor_noise",
+        "heavy_jpeg",
+        "cut_off",
+    )
+    segmenter: str = "fastcut"
     nima: bool = True
     folds: int = 5
     seed: int = 0

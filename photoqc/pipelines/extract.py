@@ -83,6 +83,7 @@ class FeatureExtractor:
                     groups=self.groups,
                     analysis_long_side=self.config.analysis_long_side,
                     nima=nima,
+                    jpeg_subsampling=image.jpeg_subsampling,
                 )
             except Exception as exc:
                 rows[i] = self._failure(items[i], exc)

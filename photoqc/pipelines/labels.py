@@ -7,7 +7,9 @@ Kinds (the first present wins, in this order):
 - ``votes_good`` + ``votes_total``: k of n raters said good (as OLX had 5 raters) -> soft
   target k / n, trained with LightGBM's cross-entropy objective;
 - ``mos`` with a threshold T: soft target ``sigmoid((mos - T) / s)`` (TripAdvisor's soft
-  target around their acceptable/unacceptable line), cross-entropy objective.
+  target around their acceptable/unacceptable line), or with ``--mos-target linear`` the
+  straight line ``0.5 + (mos - T) / (2 s)`` clipped to 0–1 (with T = 50 and s = 50, MOS /
+  100), which keeps apart photos a sigmoid flattens at both ends; cross-entropy objective.
 
 Image paths are relative to the CSV's folder (or absolute). Every malformed row is reported
 at once, with its line number, before any image is read.
@@ -81,6 +83,15 @@ def problem_report(source: str | os.PathLike[str], problems: list[str], shown: i
     return f"{source}: {len(problems)} problem(s):\n  {listed}{more}"
 
 
+MOS_TARGETS = ("sigmoid", "linear")
+"""How a MOS becomes a soft target (see the module docstring)."""
+
+
+def linear_target(mos: np.ndarray, threshold: float, scale: float) -> np.ndarray:
+    """``0.5 + (mos - threshold) / (2 scale)`` clipped to 0–1: soft probability of "good"."""
+    return np.clip(0.5 + (np.asarray(mos, dtype=np.float64) - threshold) / (2 * scale), 0, 1)
+
+
 def sigmoid_target(
     mos: np.ndarray, threshold: float, scale: float = DEFAULT_MOS_SCALE
 ) -> np.ndarray:
@@ -94,6 +105,7 @@ def read_labels(
     mos_threshold: float | None = None,
     mos_scale: float = DEFAULT_MOS_SCALE,
     check_files: bool = True,
+    mos_target: str = "sigmoid",
 ) -> Labels:
     """Parse a labels CSV (see the module docstring).
 
@@ -128,6 +140,8 @@ def read_labels(
         )
     if not math.isfinite(mos_scale) or mos_scale <= 0:
         raise LabelsError(f"--mos-scale must be > 0, got {mos_scale}")
+    if mos_target not in MOS_TARGETS:
+        raise LabelsError(f"--mos-target must be one of {', '.join(MOS_TARGETS)}")
 
     problems: list[str] = []
     images: list[str] = []
@@ -148,7 +162,7 @@ def read_labels(
         path = Path(image) if Path(image).is_absolute() else csv_path.parent / image
         if check_files and not path.is_file():
             problems.append(f"line {line}: file not found: {path}")
-        target, problem = _target(kind, record, columns, mos_threshold, mos_scale)
+        target, problem = _target(kind, record, columns, mos_threshold, mos_scale, mos_target)
         if problem:
             problems.append(f"line {line}: {problem}")
             continue
@@ -170,7 +184,9 @@ def read_labels(
     )
 
 
-def _target(kind, record, columns, mos_threshold, mos_scale) -> tuple[float, str | None]:
+def _target(
+    kind, record, columns, mos_threshold, mos_scale, mos_target
+) -> tuple[float, str | None]:
     if kind == "label":
         raw = str(record[columns["label"]]).strip()
         word = raw.lower()
@@ -199,4 +215,5 @@ def _target(kind, record, columns, mos_threshold, mos_scale) -> tuple[float, str
         return math.nan, f"mos {record[columns['mos']]!r} is not a number"
     if not math.isfinite(mos):
         return math.nan, "mos is missing"
-    return float(sigmoid_target(mos, mos_threshold, mos_scale)), None
+    shape = linear_target if mos_target == "linear" else sigmoid_target
+    return float(shape(mos, mos_threshold, mos_scale)), None

@@ -28,9 +28,11 @@ def import_nima(
     *,
     name: str | None = None,
     trained_on: str | None = None,
+    half: bool = False,
 ) -> dict[str, object]:
     """Import ``source`` (idealo ``.tflite`` or Keras ``.hdf5``) into ``out`` (``.safetensors``,
-    with its ``.json`` description beside it); returns the description.
+    with its ``.json`` description beside it); returns the description. ``half`` stores
+    the weights as float16.
 
     Raises
     ------
@@ -59,4 +61,5 @@ def import_nima(
         trained_on=trained_on
         or known.get("trained_on")
         or TRAINED_ON_BY_NAME.get(model_name, "unknown"),
+        half=half,
     )

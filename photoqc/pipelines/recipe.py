@@ -53,10 +53,9 @@ TEXT_COLUMNS = tuple(c for c in META_COLUMNS if c != "object_score")
 """Columns of a feature row that hold text; every other column is a number."""
 
 NIMA_OFF_WARNING = (
-    "NIMA is off: no NIMA weights found, so the nima_* features are empty. Import idealo's "
-    "weights with `photoqc nima import FILE --out nima_technical.safetensors`, then pass "
-    "--nima-weights FILE (once per model) or put the files in --weights-dir / "
-    "$PHOTOQC_WEIGHTS_DIR."
+    "NIMA is off: no NIMA weights found (photoqc ships idealo's; was the package installed "
+    "whole?), so the nima_* features are empty. Pass --nima-weights FILE (once per model, "
+    "from `photoqc nima import`) or put the files in --weights-dir / $PHOTOQC_WEIGHTS_DIR."
 )
 
 
@@ -325,22 +324,25 @@ def _resolve_segmenter(config: SegmenterConfig) -> tuple[SegmenterConfig, str | 
     try:
         return resolve_segmenter(config)
     except WeightsNotFoundError as exc:
-        hint = " (or use --segmenter grabcut, which needs no weights)"
+        hint = " (or use --segmenter fastcut, which needs no weights)"
         raise RecipeError(f"{exc}{hint}") from None
 
 
 def _nima_candidates(options: RecipeOptions) -> list[str]:
-    """NIMA weight files to consider, in order: explicit files, else every NIMA file in
-    the weights folder."""
-    from photoqc.models.nima_weights import is_nima_file
+    """NIMA weight files to use: the explicit ones if any; else the weights that ship with
+    photoqc, each replaced by a file of the same model name in the weights folder."""
+    from photoqc.models.nima_weights import is_nima_file, nima_name, packaged_nima_files
     from photoqc.weights import weights_dir_from_env
 
     if options.nima_weights:
         return [str(Path(p)) for p in options.nima_weights]
+    chosen = {nima_name(p): str(p) for p in packaged_nima_files()}
     folder = weights_dir_from_env(options.weights_dir)
-    if folder is None or not folder.is_dir():
-        return []
-    return [str(p) for p in sorted(folder.glob("*.safetensors")) if is_nima_file(p)]
+    if folder is not None and folder.is_dir():
+        for path in sorted(folder.glob("*.safetensors")):
+            if is_nima_file(path):
+                chosen[nima_name(path)] = str(path)
+    return list(chosen.values())
 
 
 def _nima_file(path: str) -> NimaFile:

@@ -28,6 +28,8 @@ import pandas as pd
 
 from photoqc.models.bundle import ModelBundle, new_meta
 from photoqc.models.classifier import GoodBadClassifier
+from photoqc.models.penalty import DefectPenalty
+from photoqc.pipelines.augment import AugmentConfig, Augmented, augment
 from photoqc.pipelines.cache import FeatureCache, file_sha256
 from photoqc.pipelines.extract import STATUS_OK, extract_rows
 from photoqc.pipelines.inputs import InputItem
@@ -42,13 +44,23 @@ ProgressCallback = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to fit and evaluate the classifier."""
+    """How to fit and evaluate the classifier.
+
+    ``monotone``: constrain each feature's effect to its direction (see
+    :class:`photoqc.features.Direction`): more blur, noise, clipping or blocking never makes
+    a photo better. ``augment``: degraded copies of good photos to learn defects from,
+    as penalties on defect features beyond the ``penalty_from`` quantile of the good
+    photos (1.0: the worst good photo; see :mod:`photoqc.models.penalty`).
+    """
 
     folds: int = 5
     seed: int = 0
     n_estimators: int = 2000
     early_stopping_rounds: int = 200
     inner_folds: int = 4
+    monotone: bool = True
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    penalty_from: float = 1.0
 
 
 @dataclass
@@ -145,8 +157,90 @@ def best_f1_threshold(is_good: np.ndarray, p_good: np.ndarray) -> float:
     return float(thresholds[best])
 
 
-def cross_validate(X: pd.DataFrame, labels: Labels, config: TrainConfig) -> CVResult:
-    """Stratified k-fold out-of-fold predictions; rounds chosen by CV inside each fold."""
+def monotone_constraints(names: list[str], config: ExtractConfig, on: bool) -> list[int] | None:
+    """LightGBM's monotone constraint of each feature, from its spec's direction."""
+    if not on:
+        return None
+    specs = config.specs()
+    return [specs[n].direction.monotone if n in specs else 0 for n in names]
+
+
+def fit_rows(
+    X: pd.DataFrame,
+    target: np.ndarray,
+    extra: Augmented | None,
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The photos then their degraded copies, as (rows, targets, weights)."""
+    if extra is None or not len(extra):
+        return X, target, np.ones(len(X))
+    return (
+        pd.concat([X, extra.X[X.columns]], ignore_index=True),
+        np.concatenate([target, extra.target]),
+        np.concatenate([np.ones(len(X)), extra.weight]),
+    )
+
+
+def defect_directions(names: list[str], config: ExtractConfig) -> dict[str, int]:
+    """The features a defect penalty may use, with their directions: those with one (more
+    blur, noise, blocking, clipping, cast: never better), but no overall judgement (NIMA)."""
+    specs = config.specs()
+    return {
+        n: specs[n].direction.monotone
+        for n in names
+        if n in specs and specs[n].direction.monotone and not specs[n].last_resort
+    }
+
+
+def fit_classifier(
+    X: pd.DataFrame,
+    target: np.ndarray,
+    soft: bool,
+    config: TrainConfig,
+    *,
+    seed: int,
+    monotone: list[int] | None = None,
+    extra: Augmented | None = None,
+    defects: dict[str, int] | None = None,
+    rounds: int | None = None,
+) -> GoodBadClassifier:
+    """A classifier of the photos ``X``: trees on the photos alone, their number chosen by
+    an inner cross-validation (or ``rounds``); then, with degraded copies ``extra``
+    (sources indexed into ``X``), a penalty on the ``defects`` features fitted to the
+    photos and their copies (:class:`photoqc.models.penalty.DefectPenalty`)."""
+    model = GoodBadClassifier(
+        soft=soft,
+        n_estimators=config.n_estimators,
+        early_stopping_rounds=config.early_stopping_rounds,
+        random_state=seed,
+        monotone=monotone,
+    )
+    is_good = target >= 0.5
+    if rounds is not None:
+        model.n_estimators = rounds
+    elif min(is_good.sum(), (~is_good).sum()) >= 2 * config.inner_folds:
+        model.n_estimators = model.select_rounds(X, target, is_good, folds=config.inner_folds)
+    else:  # too few photos for an inner cross-validation: a fixed, modest number
+        model.n_estimators = min(config.n_estimators, 100)
+    model.fit(X, target)
+    if extra is not None and len(extra) and defects:
+        rows, y, weight = fit_rows(X, target, extra)
+        penalty = DefectPenalty.design(X[is_good], defects, config.penalty_from)
+        model.penalty_ = penalty.fit(rows, model.raw_score(rows), y, weight)
+    return model
+
+
+def cross_validate(
+    X: pd.DataFrame,
+    labels: Labels,
+    config: TrainConfig,
+    *,
+    monotone: list[int] | None = None,
+    extra: Augmented | None = None,
+    defects: dict[str, int] | None = None,
+) -> CVResult:
+    """Stratified k-fold out-of-fold predictions of the labelled photos; rounds chosen by
+    CV inside each fold; degraded copies (``extra``) train only in the folds where their
+    source photo trains."""
     from sklearn.model_selection import StratifiedKFold
 
     is_good = labels.is_good
@@ -168,23 +262,22 @@ def cross_validate(X: pd.DataFrame, labels: Labels, config: TrainConfig) -> CVRe
     fold_metrics, best_iterations = [], []
     splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=config.seed)
     for fold, (train_idx, test_idx) in enumerate(splitter.split(X, is_good)):
-        model = GoodBadClassifier(
-            soft=labels.soft,
-            n_estimators=config.n_estimators,
-            early_stopping_rounds=config.early_stopping_rounds,
-            random_state=config.seed + fold,
+        fold_extra = None
+        if extra is not None and len(extra):
+            fold_extra = extra.of(train_idx)
+            # Sources renumbered to positions within the training part.
+            position = {int(i): j for j, i in enumerate(train_idx)}
+            fold_extra.source = np.array([position[int(i)] for i in fold_extra.source], int)
+        model = fit_classifier(
+            X.iloc[train_idx].reset_index(drop=True),
+            labels.target[train_idx],
+            labels.soft,
+            config,
+            seed=config.seed + fold,
+            monotone=monotone,
+            extra=fold_extra,
+            defects=defects,
         )
-        smaller = min(is_good[train_idx].sum(), (~is_good[train_idx]).sum())
-        if smaller >= 2 * config.inner_folds:
-            model.n_estimators = model.select_rounds(
-                X.iloc[train_idx],
-                labels.target[train_idx],
-                is_good[train_idx],
-                folds=config.inner_folds,
-            )
-        else:  # too few photos for an inner cross-validation: a fixed, modest number
-            model.n_estimators = min(config.n_estimators, 100)
-        model.fit(X.iloc[train_idx], labels.target[train_idx])
         oof[test_idx] = model.predict_good(X.iloc[test_idx])
         best_iterations.append(model.best_iteration_)
         fold_metrics.append(classification_metrics(is_good[test_idx], oof[test_idx]))
@@ -247,8 +340,12 @@ def train(
     workers: int = 1,
     on_progress: ProgressCallback | None = None,
     training_record: dict | None = None,
+    copies_dir: str | os.PathLike[str] | None = None,
 ) -> TrainOutcome:
-    """Features, cross-validation, threshold, final model and bundle (see module docstring)."""
+    """Features, cross-validation, threshold, final model and bundle (see module docstring).
+
+    With ``config.augment.copies``, degraded copies of the good photos are made in
+    ``copies_dir`` (default: ``copies`` in the cache folder, else in ``out_dir``)."""
     config = config or TrainConfig()
     out_dir = Path(out_dir)
     frame, failed, from_cache = extract_labelled(
@@ -269,7 +366,18 @@ def train(
     # A feature never measured in training (NIMA off, no segmenter) cannot be used.
     names = [n for n in all_names if features[n].notna().any()]
     X = features[names]
-    cv = cross_validate(X, kept, config)
+    monotone = monotone_constraints(names, extract_config, config.monotone)
+    extra = None
+    if config.augment.copies:
+        folder = copies_dir or (cache.folder if cache else out_dir) / "copies"
+
+        def measure(copy_labels: Labels) -> pd.DataFrame:
+            return extract_labelled(copy_labels, extract_config, cache=cache, workers=workers)[0]
+
+        extra = augment(kept, config.augment, folder, measure)
+        extra.X = extra.X[names].astype(np.float64)
+    defects = defect_directions(names, extract_config)
+    cv = cross_validate(X, kept, config, monotone=monotone, extra=extra, defects=defects)
     threshold = best_f1_threshold(kept.is_good, cv.oof)
     cv.metrics.update(
         {
@@ -279,8 +387,16 @@ def train(
         }
     )
     rounds = max(1, int(np.median(cv.best_iterations)))
-    final = GoodBadClassifier(soft=kept.soft, n_estimators=rounds, random_state=config.seed).fit(
-        X, kept.target
+    final = fit_classifier(
+        X,
+        kept.target,
+        kept.soft,
+        config,
+        seed=config.seed,
+        monotone=monotone,
+        extra=extra,
+        defects=defects,
+        rounds=rounds,
     )
     meta = new_meta(
         feature_names=names,
@@ -299,8 +415,12 @@ def train(
             "rounds": rounds,
             "folds": int(cv.metrics["folds"]),
             "seed": config.seed,
+            "degraded_copies": len(extra) if extra is not None else 0,
+            "copy_weight": config.augment.weight if extra is not None else None,
             **(training_record or {}),
         },
+        monotone_constraints=monotone,
+        defect_penalty=final.penalty_.record() if final.penalty_ is not None else None,
     )
     bundle = ModelBundle(final.booster_, meta)
     bundle.save(out_dir)

@@ -2,8 +2,9 @@
 
 Segmenters (``--segmenter``) are listed, with their settings and defaults, in
 :mod:`photoqc.segmentation.registry`: ``maskrcnn`` (torchvision Mask R-CNN, COCO weights),
-``grabcut`` (OpenCV, no weights) and ``none`` (no mask: object features missing); ``auto``
-takes Mask R-CNN when its weights can be had, else GrabCut with one warning.
+``fastcut`` (a colour graph cut like GrabCut, no weights, ~30 ms), ``grabcut`` (OpenCV's
+GrabCut, no weights, ~0.4 s) and ``none`` (no mask: object features missing); ``auto``
+takes Mask R-CNN when its weights can be had, else fastcut with one warning.
 
 A :class:`SegmenterConfig` is plain data, so it travels to worker processes; resolve it
 once in the main process (:func:`resolve_segmenter`) so that ``auto`` decides, downloads

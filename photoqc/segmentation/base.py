@@ -19,7 +19,8 @@ class SegmentationResult:
         True on the main object, at the size of the input image; None when no object was
         found or no segmentation ran.
     segmenter : str
-        ``"maskrcnn"``, ``"grabcut"`` or ``"none"``.
+        A registry name (:mod:`photoqc.segmentation.registry`): ``"maskrcnn"``,
+        ``"fastcut"``, ``"grabcut"`` or ``"none"``.
     weights : str or None
         Identifier of the weights used (file name), None for weight-free methods.
     score : float

@@ -77,14 +77,20 @@ GRABCUT = SegmenterEntry(
     MappingProxyType({"long_side": 240, "margin": 0.08, "iterations": 4}),
     "photoqc.segmentation.grabcut",
 )
+FASTCUT = SegmenterEntry(
+    "fastcut",
+    "colour graph cut from a centred rectangle like GrabCut, ten times faster, no weights",
+    MappingProxyType({"long_side": 120, "margin": 0.08, "iterations": 1}),
+    "photoqc.segmentation.fastcut",
+)
 NONE = SegmenterEntry("none", "no segmentation: object features left empty")
 
 SEGMENTERS: Mapping[str, SegmenterEntry] = MappingProxyType(
-    {entry.name: entry for entry in (MASKRCNN, GRABCUT, NONE)}
+    {entry.name: entry for entry in (MASKRCNN, FASTCUT, GRABCUT, NONE)}
 )
 """Every segmenter by name, in the order ``--help`` lists them."""
 
-AUTO_PREFERENCE = ("maskrcnn", "grabcut")
+AUTO_PREFERENCE = ("maskrcnn", "fastcut")
 """What ``auto`` tries, in order: the first whose weights can be had."""
 
 CHOICES = (AUTO, *SEGMENTERS)

@@ -1,0 +1,200 @@
+"""Degraded copies of good training photos, so the classifier learns every defect type.
+
+Real labelled photos rarely show every defect at every strength: a set of phone photos may
+hold no heavily noisy, blocky or colour-cast one, and a tree model cannot call bad what it
+has never seen. So each good training photo lends a few copies of itself, each with one
+defect of :data:`photoqc.degradations.DEFECT_FAMILIES` (noise, JPEG blocking, blur, under-
+and over-exposure, a colour cast) at a graded severity, labelled with a *soft* target: the
+photo's own target scaled down by the severity, ``target x (1 - severity)``. A copy keeps
+its source's format (PNG stays PNG; a JPEG is saved at its own quality), so nothing but
+the defect tells it apart; copies count less than real photos (``weight``); and in
+cross-validation a copy trains only where its source trains, never beside it in a test
+fold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from photoqc.degradations import CAST_HUES, DEFECT_FAMILIES, DEGRADATIONS, jpeg_quality_for
+from photoqc.features.compression import jpeg_quality
+from photoqc.images import ImageLoadError, load_image
+from photoqc.pipelines.labels import Labels
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """How many degraded copies of which photos, how strong, and how much they count.
+
+    Attributes
+    ----------
+    copies : int
+        Copies per good photo (0: none).
+    min_target : float
+        Only photos whose target is at least this (good photos) lend copies.
+    severities : tuple of float
+        Severities drawn from, 0–1.
+    defects : tuple of str
+        Defects drawn from (names of :data:`photoqc.degradations.DEGRADATIONS`).
+    weight : float
+        Training weight of a copy (a real photo weighs 1).
+    seed : int
+        Seed of the draws (photo, defect, severity, noise, hue).
+    """
+
+    copies: int = 0
+    min_target: float = 0.6
+    severities: tuple[float, ...] = (0.4, 0.7, 1.0)
+    defects: tuple[str, ...] = tuple(DEFECT_FAMILIES)
+    weight: float = 1.0
+    seed: int = 0
+
+    def record(self) -> dict[str, object]:
+        return {
+            "copies": self.copies,
+            "min_target": self.min_target,
+            "severities": list(self.severities),
+            "defects": list(self.defects),
+            "weight": self.weight,
+            "seed": self.seed,
+        }
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One planned copy: which photo, which defect at which severity, and its draw."""
+
+    source: int
+    defect: str
+    severity: float
+    variant: int
+
+    def target(self, source_target: float) -> float:
+        """The copy's soft target: its source's, scaled down by the severity."""
+        return float(source_target) * (1.0 - self.severity)
+
+
+@dataclass
+class Augmented:
+    """Degraded copies as training rows: features, targets, weights and their sources
+    (indices into the labels)."""
+
+    X: pd.DataFrame
+    target: np.ndarray
+    weight: np.ndarray
+    source: np.ndarray
+    defect: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.target)
+
+    def of(self, sources: np.ndarray) -> Augmented:
+        """The copies whose source is among ``sources``."""
+        keep = np.isin(self.source, sources)
+        return Augmented(
+            self.X[keep].reset_index(drop=True),
+            self.target[keep],
+            self.weight[keep],
+            self.source[keep],
+            [d for d, k in zip(self.defect, keep, strict=True) if k],
+        )
+
+
+def plan(labels: Labels, config: AugmentConfig) -> list[Copy]:
+    """Which copies to make: ``config.copies`` per photo with a target of at least
+    ``config.min_target``, each with a defect and severity drawn at random (seeded)."""
+    rng = np.random.default_rng(config.seed)
+    copies = []
+    for source in np.flatnonzero(labels.target >= config.min_target):
+        for _ in range(config.copies):
+            copies.append(
+                Copy(
+                    int(source),
+                    str(rng.choice(config.defects)),
+                    float(rng.choice(config.severities)),
+                    int(rng.integers(0, 2**31)),
+                )
+            )
+    return copies
+
+
+def apply(copy: Copy, pixels: np.ndarray) -> np.ndarray:
+    """The copy's pixels: its defect at its severity, with its own noise draw or cast hue."""
+    degrade = DEGRADATIONS[copy.defect]
+    if copy.defect in ("gaussian_noise", "sensor_noise"):
+        return degrade(pixels, copy.severity, seed=copy.variant)
+    if copy.defect == "colour_cast":
+        hues = sorted(CAST_HUES)
+        return degrade(pixels, copy.severity, hue=hues[copy.variant % len(hues)])
+    return degrade(pixels, copy.severity)
+
+
+def write_copy(copy: Copy, source_path: str | os.PathLike[str], folder: Path) -> Path | None:
+    """Make one copy as a file in ``folder`` (kept: the same copy is made once), in its
+    source's format; None when the source cannot be read."""
+    digest = hashlib.sha256(
+        f"{Path(source_path).resolve()}|{copy.defect}|{copy.severity}|{copy.variant}".encode()
+    ).hexdigest()[:20]
+    try:
+        original = load_image(source_path)
+    except ImageLoadError as exc:
+        logger.warning("no copies of %s: %s", source_path, exc.cause)
+        return None
+    as_jpeg = copy.defect == "jpeg" or original.format == "JPEG"
+    path = folder / f"{digest}.{'jpg' if as_jpeg else 'png'}"
+    if path.is_file():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    pixels = apply(copy, original.pixels)
+    temporary = path.with_suffix(".tmp")
+    if copy.defect == "jpeg":
+        quality = jpeg_quality_for(copy.severity)
+        Image.fromarray(pixels).save(temporary, "JPEG", quality=quality)
+    elif as_jpeg:
+        quality = jpeg_quality(original.jpeg_quantization)
+        quality = 95 if np.isnan(quality) else int(quality)
+        Image.fromarray(pixels).save(temporary, "JPEG", quality=quality)
+    else:
+        Image.fromarray(pixels).save(temporary, "PNG")
+    os.replace(temporary, path)
+    return path
+
+
+def augment(
+    labels: Labels,
+    config: AugmentConfig,
+    folder: str | os.PathLike[str],
+    features: Callable[[Labels], pd.DataFrame],
+) -> Augmented:
+    """Make the planned copies in ``folder`` and measure them with ``features`` (which
+    takes labels and returns feature rows with a ``status`` column, in order)."""
+    folder = Path(folder)
+    copies = plan(labels, config)
+    made: list[tuple[Copy, Path]] = []
+    for copy in copies:
+        path = write_copy(copy, labels.paths[copy.source], folder)
+        if path is not None:
+            made.append((copy, path))
+    sources = np.array([c.source for c, _ in made], dtype=int)
+    target = np.array([c.target(labels.target[c.source]) for c, _ in made], dtype=float)
+    copy_labels = Labels([str(p) for _, p in made], [p for _, p in made], target, "votes")
+    rows = features(copy_labels)
+    ok = (rows["status"] == "ok").to_numpy()
+    return Augmented(
+        rows[ok].reset_index(drop=True),
+        target[ok],
+        np.full(int(ok.sum()), config.weight),
+        sources[ok],
+        [c.defect for (c, _), k in zip(made, ok, strict=True) if k],
+    )
