@@ -36,7 +36,8 @@ from skimage import data
 from photoqc.features import FEATURE_GROUPS, FeatureInput, compute_features
 from photoqc.images import load_image
 from photoqc.pipelines.parallel import set_thread_count
-from photoqc.segmentation import FastCutSegmenter, GrabCutSegmenter, NoSegmenter
+from photoqc.segmentation import GrabCutSegmenter, NoSegmenter
+from photoqc.segmentation.fastcut import FastCutSegmenter
 
 DEFAULT_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "clive-dev" / "images"
 SEGMENTER_LIMIT_MS = 40.0

@@ -313,11 +313,15 @@ def _refuse_missing_rows(image: Image.Image) -> None:
     """ValueError when the bottom of a decoded JPEG is the flat mid-grey libjpeg fills in
     for rows it had no data for (a real photo's last block row is never flat grey to the
     sample); a photo that is grey all over is left alone."""
-    pixels = np.asarray(image)
-    if pixels.ndim == 2:
-        pixels = pixels[..., None]
-    tail = pixels[-MIN_MISSING_ROWS:].reshape(-1, pixels.shape[-1])
-    if (tail == MISSING_DATA_GREY).all() and pixels.shape[0] > MIN_MISSING_ROWS:
+    width, height = image.size
+    if height <= MIN_MISSING_ROWS:
+        return
+    # The last rows first (cheap): the whole frame is read only when they are grey.
+    tail = np.asarray(image.crop((0, height - MIN_MISSING_ROWS, width, height)))
+    if (tail == MISSING_DATA_GREY).all():
+        pixels = np.asarray(image)
+        if pixels.ndim == 2:
+            pixels = pixels[..., None]
         rows = pixels.reshape(pixels.shape[0], -1)
         flat = (rows == MISSING_DATA_GREY).all(axis=1)
         missing = int(np.argmin(flat[::-1])) if not flat.all() else 0

@@ -77,7 +77,7 @@ def test_more_gaussian_blur_means_lower_sharpness(photo, request):
 
 
 def test_native_sharpness_sees_softness_that_the_analysis_scale_evens_out(astronaut):
-    # The same content enlarged 2x and 4x: alike at the fixed analysis scale (1024 px),
+    # The same content enlarged 2x and 4x: alike at the fixed analysis scale (512 px),
     # but the 4x one is far softer pixel for pixel.
     x2 = cv2.resize(astronaut, (1024, 1024), interpolation=cv2.INTER_CUBIC)
     x4 = cv2.resize(astronaut, (2048, 2048), interpolation=cv2.INTER_CUBIC)

@@ -28,16 +28,15 @@ def clipped_fraction(
 
 
 def _compute(x: FeatureInput) -> dict[str, float]:
-    # Native scale (on the native tiles of a large photo, all the same size): averaging
-    # down would turn a blown highlight's edge into grey.
-    lumas = x.native_luma
+    # Native scale, whole frame, from one histogram pass (a small blown patch is easily
+    # missed by a sample; averaging down would turn a highlight's edge grey).
+    counts = x.luma_histogram
+    total = counts.sum()
+    if total == 0:
+        return {"clipped_white_fraction": float("nan"), "clipped_black_fraction": float("nan")}
     return {
-        "clipped_white_fraction": float(
-            np.mean([clipped_fraction(t, high=CLIP_WHITE_LEVEL) for t in lumas])
-        ),
-        "clipped_black_fraction": float(
-            np.mean([clipped_fraction(t, low=CLIP_BLACK_LEVEL) for t in lumas])
-        ),
+        "clipped_white_fraction": float(counts[CLIP_WHITE_LEVEL:].sum() / total),
+        "clipped_black_fraction": float(counts[: CLIP_BLACK_LEVEL + 1].sum() / total),
     }
 
 

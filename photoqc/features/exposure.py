@@ -5,13 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from photoqc.features.base import (
-    Direction,
-    FeatureGroup,
-    FeatureInput,
-    FeatureSpec,
-    pooled_mean_var,
-)
+from photoqc.features.base import Direction, FeatureGroup, FeatureInput, FeatureSpec
 
 
 def luma_mean(luma: np.ndarray) -> float:
@@ -74,16 +68,15 @@ def highlight_tone(luma: np.ndarray, quantile: float = HIGHLIGHT_QUANTILE) -> fl
 
 
 def _compute(x: FeatureInput) -> dict[str, float]:
-    # Native scale, on the native tiles of a large photo; but averaging down keeps the
-    # mean, so a large photo's brightness comes from the whole frame at analysis scale.
-    lumas = x.native_luma
-    if len(lumas) == 1:
-        brightness, contrast = luma_mean(lumas[0]), rms_contrast(lumas[0])
+    # Native scale, whole frame, from the luma histogram (one pass over the pixels).
+    counts, levels = x.luma_histogram, np.arange(256.0)
+    total = counts.sum()
+    if total == 0:
+        brightness = contrast = float("nan")
     else:
-        brightness = luma_mean(x.luma_small)
-        parts = [(t.size, *(v[0, 0] for v in cv2.meanStdDev(t))) for t in lumas]
-        _, variance = pooled_mean_var([(n, m, s**2) for n, m, s in parts])
-        contrast = float(np.sqrt(variance) / 255.0)
+        mean = float(counts @ levels / total)
+        brightness = mean / 255.0
+        contrast = float(np.sqrt(max(0.0, counts @ (levels - mean) ** 2 / total)) / 255.0)
     under, over = exposure_errors(brightness)
     return {
         "brightness": brightness,

@@ -5,7 +5,7 @@ operators for shape-from-focus", Pattern Recognition 46, 2013): the variance of 
 Laplacian (Pech-Pacheco et al. 2000) and Tenengrad (mean squared Sobel gradient magnitude,
 Krotkov 1987, here without a threshold). They are measured twice:
 
-- at the fixed analysis scale (long side 1024 px), so photos of different sizes compare;
+- at the fixed analysis scale (long side 512 px), so photos of different sizes compare;
 - at native scale, because a soft 24 MP photo can look sharp once shrunk, and vice versa.
 """
 
@@ -157,7 +157,7 @@ GROUP = FeatureGroup(
     specs=(
         _spec(
             "sharpness_laplacian",
-            "variance of the Laplacian of luma at analysis scale (long side 1024 px), "
+            "variance of the Laplacian of luma at analysis scale (long side 512 px), "
             "luma units^2, >= 0; higher is sharper",
         ),
         _spec(

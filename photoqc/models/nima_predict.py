@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from photoqc.models.nima import distribution_mean_std
+from photoqc.models.nima import distribution_mean_std, for_inference
 from photoqc.models.nima_weights import load_nima
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class NimaPredictor:
             if name in self.models:
                 first = self.sources[name]
                 raise ValueError(f"two NIMA weight files are named {name!r}: {first} and {path}")
-            self.models[name] = model
+            self.models[name] = for_inference(model)
             self.sources[name] = Path(path).name
             logger.info("NIMA %s ready (%s, %s)", name, meta.get("backbone"), path)
 
@@ -56,7 +56,8 @@ class NimaPredictor:
         out: dict[str, np.ndarray] = {}
         with torch.inference_mode():
             for name, model in self.models.items():
-                out[name] = model(model.preprocessing(images)).numpy()
+                batch = model.preprocessing(images).contiguous(memory_format=torch.channels_last)
+                out[name] = model(batch).numpy()
         return out
 
     def scores(self, images: Sequence[np.ndarray]) -> list[dict[str, tuple[float, float]]]:
