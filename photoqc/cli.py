@@ -56,7 +56,8 @@ app = typer.Typer(
         "PHOTO --model model/`, `photoqc report scores.csv --out report.html`. "
         "`photoqc features PHOTOS/ --out features.parquet` measures brightness, contrast, "
         "clipping, sharpness, noise, compression and object-versus-background light without "
-        "a model."
+        "a model. `photoqc serve` answers uploads over HTTP (`POST /v1/check`) and shows a "
+        "page to drop a photo on."
     ),
     no_args_is_help=True,
     rich_markup_mode="markdown",
@@ -931,6 +932,87 @@ def report_command(
         f"{result.verdicts['bad']} bad, {result.verdicts['error']} errors; "
         f"{result.with_image} with pictures)"
     )
+
+
+@app.command("serve")
+def serve_command(
+    model: Path | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Model folder (from `photoqc train`); default: the built-in model.",
+        exists=True,
+        file_okay=False,
+    ),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface)."
+    ),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port to listen on."),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        help="Server processes, each loading the model once (about 1 per 2 cores).",
+    ),
+    threads: int = typer.Option(
+        2, "--threads", min=1, help="Checks run at once in each process (its CPU pool)."
+    ),
+    queue: int = typer.Option(
+        16, "--queue", min=0, help="Checks that may wait per process; more get 503."
+    ),
+    max_upload_mb: float = typer.Option(
+        25.0, "--max-upload-mb", min=0.001, help="Largest upload, MB; larger gets 413 unread."
+    ),
+    max_pixels: int = typer.Option(
+        DEFAULT_MAX_PIXELS,
+        "--max-pixels",
+        min=1,
+        help="Largest photo in pixels, read from the header before decoding (413).",
+    ),
+    api_key_env: str | None = typer.Option(
+        None,
+        "--api-key-env",
+        help="Name of an environment variable holding the API key that clients must send "
+        "as `X-API-Key` (or `Authorization: Bearer`); default: no key.",
+    ),
+    timeout_s: float = typer.Option(
+        10.0, "--timeout-s", min=0.001, help="Seconds a check may take before 504."
+    ),
+) -> None:
+    """Serve the upload check over HTTP: `POST /v1/check`, `/healthz`, `/readyz`,
+    `/metrics`, the API schema at `/openapi.json`, and a page at `/`."""
+    import os
+
+    import uvicorn
+
+    from photoqc.service.app import CONFIG_ENV, ServeSettings, create_app
+
+    settings = ServeSettings(
+        model=str(model) if model else None,
+        max_upload_mb=max_upload_mb,
+        max_pixels=max_pixels,
+        api_key_env=api_key_env,
+        timeout_s=timeout_s,
+        threads=threads,
+        queue=queue,
+    )
+    if api_key_env and not os.environ.get(api_key_env):
+        raise _fail(f"--api-key-env {api_key_env}: that environment variable is empty or unset")
+    # uvicorn handles SIGINT/SIGTERM itself (graceful shutdown).
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _say(f"photoqc serve: http://{host}:{port}/ ({workers} process(es); model loads first)")
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    else:
+        os.environ[CONFIG_ENV] = settings.to_env()
+        uvicorn.run(
+            "photoqc.service.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
 
 
 nima_app = typer.Typer(

@@ -1,0 +1,442 @@
+"""The HTTP service: ``POST /v1/check`` answers whether an uploaded photo may be published.
+
+One process holds one :class:`photoqc.pipelines.score.Scorer` (the model and its networks,
+loaded once at start) and runs its CPU work off the event loop in a bounded thread pool.
+Requests beyond what the pool and a short queue hold get 503 with ``Retry-After``; a
+request still running after ``timeout_s`` gets 504. Every error is JSON
+``{"error": {"code", "message"}}``; bad input is never a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import io
+import json
+import logging
+import math
+import os
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from PIL import Image
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from photoqc.images import DEFAULT_MAX_PIXELS
+from photoqc.pipelines.inputs import InputItem
+from photoqc.pipelines.recipe import RecipeOptions
+from photoqc.pipelines.score import Scorer
+
+logger = logging.getLogger(__name__)
+
+CONFIG_ENV = "PHOTOQC_SERVE_CONFIG"
+"""Environment variable through which ``photoqc serve --workers N`` hands its settings to
+each worker process (JSON of :class:`ServeSettings`)."""
+
+KNOWN_PATHS = frozenset({"/", "/v1/check", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"})
+
+ACCEPTED_TYPES = ("image/", "application/octet-stream", "multipart/form-data")
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """What one service process needs.
+
+    Attributes
+    ----------
+    model : str or None
+        Model folder; None for the built-in model.
+    max_upload_mb : float
+        Largest request body, MB (10^6 bytes); larger ones get 413 unread.
+    max_pixels : int
+        Largest photo, pixels; checked from the header before decoding (413).
+    api_key_env : str or None
+        Name of the environment variable that holds the API key; None: no key needed.
+    timeout_s : float
+        Seconds a check may take before it is answered with 504.
+    threads : int
+        Checks run at once in this process (the CPU pool).
+    queue : int
+        Checks that may wait for the pool; more get 503.
+    """
+
+    model: str | None = None
+    max_upload_mb: float = 25.0
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    api_key_env: str | None = None
+    timeout_s: float = 10.0
+    threads: int = 2
+    queue: int = 16
+
+    def to_env(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls) -> ServeSettings:
+        return cls(**json.loads(os.environ.get(CONFIG_ENV, "{}")))
+
+
+class ApiError(Exception):
+    """An answer other than 200: HTTP status, a stable code and a sentence."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers
+
+
+def _error(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+    )
+
+
+class Metrics:
+    """Prometheus metrics of one app (its own registry: no global state)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "photoqc_requests",
+            "HTTP requests by path and status",
+            ["path", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "photoqc_check_seconds",
+            "Time to answer POST /v1/check, seconds",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.verdicts = Counter(
+            "photoqc_verdicts", "Verdicts given", ["verdict"], registry=self.registry
+        )
+        self.in_flight = Gauge(
+            "photoqc_checks_in_flight", "Checks running or queued", registry=self.registry
+        )
+
+
+class Checker:
+    """The model's pipeline behind a bounded pool: at most ``threads`` checks run and
+    ``queue`` wait; each thread owns its own scorer (segmenters and networks are not
+    shared between threads)."""
+
+    def __init__(self, settings: ServeSettings):
+        self.settings = settings
+        self.options = RecipeOptions(offline=True, max_pixels=settings.max_pixels)
+        from photoqc.models.bundle import default_model_dir
+
+        first, self.warnings = Scorer.from_model(
+            settings.model or default_model_dir(), self.options
+        )
+        self.bundle, self.config = first.bundle, first.config
+        self._local = threading.local()
+        self._spare = [first]
+        self._spare_lock = threading.Lock()
+        self.pool = ThreadPoolExecutor(settings.threads, thread_name_prefix="photoqc-check")
+        self.slots = settings.threads + settings.queue
+        self.busy = 0
+        self.scratch = tempfile.TemporaryDirectory(prefix="photoqc-serve-")
+
+    def _scorer(self) -> Scorer:
+        scorer = getattr(self._local, "scorer", None)
+        if scorer is None:
+            with self._spare_lock:
+                scorer = self._spare.pop() if self._spare else None
+            if scorer is None:
+                scorer = Scorer(self.bundle, self.config)
+            self._local.scorer = scorer
+        return scorer
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.scratch.cleanup()
+
+    def check(self, body: bytes, name: str, with_features: bool, with_mask: bool) -> dict:
+        """The JSON answer for one photo (runs in the pool)."""
+        start = time.perf_counter()
+        scorer = self._scorer()
+        fd, path = tempfile.mkstemp(suffix=".img", dir=self.scratch.name)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(body)
+            (assessment,) = scorer.assess([InputItem(name, Path(path))])
+            mask = _mask_png(scorer, Path(path)) if with_mask and assessment.ok else None
+        finally:
+            os.unlink(path)
+        if not assessment.ok:
+            message = str(assessment.row.get("error") or "cannot read this image")
+            if message.startswith("image too large"):
+                raise ApiError(413, "too_many_pixels", message)
+            raise ApiError(400, "bad_image", message)
+        bundle = scorer.bundle
+        answer: dict[str, object] = {
+            "verdict": assessment.verdict,
+            "p_good": assessment.p_good,
+            "threshold": bundle.threshold,
+            "reasons": [r.to_dict() for r in assessment.reasons],
+            "segmenter": str(assessment.row.get("segmenter", "")),
+            "model": {"sha256": bundle.sha256, "trained_on": _trained_on(bundle.meta)},
+            "timing_ms": {"check": round(1000 * (time.perf_counter() - start), 1)},
+        }
+        if with_features:
+            answer["features"] = {n: _finite(assessment.row.get(n)) for n in bundle.feature_names}
+        if mask is not None:
+            answer["mask_png"] = mask
+        return answer
+
+
+def _finite(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _trained_on(meta: dict) -> str:
+    training = meta.get("training", {})
+    images = training.get("images")
+    labels = training.get("labels_file") or "labels"
+    return f"{images} photos ({labels})" if images else "unknown"
+
+
+def _mask_png(scorer: Scorer, path: Path) -> str | None:
+    """The object mask the features used, as a PNG data URL at up to 512 px (page only)."""
+    from photoqc.images import load_image
+
+    image = load_image(path, max_pixels=scorer.config.max_pixels)
+    mask = scorer.extractor.segmenter.segment(image.pixels).mask
+    if mask is None:
+        return None
+    picture = Image.fromarray(mask.astype(np.uint8) * 255)
+    picture.thumbnail((512, 512))
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _pixels_from_header(body: bytes) -> int | None:
+    """Width x height from the image header alone (no decoding); None when the header
+    cannot be read (the loader then says why); -1 past Pillow's own bomb limit."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(body)) as image:
+                width, height = image.size
+    except Image.DecompressionBombError:
+        return -1
+    except Exception:
+        return None
+    return width * height
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes ``limit`` bytes (and at
+    once when Content-Length says so), so an oversized upload is never held whole."""
+    declared = request.headers.get("content-length")
+    too_big = ApiError(
+        413, "body_too_large", f"the upload is larger than the limit of {limit / 1e6:g} MB"
+    )
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise too_big
+        except ValueError:
+            raise ApiError(400, "bad_request", "Content-Length is not a number") from None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _image_bytes(request: Request, body: bytes, limit: int) -> tuple[bytes, str]:
+    """The image in the request: the raw body, or the multipart field ``image``."""
+    content_type = request.headers.get("content-type", "application/octet-stream").lower()
+    if not content_type.startswith(ACCEPTED_TYPES):
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"Content-Type {content_type.split(';')[0]!r} is not accepted: send the photo as "
+            "the body with Content-Type image/* or application/octet-stream, or as the "
+            "multipart/form-data field 'image'",
+        )
+    if not content_type.startswith("multipart/form-data"):
+        return body, "upload"
+
+    async def replay() -> dict:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        form = await Request(request.scope, replay).form(
+            max_files=1, max_fields=10, max_part_size=limit
+        )
+    except Exception as exc:
+        raise ApiError(400, "bad_request", f"unreadable multipart body ({exc})") from None
+    field = form.get("image")
+    if field is None or isinstance(field, str):
+        raise ApiError(400, "bad_request", "the multipart body has no file field 'image'")
+    return await field.read(), field.filename or "upload"
+
+
+def create_app(settings: ServeSettings | None = None) -> FastAPI:
+    """The service as an ASGI app; the model loads when the app starts."""
+    settings = settings or ServeSettings.from_env()
+    metrics = Metrics()
+    state: dict[str, Checker] = {}
+    api_key = os.environ.get(settings.api_key_env, "") if settings.api_key_env else ""
+    if settings.api_key_env and not api_key:
+        raise RuntimeError(f"--api-key-env {settings.api_key_env}: that variable is empty or unset")
+    limit = int(settings.max_upload_mb * 1e6)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        checker = await loop.run_in_executor(None, Checker, settings)
+        for warning in checker.warnings:
+            logger.warning("%s", warning)
+        state["checker"] = checker
+        yield
+        checker.close()
+
+    app = FastAPI(
+        title="photoqc",
+        summary="Is this listing photo technically good enough to publish, and if not, why?",
+        version=_version(),
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return _error(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(400, "bad_request", "; ".join(e.get("msg", "") for e in exc.errors()))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("internal error on %s", request.url.path)
+        return _error(500, "internal", f"internal error: {type(exc).__name__}")
+
+    @app.middleware("http")
+    async def count(request: Request, call_next):
+        response = await call_next(request)
+        # Only known paths become labels: a scanner's random URLs must not grow the metrics.
+        path = request.url.path if request.url.path in KNOWN_PATHS else "other"
+        metrics.requests.labels(path, str(response.status_code)).inc()
+        return response
+
+    @app.get("/healthz", summary="The process is alive")
+    async def healthz() -> dict:
+        return {"status": "alive"}
+
+    @app.get("/readyz", summary="The model is loaded and checks are accepted")
+    async def readyz() -> JSONResponse:
+        if "checker" not in state:
+            return _error(503, "not_ready", "the model is still loading")
+        return JSONResponse({"status": "ready", "model": state["checker"].bundle.sha256})
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    async def metrics_text() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", response_class=HTMLResponse, summary="A page to check a photo by hand")
+    async def page() -> HTMLResponse:
+        return HTMLResponse(resources.files("photoqc.service").joinpath("page.html").read_text())
+
+    @app.post(
+        "/v1/check",
+        summary="Check one photo",
+        description=(
+            "The photo as the raw body (Content-Type image/* or application/octet-stream) "
+            "or as multipart/form-data field `image`. `?features=1` adds every feature "
+            "value; `?mask=1` adds the object mask as a PNG data URL."
+        ),
+        responses={
+            400: {"description": "not an image, or corrupt"},
+            401: {"description": "missing or wrong API key"},
+            413: {"description": "body or pixel count over the limit"},
+            415: {"description": "unsupported Content-Type"},
+            503: {"description": "queue full (see Retry-After)"},
+            504: {"description": "check took longer than the timeout"},
+        },
+    )
+    async def check(request: Request, features: bool = False, mask: bool = False) -> dict:
+        start = time.perf_counter()
+        if api_key:
+            given = request.headers.get("x-api-key") or request.headers.get(
+                "authorization", ""
+            ).removeprefix("Bearer ")
+            if not hmac.compare_digest(given.encode(), api_key.encode()):
+                raise ApiError(401, "unauthorized", "missing or wrong API key (X-API-Key)")
+        checker = state.get("checker")
+        if checker is None:
+            raise ApiError(503, "not_ready", "the model is still loading", {"Retry-After": "5"})
+        body = await _read_body(request, limit)
+        image, name = await _image_bytes(request, body, limit)
+        if not image:
+            raise ApiError(400, "bad_image", "empty upload (0 bytes)")
+        pixels = _pixels_from_header(image)
+        if pixels is not None and (pixels < 0 or pixels > settings.max_pixels):
+            size = "far more" if pixels < 0 else f"{pixels / 1e6:.1f} MP"
+            raise ApiError(
+                413,
+                "too_many_pixels",
+                f"the photo has {size}, over the limit of {settings.max_pixels / 1e6:.1f} MP "
+                "(a decompression bomb, or raise --max-pixels)",
+            )
+        if checker.busy >= checker.slots:
+            raise ApiError(
+                503, "busy", "too many checks in progress; retry shortly", {"Retry-After": "1"}
+            )
+        checker.busy += 1
+        metrics.in_flight.set(checker.busy)
+        loop = asyncio.get_running_loop()
+        job = loop.run_in_executor(checker.pool, checker.check, image, name, features, mask)
+        job.add_done_callback(lambda _: _release(checker, metrics))
+        try:
+            answer = await asyncio.wait_for(asyncio.shield(job), settings.timeout_s)
+        except TimeoutError:
+            raise ApiError(
+                504, "timeout", f"the check took longer than {settings.timeout_s:g} s"
+            ) from None
+        answer["timing_ms"]["total"] = round(1000 * (time.perf_counter() - start), 1)
+        metrics.latency.observe(time.perf_counter() - start)
+        metrics.verdicts.labels(answer["verdict"]).inc()
+        return answer
+
+    return app
+
+
+def _release(checker: Checker, metrics: Metrics) -> None:
+    checker.busy -= 1
+    metrics.in_flight.set(checker.busy)
+
+
+def _version() -> str:
+    from photoqc import __version__
+
+    return __version__

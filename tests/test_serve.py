@@ -1,0 +1,309 @@
+"""`photoqc serve`: a real uvicorn server on a free localhost port, talked to over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import math
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import numpy as np
+import pytest
+from conftest import encode
+from PIL import Image
+
+from photoqc.models.bundle import default_model_dir
+from photoqc.pipelines.inputs import InputItem
+from photoqc.pipelines.recipe import RecipeOptions
+from photoqc.pipelines.score import Scorer
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``photoqc serve`` in a subprocess, stopped (and waited for) at the end."""
+
+    def __init__(self, *args: str, env: dict | None = None):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "photoqc.cli", "serve", "--port", str(self.port), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(self.process.stdout.read().decode())
+            try:
+                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError("the server did not become ready in 90 s")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def server():
+    running = Server("--max-upload-mb", "2", "--max-pixels", "4000000", "--queue", "4")
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def photo_bytes(astronaut) -> bytes:
+    return encode(astronaut, "JPEG", quality=90)
+
+
+def _post(server, body: bytes, content_type: str = "image/jpeg", **kwargs) -> httpx.Response:
+    headers = {"Content-Type": content_type, **kwargs.pop("headers", {})}
+    return httpx.post(server.url + "/v1/check", content=body, headers=headers, timeout=30, **kwargs)
+
+
+def test_a_photo_gets_a_verdict_with_the_same_p_good_as_photoqc_score(
+    server, photo_bytes, tmp_path
+):
+    response = _post(server, photo_bytes)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["verdict"] in ("good", "bad") and 0 < answer["p_good"] < 1
+    assert answer["segmenter"] == "fastcut"
+    assert set(answer["model"]) == {"sha256", "trained_on"}
+    assert answer["timing_ms"]["total"] >= answer["timing_ms"]["check"] > 0
+    assert (answer["verdict"] == "good") == (answer["p_good"] >= answer["threshold"])
+    for reason in answer["reasons"]:
+        assert set(reason) == {"family", "text", "feature", "value", "typical"}
+    # What `photoqc score` says of the same file, through the same pipeline owner.
+    path = tmp_path / "a.jpg"
+    path.write_bytes(photo_bytes)
+    scorer, _ = Scorer.from_model(default_model_dir(), RecipeOptions(offline=True))
+    (row,) = scorer.rows([InputItem(str(path), path)])
+    assert abs(row["p_good"] - answer["p_good"]) <= 1e-9
+    assert answer["model"]["sha256"] == row["model_sha256"]
+
+
+def test_multipart_upload_and_feature_values(server, photo_bytes):
+    response = httpx.post(
+        server.url + "/v1/check?features=1",
+        files={"image": ("a.jpg", photo_bytes, "image/jpeg")},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    features = response.json()["features"]
+    assert features["width"] == 512 and 0 < features["brightness"] < 1
+    assert 1 < features["nima_technical_mean"] < 10
+
+
+def _truncated(photo_bytes: bytes) -> bytes:
+    return photo_bytes[: len(photo_bytes) // 3]
+
+
+def _bomb() -> bytes:
+    # A valid 3000 x 3000 PNG of one colour: tiny on the wire, 9 MP once decoded.
+    buffer = io.BytesIO()
+    Image.new("RGB", (3000, 3000), (90, 90, 90)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "code"),
+    [
+        ("empty", 400, "bad_image"),
+        ("text as image", 400, "bad_image"),
+        ("truncated JPEG", 400, "bad_image"),
+        ("text/plain", 415, "unsupported_media_type"),
+        ("form-urlencoded", 415, "unsupported_media_type"),
+        ("too many pixels", 413, "too_many_pixels"),
+        ("multipart without image", 400, "bad_request"),
+    ],
+)
+def test_bad_input_gets_the_right_4xx_as_json(server, photo_bytes, kind, status, code):
+    body, content_type = {
+        "empty": (b"", "image/jpeg"),
+        "text as image": (b"hello, not a photo", "application/octet-stream"),
+        "truncated JPEG": (_truncated(photo_bytes), "image/jpeg"),
+        "text/plain": (b"hello", "text/plain"),
+        "form-urlencoded": (b"a=b", "application/x-www-form-urlencoded"),
+        "too many pixels": (_bomb(), "image/png"),
+        "multipart without image": (
+            b'--XX\r\nContent-Disposition: form-data; name="other"\r\n\r\nvalue\r\n--XX--\r\n',
+            "multipart/form-data; boundary=XX",
+        ),
+    }[kind]
+    response = _post(server, body, content_type)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code and error["message"]
+
+
+def test_a_body_over_the_limit_is_refused_without_being_read(server):
+    # Announce 50 MB, send 1 KB, and wait: the answer comes at once, not after 50 MB.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        conn.sendall(
+            b"POST /v1/check HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+            b"Content-Length: 50000000\r\n\r\n" + b"\xff" * 1024
+        )
+        start = time.monotonic()
+        reply = ""
+        while "body_too_large" not in reply and time.monotonic() - start < 5:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            reply += chunk.decode("latin-1")
+        assert time.monotonic() - start < 5
+    assert reply.startswith("HTTP/1.1 413") and "body_too_large" in reply
+
+    # Chunked, with no length announced: cut off once past the limit.
+    def chunks():
+        for _ in range(64):
+            yield b"\0" * 65536  # 4 MB in all, the limit is 2 MB
+
+    response = httpx.post(
+        server.url + "/v1/check",
+        content=chunks(),
+        headers={"Content-Type": "image/jpeg"},
+        timeout=30,
+    )
+    assert response.status_code == 413 and response.json()["error"]["code"] == "body_too_large"
+
+
+def test_32_concurrent_requests_all_succeed_or_get_503_and_none_hang(server, chelsea):
+    body = encode(chelsea, "JPEG", quality=85)
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=60) as client:
+            return await asyncio.gather(
+                *(
+                    client.post(
+                        server.url + "/v1/check",
+                        content=body,
+                        headers={"Content-Type": "image/jpeg"},
+                    )
+                    for _ in range(32)
+                )
+            )
+
+    responses = asyncio.run(burst())
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) <= {200, 503}, statuses
+    assert statuses.count(200) >= 6  # 2 running + 4 queued at least
+    busy = [r for r in responses if r.status_code == 503]
+    assert all(r.headers.get("retry-after") for r in busy)
+    p = {r.json()["p_good"] for r in responses if r.status_code == 200}
+    assert len(p) == 1  # the same photo, the same answer, however busy
+
+
+def test_health_readiness_metrics_and_schema(server, photo_bytes):
+    assert httpx.get(server.url + "/healthz").json() == {"status": "alive"}
+    assert httpx.get(server.url + "/readyz").json()["status"] == "ready"
+    _post(server, photo_bytes)
+    metrics = httpx.get(server.url + "/metrics").text
+    assert 'photoqc_requests_total{path="/v1/check",status="200"}' in metrics
+    assert "photoqc_check_seconds_bucket" in metrics and "photoqc_verdicts_total" in metrics
+    schema = httpx.get(server.url + "/openapi.json").json()
+    assert "/v1/check" in schema["paths"]
+    assert {"400", "413", "415", "503", "504"} <= set(
+        schema["paths"]["/v1/check"]["post"]["responses"]
+    )
+    missing = httpx.get(server.url + "/no-such-page")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+def test_api_key_gate_and_timeout(photo_bytes):
+    server = Server(
+        "--api-key-env",
+        "PHOTOQC_TEST_KEY",
+        "--timeout-s",
+        "0.001",
+        env={"PHOTOQC_TEST_KEY": "s3cret"},
+    )
+    try:
+        assert _post(server, photo_bytes).status_code == 401
+        wrong = _post(server, photo_bytes, headers={"X-API-Key": "guess"})
+        assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "unauthorized"
+        # The right key passes the gate; 1 ms is too short for any check: 504, as JSON.
+        late = _post(server, photo_bytes, headers={"Authorization": "Bearer s3cret"})
+        assert late.status_code == 504 and late.json()["error"]["code"] == "timeout"
+        assert httpx.get(server.url + "/healthz").status_code == 200  # health needs no key
+    finally:
+        server.stop()
+
+
+def test_the_page_checks_a_dropped_photo_in_chromium(server, browser, tmp_path, coffee):
+    path = tmp_path / "coffee.jpg"
+    path.write_bytes(encode(coffee, "JPEG", quality=90))
+    requests = []
+    page = browser.new_page()
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(server.url + "/")
+    page.set_input_files("#file", str(path))
+    page.wait_for_selector("#verdict", timeout=60_000)
+    verdict = page.inner_text("#verdict").strip().lower()
+    assert verdict in ("good", "bad")
+    answer = _post(server, path.read_bytes()).json()
+    assert verdict == answer["verdict"]
+    shown = page.inner_text("#reasons")
+    for reason in answer["reasons"]:
+        assert reason["text"] in shown
+    # The mask came back and was drawn; nothing was fetched from elsewhere.
+    assert page.evaluate("document.getElementById('mask').width") > 0
+    assert all(url.startswith((server.url, "blob:", "data:")) for url in requests), requests
+    page.close()
+
+
+def test_answers_are_finite_json(server, photo_bytes):
+    answer = _post(server, photo_bytes, headers={}, params={"features": "1"}).json()
+    assert all(v is None or math.isfinite(v) for v in answer["features"].values())
+    assert np.isfinite(answer["p_good"])
+
+
+def test_serve_refuses_an_unset_api_key_variable():
+    result = subprocess.run(
+        [sys.executable, "-m", "photoqc.cli", "serve", "--api-key-env", "PHOTOQC_UNSET_VAR_X"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "PHOTOQC_UNSET_VAR_X"},
+    )
+    assert result.returncode != 0 and "PHOTOQC_UNSET_VAR_X" in result.stdout + result.stderr
+
+
+def test_serve_help_lists_the_interface():
+    result = subprocess.run(
+        [sys.executable, "-m", "photoqc.cli", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    for flag in (
+        "--model",
+        "--host",
+        "--port",
+        "--workers",
+        "--max-upload-mb",
+        "--max-pixels",
+        "--api-key-env",
+        "--timeout-s",
+    ):
+        assert flag in result.stdout, flag
