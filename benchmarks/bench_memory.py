@@ -8,7 +8,7 @@ Each measurement runs the real command in a child process and reads the child's 
 resident set size from the kernel (``wait4``). Printed:
 
 - ``baseline``: the interpreter with photoqc's pipeline imported (torch, OpenCV...);
-- ``photo <N> MP``: ``photoqc features`` (GrabCut, NIMA as configured) on one N-megapixel
+- ``photo <N> MP``: ``photoqc features`` (default recipe: fastcut, NIMA) on one N-megapixel
   JPEG, and its peak above the baseline;
 - ``rows <N>``: ``photoqc features`` on a CSV listing N missing files (N error rows, the
   cheapest row there is), which shows whether rows stream to the output or pile up.
@@ -53,7 +53,7 @@ def main() -> int:
     parser.add_argument("--sizes", type=float, nargs="*", default=[12.0, 48.0])
     parser.add_argument(
         "--features-args",
-        default="--segmenter grabcut --offline",
+        default="--offline",
         help="options for each `photoqc features` run",
     )
     args = parser.parse_args()

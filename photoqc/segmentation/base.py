@@ -81,3 +81,31 @@ def upsample_mask(fraction: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if (fraction.shape[1], fraction.shape[0]) != size:
         fraction = cv2.resize(fraction.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
     return fraction >= 0.5
+
+
+def shrink_long_side(image: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
+    """``image`` area-averaged down so its long side is at most ``long_side`` pixels, and
+    the scale applied (1.0: returned as it is)."""
+    h, w = image.shape[:2]
+    scale = min(1.0, long_side / max(h, w))
+    if scale >= 1.0:
+        return image, 1.0
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
+
+
+def full_size_result(
+    small_mask: np.ndarray | None,
+    size: tuple[int, int],
+    scale: float,
+    segmenter: str,
+    min_fraction: float,
+) -> SegmentationResult:
+    """The result for an object mask found on a shrunk image: scaled back to ``size``
+    (width, height), or no object when it covers under ``min_fraction`` of the frame."""
+    if small_mask is None or small_mask.mean() < min_fraction:
+        return SegmentationResult(mask=None, segmenter=segmenter)
+    mask = upsample_mask(small_mask.astype(np.float32), size)
+    if not mask.any():
+        return SegmentationResult(mask=None, segmenter=segmenter)
+    return SegmentationResult(mask=mask, segmenter=segmenter, box=mask_box(small_mask, scale))

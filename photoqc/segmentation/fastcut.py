@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from photoqc.segmentation.base import SegmentationResult, mask_box, upsample_mask
+from photoqc.segmentation.base import SegmentationResult, full_size_result, shrink_long_side
 from photoqc.segmentation.grabcut import MIN_OBJECT_FRACTION, largest_component
 from photoqc.segmentation.registry import FASTCUT
 
@@ -70,26 +70,11 @@ class FastCutSegmenter:
 
     def segment(self, image: np.ndarray) -> SegmentationResult:
         h, w = image.shape[:2]
-        scale = min(1.0, self.long_side / max(h, w))
-        small = (
-            cv2.resize(
-                image,
-                (max(1, round(w * scale)), max(1, round(h * scale))),
-                interpolation=cv2.INTER_AREA,
-            )
-            if scale < 1.0
-            else image
-        )
-        sh, sw = small.shape[:2]
-        if min(sh, sw) < _MIN_SIDE:
+        small, scale = shrink_long_side(image, self.long_side)
+        if min(small.shape[:2]) < _MIN_SIDE:
             return SegmentationResult(mask=None, segmenter=self.name)
         fg = cut(small, self.margin, self.iterations)
-        if fg is None or fg.mean() < MIN_OBJECT_FRACTION:
-            return SegmentationResult(mask=None, segmenter=self.name)
-        mask = upsample_mask(fg.astype(np.float32), (w, h))
-        if not mask.any():
-            return SegmentationResult(mask=None, segmenter=self.name)
-        return SegmentationResult(mask=mask, segmenter=self.name, box=mask_box(fg, scale))
+        return full_size_result(fg, (w, h), scale, self.name, MIN_OBJECT_FRACTION)
 
 
 def cut(rgb: np.ndarray, margin: float, iterations: int) -> np.ndarray | None:

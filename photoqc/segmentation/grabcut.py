@@ -13,7 +13,7 @@ import logging
 import cv2
 import numpy as np
 
-from photoqc.segmentation.base import SegmentationResult, mask_box, upsample_mask
+from photoqc.segmentation.base import SegmentationResult, full_size_result, shrink_long_side
 from photoqc.segmentation.registry import GRABCUT
 
 logger = logging.getLogger(__name__)
@@ -65,16 +65,7 @@ class GrabCutSegmenter:
 
     def segment(self, image: np.ndarray) -> SegmentationResult:
         h, w = image.shape[:2]
-        scale = min(1.0, self.long_side / max(h, w))
-        small = (
-            cv2.resize(
-                image,
-                (max(1, round(w * scale)), max(1, round(h * scale))),
-                interpolation=cv2.INTER_AREA,
-            )
-            if scale < 1.0
-            else image
-        )
+        small, scale = shrink_long_side(image, self.long_side)
         sh, sw = small.shape[:2]
         if min(sh, sw) < _MIN_SIDE:
             return SegmentationResult(mask=None, segmenter=self.name)
@@ -98,12 +89,7 @@ class GrabCutSegmenter:
             logger.debug("GrabCut failed: %s", exc)
             return SegmentationResult(mask=None, segmenter=self.name)
         fg = largest_component((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD))
-        if fg.mean() < MIN_OBJECT_FRACTION:
-            return SegmentationResult(mask=None, segmenter=self.name)
-        mask = upsample_mask(fg.astype(np.float32), (w, h))
-        if not mask.any():
-            return SegmentationResult(mask=None, segmenter=self.name)
-        return SegmentationResult(mask=mask, segmenter=self.name, box=mask_box(fg, scale))
+        return full_size_result(fg, (w, h), scale, self.name, MIN_OBJECT_FRACTION)
 
 
 def build(settings: dict[str, object], weights_file: str | None = None) -> GrabCutSegmenter:

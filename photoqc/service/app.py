@@ -48,7 +48,9 @@ CONFIG_ENV = "PHOTOQC_SERVE_CONFIG"
 """Environment variable through which ``photoqc serve --workers N`` hands its settings to
 each worker process (JSON of :class:`ServeSettings`)."""
 
-KNOWN_PATHS = frozenset({"/", "/v1/check", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"})
+KNOWN_PATHS = frozenset(
+    {"/", "/v1/check", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"}
+)
 
 ACCEPTED_TYPES = ("image/", "application/octet-stream", "multipart/form-data")
 
