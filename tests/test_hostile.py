@@ -621,3 +621,35 @@ def test_marks_export_neutralises_spreadsheet_formulas(hostile_scores, tmp_path,
     download.value.save_as(exported)
     line = exported.read_text().splitlines()[1]
     assert line.startswith("\"'=HYPERLINK") or line.startswith("'=HYPERLINK"), line
+
+
+def test_an_infinite_split_threshold_is_lightgbm_s_own_and_accepted():
+    """LightGBM writes ``inf`` for a split that sends every measured value one way and only
+    missing ones the other (found by the full `photoqc demo`); NaN stays refused."""
+    import lightgbm as lgb
+
+    from photoqc.models.lightgbm_text import ModelTextError, check_model_text
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    y = (X[:, 0] > 0).astype(int)
+    booster = lgb.train(
+        {"objective": "binary", "verbose": -1, "num_leaves": 4},
+        lgb.Dataset(X, y, feature_name=["a", "b"]),
+        num_boost_round=2,
+    )
+    text = booster.model_to_string()
+    line = next(x for x in text.splitlines() if x.startswith("threshold="))
+    first = line.split("=")[1].split(" ")[0]
+
+    def with_threshold(value: str) -> str:
+        # The header's tree_sizes counts each tree's bytes: keep it true.
+        sizes = next(x for x in text.splitlines() if x.startswith("tree_sizes="))
+        counts = [int(n) for n in sizes.split("=")[1].split(" ")]
+        counts[0] += len(value) - len(first)
+        edited = text.replace(line, line.replace(first, value, 1), 1)
+        return edited.replace(sizes, "tree_sizes=" + " ".join(map(str, counts)), 1)
+
+    assert check_model_text(with_threshold("inf"), ["a", "b"]) >= 1
+    with pytest.raises(ModelTextError, match="not NaN"):
+        check_model_text(with_threshold("nan"), ["a", "b"])

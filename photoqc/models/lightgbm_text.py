@@ -92,7 +92,9 @@ def _check_tree(tree: dict[str, str], n_features: int, number: int) -> None:
     for kind in _counted(tree, "decision_type", splits, where):
         if kind & _CATEGORICAL or kind >> 4 or (kind >> 2) & 3 not in _MISSING_TYPES:
             raise ModelTextError(f"{where}: decision_type {kind} is not a numeric split")
-    _numbers(tree, "threshold", splits, where)
+    # LightGBM writes an infinite threshold for a split that sends every measured value one
+    # way and only the missing ones the other: legitimate; NaN is not.
+    _numbers(tree, "threshold", splits, where, allow_infinite=True)
     left = _counted(tree, "left_child", splits, where)
     right = _counted(tree, "right_child", splits, where)
     _check_structure(left, right, n, where)
@@ -151,10 +153,14 @@ def _counted(values: dict[str, str], key: str, count: int, where: str) -> list[i
     return numbers
 
 
-def _numbers(values: dict[str, str], key: str, count: int, where: str) -> None:
+def _numbers(
+    values: dict[str, str], key: str, count: int, where: str, *, allow_infinite: bool = False
+) -> None:
     try:
         numbers = [float(v) for v in values.get(key, "").split(" ") if v]
     except ValueError:
         raise ModelTextError(f"{where}: {key} is not numbers") from None
-    if len(numbers) != count or not all(math.isfinite(x) for x in numbers):
-        raise ModelTextError(f"{where}: {key} must be {count} finite numbers")
+    valid = (lambda x: not math.isnan(x)) if allow_infinite else math.isfinite
+    if len(numbers) != count or not all(valid(x) for x in numbers):
+        kind = "numbers (not NaN)" if allow_infinite else "finite numbers"
+        raise ModelTextError(f"{where}: {key} must be {count} {kind}")
