@@ -14,29 +14,25 @@ CLIP_BLACK_LEVEL = 5
 
 
 def clipped_fraction(
-    luma: np.ndarray, *, low: float | None = None, high: float | None = None
+    counts: np.ndarray, *, low: int | None = None, high: int | None = None
 ) -> float:
-    """Fraction of pixels (0–1) with ``luma >= high`` (when given) or ``luma <= low``."""
-    if luma.size == 0:
+    """Fraction of pixels (0–1) with luma >= ``high`` (when given) or <= ``low``, from a
+    luma histogram (pixels per level 0–255); NaN for an empty one."""
+    total = counts.sum()
+    if total == 0:
         return float("nan")
-    hits = np.zeros(luma.shape, dtype=bool)
-    if high is not None:
-        hits |= luma >= high
-    if low is not None:
-        hits |= luma <= low
-    return float(np.count_nonzero(hits) / luma.size)
+    hits = (counts[high:].sum() if high is not None else 0.0) + (
+        counts[: low + 1].sum() if low is not None else 0.0
+    )
+    return float(hits / total)
 
 
 def _compute(x: FeatureInput) -> dict[str, float]:
     # Native scale, whole frame, from one histogram pass (a small blown patch is easily
     # missed by a sample; averaging down would turn a highlight's edge grey).
-    counts = x.luma_histogram
-    total = counts.sum()
-    if total == 0:
-        return {"clipped_white_fraction": float("nan"), "clipped_black_fraction": float("nan")}
     return {
-        "clipped_white_fraction": float(counts[CLIP_WHITE_LEVEL:].sum() / total),
-        "clipped_black_fraction": float(counts[: CLIP_BLACK_LEVEL + 1].sum() / total),
+        "clipped_white_fraction": clipped_fraction(x.luma_histogram, high=CLIP_WHITE_LEVEL),
+        "clipped_black_fraction": clipped_fraction(x.luma_histogram, low=CLIP_BLACK_LEVEL),
     }
 
 

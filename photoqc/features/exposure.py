@@ -2,35 +2,33 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from photoqc.features.base import Direction, FeatureGroup, FeatureInput, FeatureSpec
 
 
-def luma_mean(luma: np.ndarray) -> float:
-    """Mean luma as a fraction of full scale, 0 (black) – 1 (white).
+def brightness_and_contrast(counts: np.ndarray) -> tuple[float, float]:
+    """Mean luma and RMS contrast from a luma histogram, each a fraction of full scale.
 
     Parameters
     ----------
-    luma : ndarray
-        Luma in 0–255 (any dtype).
+    counts : ndarray, shape (256,)
+        Pixels per luma level 0–255.
+
+    Returns
+    -------
+    (float, float)
+        Mean luma, 0 (black) – 1 (white); and the standard deviation of luma, 0–0.5 (0 a
+        flat image, 0.5 half black and half white: Peli 1990's RMS contrast). NaN for an
+        empty histogram.
     """
-    if luma.size == 0:
-        return float("nan")
-    return float(cv2.mean(luma)[0] / 255.0)
-
-
-def rms_contrast(luma: np.ndarray) -> float:
-    """RMS contrast: standard deviation of luma as a fraction of full scale, 0–0.5.
-
-    0 is a flat image; 0.5 is half black, half white (Peli 1990's RMS contrast on
-    normalised intensity).
-    """
-    if luma.size == 0:
-        return float("nan")
-    _, std = cv2.meanStdDev(luma)
-    return float(std[0, 0] / 255.0)
+    total = counts.sum()
+    if total == 0:
+        return float("nan"), float("nan")
+    levels = np.arange(256.0)
+    mean = float(counts @ levels / total)
+    variance = max(0.0, float(counts @ (levels - mean) ** 2 / total))
+    return mean / 255.0, float(np.sqrt(variance) / 255.0)
 
 
 GOOD_BRIGHTNESS = (0.30, 0.65)
@@ -69,14 +67,7 @@ def highlight_tone(luma: np.ndarray, quantile: float = HIGHLIGHT_QUANTILE) -> fl
 
 def _compute(x: FeatureInput) -> dict[str, float]:
     # Native scale, whole frame, from the luma histogram (one pass over the pixels).
-    counts, levels = x.luma_histogram, np.arange(256.0)
-    total = counts.sum()
-    if total == 0:
-        brightness = contrast = float("nan")
-    else:
-        mean = float(counts @ levels / total)
-        brightness = mean / 255.0
-        contrast = float(np.sqrt(max(0.0, counts @ (levels - mean) ** 2 / total)) / 255.0)
+    brightness, contrast = brightness_and_contrast(x.luma_histogram)
     under, over = exposure_errors(brightness)
     return {
         "brightness": brightness,

@@ -20,7 +20,6 @@ import os
 import tempfile
 import threading
 import time
-import warnings
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -51,6 +50,9 @@ each worker process (JSON of :class:`ServeSettings`)."""
 KNOWN_PATHS = frozenset(
     {"/", "/v1/check", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"}
 )
+
+PIXEL_LIMIT_ERRORS = ("image too large", "decompression bomb refused")
+"""How :func:`photoqc.images.load_image` words a photo over the pixel limit."""
 
 ACCEPTED_TYPES = ("image/", "application/octet-stream", "multipart/form-data")
 
@@ -182,7 +184,8 @@ class Checker:
             os.unlink(path)
         if not assessment.ok:
             message = str(assessment.row.get("error") or "cannot read this image")
-            if message.startswith("image too large"):
+            # The loader checks the pixel count from the header, before decoding.
+            if message.startswith(PIXEL_LIMIT_ERRORS):
                 raise ApiError(413, "too_many_pixels", message)
             raise ApiError(400, "bad_image", message)
         bundle = scorer.bundle
@@ -230,21 +233,6 @@ def _mask_png(scorer: Scorer, path: Path) -> str | None:
     buffer = io.BytesIO()
     picture.save(buffer, "PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
-def _pixels_from_header(body: bytes) -> int | None:
-    """Width x height from the image header alone (no decoding); None when the header
-    cannot be read (the loader then says why); -1 past Pillow's own bomb limit."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(body)) as image:
-                width, height = image.size
-    except Image.DecompressionBombError:
-        return -1
-    except Exception:
-        return None
-    return width * height
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -401,15 +389,6 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         image, name = await _image_bytes(request, body, limit)
         if not image:
             raise ApiError(400, "bad_image", "empty upload (0 bytes)")
-        pixels = _pixels_from_header(image)
-        if pixels is not None and (pixels < 0 or pixels > settings.max_pixels):
-            size = "far more" if pixels < 0 else f"{pixels / 1e6:.1f} MP"
-            raise ApiError(
-                413,
-                "too_many_pixels",
-                f"the photo has {size}, over the limit of {settings.max_pixels / 1e6:.1f} MP "
-                "(a decompression bomb, or raise --max-pixels)",
-            )
         if checker.busy >= checker.slots:
             raise ApiError(
                 503, "busy", "too many checks in progress; retry shortly", {"Retry-After": "1"}
