@@ -37,11 +37,12 @@ import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
-from photoqc.pipelines.augment import AugmentConfig, augment
-from photoqc.pipelines.cache import FeatureCache, default_cache_dir
-from photoqc.pipelines.labels import Labels, read_labels
-from photoqc.pipelines.recipe import ExtractConfig, RecipeOptions
-from photoqc.pipelines.train import (
+from photoqc.assess.recipe import ExtractConfig, RecipeOptions
+from photoqc.engines.local import LocalEngine
+from photoqc.pipelines.training.augment import AugmentConfig, augment
+from photoqc.pipelines.training.cache import FeatureCache, default_cache_dir
+from photoqc.pipelines.training.labels import Labels, read_labels
+from photoqc.pipelines.training.train import (
     TrainConfig,
     cross_validate,
     defect_directions,
@@ -77,7 +78,7 @@ VARIANTS = {
 constraints, no degraded copies."""
 
 TARGETS = {"linear": 50.0, "sigmoid": 10.0}
-"""MOS target -> its scale s (see :func:`photoqc.pipelines.labels.read_labels`)."""
+"""MOS target -> its scale s (see :func:`photoqc.pipelines.training.labels.read_labels`)."""
 
 
 def lockbox_images(labels: Labels) -> list[str]:
@@ -140,13 +141,17 @@ def main() -> int:
     start = time.perf_counter()
     frames = {}
     for name, part in (("dev", dev), ("lockbox", box)):
-        frames[name], failed, _ = extract_labelled(part, config, cache=cache, workers=args.workers)
+        frames[name], failed, _ = extract_labelled(
+            part, config, cache=cache, engine=LocalEngine(args.workers)
+        )
         assert not failed, failed
     names = [n for n in config.feature_names() if frames["dev"][n].notna().any()]
     copies_dir = (args.cache_dir or default_cache_dir()) / "copies"
 
     def measure(copy_labels: Labels) -> pd.DataFrame:
-        return extract_labelled(copy_labels, config, cache=cache, workers=args.workers)[0]
+        return extract_labelled(copy_labels, config, cache=cache, engine=LocalEngine(args.workers))[
+            0
+        ]
 
     print(
         f"clive-dev: {len(dev)} dev photos ({int(dev.is_good.sum())} good), {len(box)} in the "

@@ -29,13 +29,13 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from photoqc.assess.recipe import RecipeOptions
+from photoqc.assess.scorer import Scorer
 from photoqc.degradations import DEFECT_FAMILIES, DEGRADATIONS, jpeg_quality_for
 from photoqc.features.compression import jpeg_quality
 from photoqc.images import load_image
 from photoqc.models.bundle import default_model_dir
-from photoqc.pipelines.inputs import InputItem
-from photoqc.pipelines.recipe import RecipeOptions
-from photoqc.pipelines.score import Scorer
+from photoqc.pipelines.batch.inputs import InputItem
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

@@ -33,9 +33,9 @@ import numpy as np
 from PIL import Image
 from skimage import data
 
+from photoqc.engines.local import set_thread_count
 from photoqc.features import FEATURE_GROUPS, FeatureInput, compute_features
 from photoqc.images import load_image
-from photoqc.pipelines.parallel import set_thread_count
 from photoqc.segmentation import GrabCutSegmenter, NoSegmenter
 from photoqc.segmentation.fastcut import FastCutSegmenter
 

@@ -62,7 +62,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         baseline, _ = peak_mib(
-            [sys.executable, "-c", "import photoqc.pipelines.score, torch, cv2, lightgbm"]
+            [sys.executable, "-c", "import photoqc.assess.scorer, torch, cv2, lightgbm"]
         )
         print(f"baseline (photoqc imported): {baseline:.0f} MiB")
         for size in args.sizes:

@@ -29,11 +29,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from photoqc.assess.recipe import RecipeOptions
+from photoqc.assess.scorer import Scorer
 from photoqc.degradations import source_photo
+from photoqc.engines.local import LocalEngine
 from photoqc.models.bundle import default_model_dir
-from photoqc.pipelines.inputs import InputItem
-from photoqc.pipelines.recipe import RecipeOptions
-from photoqc.pipelines.score import Scorer, score_to_csv
+from photoqc.pipelines.batch.inputs import InputItem
+from photoqc.pipelines.batch.score import score_to_csv
 
 DEFAULT_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "clive-dev" / "images"
 TARGETS = {"model's recipe": 10.0, "--segmenter none": 40.0}
@@ -79,12 +81,13 @@ def main() -> int:
             for workers in args.workers:
                 start = time.perf_counter()
                 scorer, _ = Scorer.from_model(default_model_dir(), options)
+                engine = LocalEngine(workers)
                 warm = items[:8]
-                score_to_csv(warm, scorer, scratch / "warm.csv", workers=workers, overwrite=True)
+                score_to_csv(warm, scorer, scratch / "warm.csv", engine=engine, overwrite=True)
                 started = time.perf_counter() - start
                 start = time.perf_counter()
                 out = scratch / f"scores_{workers}_{segmenter}.csv"
-                score_to_csv(items, scorer, out, workers=workers, overwrite=True)
+                score_to_csv(items, scorer, out, engine=engine, overwrite=True)
                 rate = len(items) / (time.perf_counter() - start)
                 if workers == 1:
                     measured[name] = rate

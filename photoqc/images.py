@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from photoqc.errors import PhotoqcError
+
 try:  # HEIC/HEIF from phones: pillow-heif registers a Pillow opener
     from pillow_heif import register_heif_opener
 
@@ -49,6 +51,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "IMAGE_EXTENSIONS",
     "ImageLoadError",
+    "ImageTooLargeError",
     "LoadedImage",
     "load_image",
 ]
@@ -110,13 +113,25 @@ _DECODER_ERRORS = (
 )
 
 
-class ImageLoadError(Exception):
-    """An image could not be turned into pixels; the message names the file and the cause."""
+class ImageLoadError(PhotoqcError):
+    """An image could not be turned into pixels; the message names the file and the cause.
+
+    ``cause`` is the message without the file's name (what an error row says).
+    """
+
+    code = "bad_image"
 
     def __init__(self, source: str, cause: str):
         self.source = source
         self.cause = cause
         super().__init__(f"{source}: {cause}")
+
+
+class ImageTooLargeError(ImageLoadError):
+    """More pixels than the limit allows, read from the header before decoding (HTTP 413)."""
+
+    http_status = 413
+    code = "too_many_pixels"
 
 
 @dataclass(frozen=True)
@@ -253,7 +268,7 @@ def _decode(stream, name: str, file_size: int, max_pixels: int) -> LoadedImage:
             name, "not a recognised image format (corrupt or not an image)"
         ) from None
     except Image.DecompressionBombError as exc:
-        raise ImageLoadError(name, f"decompression bomb refused ({exc})") from None
+        raise ImageTooLargeError(name, f"decompression bomb refused ({exc})") from None
     except _DECODER_ERRORS as exc:
         raise ImageLoadError(name, f"cannot decode header ({_one_line(exc)})") from None
 
@@ -262,7 +277,7 @@ def _decode(stream, name: str, file_size: int, max_pixels: int) -> LoadedImage:
         if width < 1 or height < 1:
             raise ImageLoadError(name, f"image has no pixels ({width}x{height})")
         if width * height > max_pixels:
-            raise ImageLoadError(
+            raise ImageTooLargeError(
                 name,
                 f"image too large: {width}x{height} = {width * height / 1e6:.1f} MP exceeds "
                 f"the limit of {max_pixels / 1e6:.1f} MP (possible decompression bomb; "
@@ -279,7 +294,7 @@ def _decode(stream, name: str, file_size: int, max_pixels: int) -> LoadedImage:
                 _refuse_missing_rows(image)
             upright = ImageOps.exif_transpose(image) if orientation != 1 else image
         except Image.DecompressionBombError as exc:
-            raise ImageLoadError(name, f"decompression bomb refused ({exc})") from None
+            raise ImageTooLargeError(name, f"decompression bomb refused ({exc})") from None
         except _DECODER_ERRORS as exc:
             raise ImageLoadError(
                 name, f"truncated or corrupt image data ({_one_line(exc)})"

@@ -23,13 +23,15 @@ from pathlib import Path
 
 import torch
 
+from photoqc.errors import PhotoqcError
+
 WEIGHTS_DIR_ENV = "PHOTOQC_WEIGHTS_DIR"
 OFFLINE_ENV = "PHOTOQC_OFFLINE"
 
 logger = logging.getLogger(__name__)
 
 
-class WeightsNotFoundError(FileNotFoundError):
+class WeightsNotFoundError(PhotoqcError):
     """No weight file could be found or downloaded; the message says how to provide it."""
 
 

@@ -10,9 +10,9 @@ import pytest
 from conftest import encode, synthetic_scene
 from typer.testing import CliRunner
 
+from photoqc.assess.extractor import ExtractConfig
 from photoqc.cli import app
 from photoqc.features import feature_names
-from photoqc.pipelines.extract import ExtractConfig
 
 runner = CliRunner()
 
@@ -186,12 +186,14 @@ def test_workers_that_cannot_start_stop_the_run_with_a_clear_error(tmp_path, ast
     # A script without a __main__ guard: each spawned worker re-runs it and fails.
     script = tmp_path / "unguarded.py"
     script.write_text(
-        "from photoqc.pipelines.extract import ExtractConfig, extract_rows\n"
-        "from photoqc.pipelines.inputs import collect_inputs\n"
+        "from photoqc.assess.recipe import ExtractConfig\n"
+        "from photoqc.engines.local import LocalEngine\n"
+        "from photoqc.pipelines.batch.features import extract_rows\n"
+        "from photoqc.pipelines.batch.inputs import collect_inputs\n"
         "from photoqc.segmentation import SegmenterConfig\n"
         f"items = collect_inputs({str(folder)!r}).items\n"
         "config = ExtractConfig(segmenter=SegmenterConfig(kind='none'), batch_size=1)\n"
-        "rows = list(extract_rows(items, config, workers=2))\n"
+        "rows = extract_rows(items, config, engine=LocalEngine(workers=2))\n"
         "print('rows', len(rows))\n"
     )
     result = subprocess.run(
@@ -233,3 +235,33 @@ def test_help_shows_column_and_folder_names_as_written():
     for path, command in _commands(__import__("typer").main.get_command(app)):
         words = " ".join(getattr(p, "help", "") or "" for p in command.params)
         assert "*" not in words and "<" not in words, path
+
+
+def test_an_error_photoqc_names_is_one_line_and_its_exit_code(mixed_folder, tmp_path, monkeypatch):
+    """Whatever command raises a PhotoqcError, the CLI says it in one line (plus its hint)
+    and exits with the error's code: one place maps them all."""
+    import photoqc.pipelines.batch.features as features
+    from photoqc.errors import PhotoqcError
+
+    class Odd(PhotoqcError):
+        exit_code = 7
+
+    def refuse(*args, **kwargs):
+        raise Odd("the disk said no", hint="try another --out")
+
+    monkeypatch.setattr(features, "write_features", refuse)
+    result = _run("features", str(mixed_folder), "-o", str(tmp_path / "f.csv"), "-s", "none")
+    assert result.exit_code == 7
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines[-2:] == ["error: the disk said no", "hint: try another --out"]
+    assert "Traceback" not in result.output
+
+
+def test_score_fails_on_error_rows_when_asked(mixed_folder, tmp_path):
+    out = tmp_path / "s.csv"
+    result = _run("score", str(mixed_folder), "--out", str(out), "--fail-on-error")
+    assert result.exit_code == 3, result.output
+    scores = pd.read_csv(out)
+    assert (scores["status"] == "error").sum() == 4 and (scores["status"] == "ok").sum() == 3
+    again = _run("score", str(mixed_folder), "--out", str(out))
+    assert again.exit_code == 0 and "0 scored now" in again.output

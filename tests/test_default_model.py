@@ -8,12 +8,12 @@ import pytest
 from conftest import encode
 from typer.testing import CliRunner
 
+from photoqc.assess.extractor import FeatureExtractor
+from photoqc.assess.recipe import ExtractConfig, RecipeOptions
 from photoqc.cli import app
 from photoqc.degradations import defocus_blur, underexpose
 from photoqc.models.bundle import default_model_dir, load_bundle
-from photoqc.pipelines.extract import FeatureExtractor
-from photoqc.pipelines.inputs import InputItem
-from photoqc.pipelines.recipe import ExtractConfig, RecipeOptions
+from photoqc.pipelines.batch.inputs import InputItem
 
 runner = CliRunner()
 
@@ -125,7 +125,7 @@ def defect_scores(default, astronaut, coffee, chelsea, tmp_path_factory):
                 path.write_bytes(encode(pixels, "JPEG", quality=quality))
                 items.append(InputItem(str(path), path))
                 keys.append((name, defect, severity))
-    from photoqc.pipelines.score import Scorer
+    from photoqc.assess.scorer import Scorer
 
     scorer = Scorer(bundle, extractor.config)
     return {key: judged for key, judged in zip(keys, scorer.assess(items), strict=True)}

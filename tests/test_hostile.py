@@ -233,7 +233,7 @@ def test_a_second_process_on_the_same_output_is_refused(demo_run, photos, tmp_pa
             sys.executable,
             "-c",
             "import sys, time\n"
-            "from photoqc.pipelines.outputs import OutputLock\n"
+            "from photoqc.pipelines.batch.outputs import OutputLock\n"
             "OutputLock(sys.argv[1]).__enter__()\n"
             "print('locked', flush=True)\n"
             "time.sleep(120)\n",
@@ -272,7 +272,7 @@ def _rows(path: Path) -> int:
 
 
 def test_features_writes_whole_tables_and_a_killed_run_resumes(photos, tmp_path):
-    from photoqc.pipelines.outputs import journal_path
+    from photoqc.pipelines.batch.outputs import journal_path
 
     out = tmp_path / "f.parquet"
     out.write_bytes(b"the table of an earlier run")
@@ -497,7 +497,7 @@ def test_a_huge_model_file_is_refused_from_its_size(model, demo_run):
 
 def test_a_threshold_edited_by_hand_is_detected_and_tune_signs_its_own(model):
     from photoqc.models.bundle import BundleError, load_bundle
-    from photoqc.pipelines.tune import write_threshold
+    from photoqc.pipelines.review.tune import write_threshold
 
     text = (model / "photoqc.json").read_text()
     threshold = _meta(model)["threshold"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from photoqc.pipelines.labels import LabelsError, read_labels, sigmoid_target
+from photoqc.pipelines.training.labels import LabelsError, read_labels, sigmoid_target
 
 
 @pytest.fixture

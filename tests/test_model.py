@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from photoqc.assess.extractor import FeatureExtractor
+from photoqc.assess.recipe import ExtractConfig, RecipeOptions
 from photoqc.degradations import defocus_blur, source_photo, underexpose
 from photoqc.features import spec_index, table_groups
 from photoqc.models.bundle import BundleError, ModelBundle, load_bundle, new_meta
 from photoqc.models.classifier import GoodBadClassifier
 from photoqc.models.explain import GoodRange, describe, top_reasons
-from photoqc.pipelines.extract import FeatureExtractor
-from photoqc.pipelines.inputs import InputItem
-from photoqc.pipelines.recipe import ExtractConfig, RecipeOptions
+from photoqc.pipelines.batch.inputs import InputItem
 
 SPECS = spec_index(table_groups())
 

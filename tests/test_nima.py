@@ -18,7 +18,10 @@ import torch
 from conftest import SHARED, encode
 from typer.testing import CliRunner
 
+from photoqc.assess.extractor import ExtractConfig, FeatureExtractor
+from photoqc.assess.recipe import RecipeOptions
 from photoqc.cli import app
+from photoqc.errors import PhotoqcError
 from photoqc.images import load_image
 from photoqc.models.nima import (
     MOBILENET_V1_BLOCKS,
@@ -37,16 +40,14 @@ from photoqc.models.nima_weights import (
     packaged_nima_files,
     save_nima,
 )
-from photoqc.pipelines.extract import ExtractConfig, FeatureExtractor
-from photoqc.pipelines.inputs import InputItem
-from photoqc.pipelines.nima_train import (
+from photoqc.pipelines.batch.inputs import InputItem
+from photoqc.pipelines.training.nima_train import (
     NimaTrainConfig,
     Ratings,
     RatingsError,
     read_ratings,
     train_nima,
 )
-from photoqc.pipelines.recipe import RecipeOptions
 from photoqc.segmentation import SegmenterConfig
 
 NIMA_DIR = SHARED / "weights" / "nima"
@@ -523,7 +524,7 @@ def test_resume_refuses_a_checkpoint_with_other_settings(tmp_path, astronaut, ch
         epochs_head=1, epochs_all=0, batch_size=4, max_steps_per_epoch=1, allow_download=False
     )
     train_nima(ratings, tmp_path / "run", config)
-    with pytest.raises(ValueError, match="other settings"):
+    with pytest.raises(PhotoqcError, match="other settings"):
         train_nima(
             ratings, tmp_path / "run", NimaTrainConfig(**{**config.__dict__, "lr_head": 0.5})
         )
@@ -599,7 +600,7 @@ def test_import_names_the_model_by_what_the_file_is(nima_tflite, tmp_path):
 
 
 def test_import_of_an_unknown_file_asks_for_a_name(tmp_path):
-    from photoqc.pipelines.nima_import import import_nima
+    from photoqc.pipelines.training.nima_import import import_nima
 
     unknown = tmp_path / "weights.tflite"
     unknown.write_bytes(b"not a model")

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from photoqc.pipelines.inputs import InputItem
-from photoqc.pipelines.parallel import WorkerStartError, batched, item_rows, run_batches
+from photoqc.engines import Job, batched
+from photoqc.engines.local import LocalEngine, WorkerStartError
+from photoqc.pipelines.batch.inputs import InputItem
 
 
 class _Processor:
@@ -38,7 +39,8 @@ def _items(n: int) -> list[InputItem]:
 
 def test_a_dying_worker_costs_only_the_image_that_killed_it():
     items = _items(12)
-    rows = dict(item_rows(run_batches(batched(items, 3), _Processor, ("img4",), workers=2)))
+    batches = LocalEngine(workers=2).run(batched(items, 3), Job(_Processor, ("img4",)))
+    rows = {i: row for batch, out in batches for (i, _), row in zip(batch, out, strict=True)}
     assert sorted(rows) == list(range(12))  # every input has exactly one row
     assert rows[4]["status"] == "error" and "worker process died" in rows[4]["error"]
     others = [rows[i] for i in range(12) if i != 4]
@@ -49,4 +51,4 @@ def test_a_dying_worker_costs_only_the_image_that_killed_it():
 def test_workers_that_cannot_start_are_reported_not_turned_into_error_rows(monkeypatch):
     monkeypatch.setenv("PHOTOQC_TEST_PARENT", str(os.getpid()))
     with pytest.raises(WorkerStartError, match="__main__"):
-        list(run_batches(batched(_items(6), 2), _Processor, ("none", True), workers=2))
+        list(LocalEngine(workers=2).run(batched(_items(6), 2), Job(_Processor, ("none", True))))

@@ -14,12 +14,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from photoqc.assess.recipe import RecipeOptions
+from photoqc.assess.scorer import Scorer
 from photoqc.cli import app
 from photoqc.models.bundle import load_bundle
-from photoqc.pipelines.inputs import InputItem, collect_inputs
-from photoqc.pipelines.outputs import OutputError, ResumableCsv
-from photoqc.pipelines.recipe import RecipeOptions
-from photoqc.pipelines.score import Scorer, score_to_csv
+from photoqc.pipelines.batch.inputs import InputItem, collect_inputs
+from photoqc.pipelines.batch.outputs import OutputError, ResumableCsv
+from photoqc.pipelines.batch.score import score_to_csv
 
 runner = CliRunner()
 
@@ -145,7 +146,7 @@ def test_interrupted_in_process_run_resumes(demo_run, photos, tmp_path):
         score_to_csv(items, scorer, out, on_rows=stop_after_two_batches)
     assert len(pd.read_csv(out)) == 8
     summary = score_to_csv(items, scorer, out)
-    assert summary.already_done == 8 and summary.scored == 18
+    assert summary.already_done == 8 and summary.processed == 18
     _check_complete(out, photos)
 
 
@@ -228,7 +229,7 @@ def test_duplicate_inputs_each_get_a_row(demo_run, photos, tmp_path):
     out = tmp_path / "s.csv"
     score_to_csv(items, scorer, out)
     assert len(pd.read_csv(out)) == 2
-    assert score_to_csv(items, scorer, out).scored == 0
+    assert score_to_csv(items, scorer, out).processed == 0
 
 
 def _score(photos, model, out, *extra):
@@ -254,7 +255,7 @@ def test_resuming_rows_of_another_threshold_model_or_recipe_is_refused(demo_run,
     assert set(table["model_sha256"]) == {load_bundle(model).sha256}
     assert table["recipe"].nunique() == 1 and table["threshold"].nunique() == 1
 
-    from photoqc.pipelines.tune import write_threshold
+    from photoqc.pipelines.review.tune import write_threshold
 
     write_threshold(model, 0.99, "stricter, for the test")
     result = _score(some, model, out)

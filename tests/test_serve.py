@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import math
 import os
@@ -17,10 +18,10 @@ import pytest
 from conftest import encode
 from PIL import Image
 
+from photoqc.assess.recipe import RecipeOptions
+from photoqc.assess.scorer import Scorer
 from photoqc.models.bundle import default_model_dir
-from photoqc.pipelines.inputs import InputItem
-from photoqc.pipelines.recipe import RecipeOptions
-from photoqc.pipelines.score import Scorer
+from photoqc.pipelines.batch.inputs import InputItem
 
 
 def _free_port() -> int:
@@ -307,3 +308,45 @@ def test_serve_help_lists_the_interface():
         "--timeout-s",
     ):
         assert flag in result.stdout, flag
+
+
+def test_a_check_scores_the_upload_from_memory_and_reuses_its_own_mask(photo_bytes, monkeypatch):
+    """In-process: one decode and one segmentation per check, the mask included, and no
+    temporary file."""
+    import tempfile
+
+    import photoqc.assess.extractor as extractor
+    from photoqc.service.app import Checker
+    from photoqc.service.settings import ServeSettings
+
+    checker = Checker(ServeSettings())
+    calls = {"decode": 0, "segment": 0}
+    decode = extractor.load_image
+
+    def counted_decode(*args, **kwargs):
+        calls["decode"] += 1
+        return decode(*args, **kwargs)
+
+    scorer = checker._scorer()
+    segment = scorer.extractor.segmenter.segment
+
+    def counted_segment(pixels):
+        calls["segment"] += 1
+        return segment(pixels)
+
+    def no_temporary_files(*args, **kwargs):
+        raise AssertionError("the service wrote the upload to a file")
+
+    monkeypatch.setattr(extractor, "load_image", counted_decode)
+    monkeypatch.setattr(scorer.extractor.segmenter, "segment", counted_segment)
+    monkeypatch.setattr(tempfile, "mkstemp", no_temporary_files)
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", no_temporary_files)
+    try:
+        answer = checker.check(photo_bytes, "upload", False, True)
+    finally:
+        checker.close()
+    assert calls == {"decode": 1, "segment": 1}
+    png = base64.b64decode(answer["mask_png"].split(",")[1])
+    picture = Image.open(io.BytesIO(png))
+    mask = np.asarray(picture) > 127
+    assert mask.shape == (512, 512) and mask[256, 256] and not mask[5, 5]

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from photoqc.cli import app
-from photoqc.pipelines.train import best_f1_threshold
+from photoqc.pipelines.training.train import best_f1_threshold
 
 runner = CliRunner()
 
@@ -114,10 +114,10 @@ def test_explain_prints_verdict_reasons_and_saves_a_waterfall(demo_run, tmp_path
 
 
 def test_the_waterfall_says_what_features_measure_and_which_way_they_push(demo_run, tmp_path):
+    from photoqc.assess.recipe import RecipeOptions
+    from photoqc.assess.scorer import Scorer
     from photoqc.models.bundle import load_bundle
-    from photoqc.pipelines.explain import explain_image, write_waterfall
-    from photoqc.pipelines.recipe import RecipeOptions
-    from photoqc.pipelines.score import Scorer
+    from photoqc.pipelines.review.explain import explain_image, write_waterfall
 
     scorer, _ = Scorer.from_model(demo_run.model_dir, RecipeOptions(offline=True))
     photo = demo_run.model_dir.parent / "images" / "coffee_0_defocus_blur_095.jpg"

@@ -13,13 +13,13 @@ import pytest
 from typer.testing import CliRunner
 
 from photoqc.cli import app
-from photoqc.pipelines.labels import read_labels
-from photoqc.pipelines.tune import (
+from photoqc.pipelines.review.tune import (
     choose_by_min_cost,
     choose_by_target_precision,
     threshold_table,
     write_threshold,
 )
+from photoqc.pipelines.training.labels import read_labels
 
 runner = CliRunner()
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "threshold_tuning.ipynb"
@@ -264,7 +264,7 @@ def test_marks_export_as_a_labels_csv_that_train_reads(page, tmp_path):
 def test_scores_with_relative_paths_join_labels_from_another_folder(
     demo_run, tmp_path, monkeypatch
 ):
-    from photoqc.pipelines.tune import join_scores_labels
+    from photoqc.pipelines.review.tune import join_scores_labels
 
     # Scores written from the demo folder hold paths relative to it; labels use absolute paths.
     scores = pd.read_csv(demo_run.scores_csv)
@@ -353,7 +353,7 @@ def test_report_reasons_are_the_csv_reasons_never_resplit_or_nan(demo_run, tmp_p
 
 def test_report_masks_are_drawn_with_the_model_recipe_segmenter(demo_run, tmp_path, coffee):
     from photoqc.models.bundle import ModelBundle, load_bundle
-    from photoqc.pipelines.report import overlay_segmenter
+    from photoqc.pipelines.review.report import overlay_segmenter
     from photoqc.segmentation import build_segmenter
     from photoqc.segmentation.registry import GRABCUT
 

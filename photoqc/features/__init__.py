@@ -46,6 +46,7 @@ __all__ = [
     "compute_features",
     "feature_names",
     "feature_specs",
+    "measure",
     "spec_index",
     "table_groups",
 ]
@@ -123,6 +124,18 @@ def compute_features(
         One value per feature name, in table order.
     """
     x = FeatureInput(rgb, mask, jpeg_quantization, analysis_long_side, nima, jpeg_subsampling)
+    return measure(x, groups)
+
+
+def measure(x: FeatureInput, groups: tuple[FeatureGroup, ...] = FEATURE_GROUPS) -> dict[str, float]:
+    """Every feature of ``groups`` from one prepared input (whose shared views, such as the
+    analysis-scale image, stay available to the caller afterwards).
+
+    Returns
+    -------
+    dict of str to float
+        One value per feature name, in table order.
+    """
     row: dict[str, float] = {}
     for group in groups:
         values = group.compute(x)

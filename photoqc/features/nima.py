@@ -15,11 +15,6 @@ DEFAULT_NIMA_MODELS = ("technical", "aesthetic")
 """NIMA models whose columns every feature table has (NaN while that model is off)."""
 
 
-def nima_feature_names(model_names: Sequence[str]) -> tuple[str, ...]:
-    """``nima_<model>_mean`` and ``nima_<model>_std`` for each model, in order."""
-    return tuple(f"nima_{name}_{stat}" for name in model_names for stat in ("mean", "std"))
-
-
 def nima_group(model_names: Sequence[str]) -> FeatureGroup:
     """The feature group for the NIMA models called ``model_names``."""
     names = tuple(dict.fromkeys(model_names))

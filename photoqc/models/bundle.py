@@ -22,10 +22,13 @@ import os
 import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from photoqc.errors import PhotoqcError
 
 FORMAT = "photoqc-model"
 FORMAT_VERSION = 1
@@ -52,7 +55,7 @@ def model_dir_or_default(model: str | os.PathLike[str] | None) -> tuple[Path, bo
     return Path(model), False
 
 
-class BundleError(ValueError):
+class BundleError(PhotoqcError):
     """A model folder is missing, tampered with, or does not fit this photoqc."""
 
 
@@ -88,7 +91,7 @@ class ModelBundle:
     @property
     def recipe(self) -> dict:
         """How the model's features were made (see
-        :meth:`photoqc.pipelines.recipe.ExtractConfig.record`)."""
+        :meth:`photoqc.assess.recipe.ExtractConfig.record`)."""
         return dict(self.meta["feature_config"])
 
     @property
@@ -124,36 +127,34 @@ class ModelBundle:
             }
         return {k: GoodRange.point(number(v)) for k, v in self.meta["good_medians"].items()}
 
-    def matrix(self, features: pd.DataFrame) -> pd.DataFrame:
-        """The model's feature columns, in its order, as floats (missing columns refused)."""
-        missing = [n for n in self.feature_names if n not in features.columns]
-        if missing:
-            raise BundleError(f"features missing for this model: {', '.join(missing[:5])}")
-        return features[self.feature_names].astype(np.float64)
-
-    @property
-    def penalty(self):
-        """The model's defect penalty (:class:`photoqc.models.penalty.DefectPenalty`)."""
+    @cached_property
+    def classifier(self):
+        """The model as a fitted :class:`photoqc.models.classifier.GoodBadClassifier` (its
+        trees and its defect penalty): all scoring goes through it."""
+        from photoqc.models.classifier import GoodBadClassifier
         from photoqc.models.penalty import DefectPenalty
 
-        return DefectPenalty.from_record(self.meta.get("defect_penalty"))
+        penalty = DefectPenalty.from_record(self.meta.get("defect_penalty"))
+        return GoodBadClassifier.from_booster(self.booster, self.feature_names, penalty)
+
+    def _scored(self, method, features: pd.DataFrame):
+        try:
+            return method(features)
+        except KeyError as exc:  # a table without the model's columns
+            raise BundleError(str(exc.args[0])) from None
 
     def raw_score(self, features: pd.DataFrame) -> np.ndarray:
         """Log-odds of "good" per row: the trees', plus the defect penalty."""
-        X = self.matrix(features)
-        return self.booster.predict(X, raw_score=True) + self.penalty.raw(X)
+        return self._scored(self.classifier.raw_score, features)
 
     def predict_good(self, features: pd.DataFrame) -> np.ndarray:
         """Probability (0–1) that each photo is good."""
-        return 1.0 / (1.0 + np.exp(-self.raw_score(features)))
+        return self._scored(self.classifier.predict_good, features)
 
     def contributions(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Each feature's push (n, features) in log-odds, and the expected value (n,): the
-        trees' exact TreeSHAP values plus the defect penalty's terms, which belong to one
-        feature each. They sum, with the expected value, to :meth:`raw_score`."""
-        X = self.matrix(features)
-        out = self.booster.predict(X, pred_contrib=True)
-        return out[:, :-1] + self.penalty.contributions(X, self.feature_names), out[:, -1]
+        """Each feature's push (n, features) in log-odds and the expected value (n,); see
+        :meth:`photoqc.models.classifier.GoodBadClassifier.contributions`."""
+        return self._scored(self.classifier.contributions, features)
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
         """Write ``model.txt`` and ``photoqc.json`` into ``folder`` (created if needed)."""

@@ -1,9 +1,13 @@
-"""The good/bad classifier: a thin, scikit-learn-style wrapper around LightGBM.
+"""The good/bad classifier: a thin, scikit-learn-style estimator around LightGBM.
 
 Hard labels train with LightGBM's ``binary`` objective; soft targets (share of raters who
 said good, or a sigmoid of the MOS) with ``cross_entropy``, which takes labels in [0, 1].
-Both predict the log-odds of "good" (``raw_score``) and its probability (``predict_good``).
-NaN features (no object found, NIMA off) are LightGBM's native missing values.
+Both predict the log-odds of "good" (:meth:`GoodBadClassifier.raw_score`), its
+probability (:meth:`~GoodBadClassifier.predict_good`) and each feature's exact push on it
+(:meth:`~GoodBadClassifier.contributions`, TreeSHAP plus the defect penalty's terms). A
+model folder's scoring is this class's (:meth:`GoodBadClassifier.from_booster`), so there
+is one scoring path. NaN features (no object found, NIMA off) are LightGBM's native
+missing values.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from photoqc.models.penalty import DefectPenalty
 
@@ -36,14 +41,22 @@ from 0.80 to 0.82 on the same features (``benchmarks/bench_accuracy.py``).
 ``min_data_in_leaf`` is set from the training size unless given: one in 20 photos, between
 3 and 20, so a defect seen in only a handful of photos can still get its own leaf."""
 
+MAX_ROUNDS = 2000
+"""The most boosting rounds the inner cross-validation tries (:meth:`select_rounds`)."""
+
+PATIENCE = 200
+"""Rounds without improvement of the cross-validated loss before it stops: with a learning
+rate of 0.03 and randomised trees the loss is noisy, and a short patience stops early."""
+
 
 def min_data_in_leaf(n_rows: int) -> int:
     """Smallest leaf for ``n_rows`` training photos: n / 20, kept within 3..20."""
     return int(np.clip(n_rows // 20, 3, 20))
 
 
-class GoodBadClassifier:
-    """LightGBM classifier of "good" photos.
+class GoodBadClassifier(ClassifierMixin, BaseEstimator):
+    """LightGBM classifier of "good" photos (scikit-learn's estimator conventions: settings
+    in the constructor, fitted attributes end in ``_``).
 
     Parameters
     ----------
@@ -62,14 +75,26 @@ class GoodBadClassifier:
         Per feature (in the columns' order): 1 when a higher value may only raise p_good,
         -1 when it may only lower it, 0 when either (LightGBM's ``monotone_constraints``,
         from the features' directions). None: unconstrained.
+
+    Attributes
+    ----------
+    booster_ : lightgbm.Booster
+    best_iteration_ : int
+        Rounds used when predicting.
+    feature_names_in_ : list of str
+        The columns the model reads, in its order.
+    penalty_ : DefectPenalty or None
+        Hinge penalties on defect features, fitted after the trees (by training).
+    classes_ : ndarray
+        ``[0, 1]``: bad, good.
     """
 
     def __init__(
         self,
         *,
         soft: bool = False,
-        n_estimators: int = 1000,
-        early_stopping_rounds: int = 50,
+        n_estimators: int = MAX_ROUNDS,
+        early_stopping_rounds: int = PATIENCE,
         random_state: int = 0,
         params: dict[str, object] | None = None,
         monotone: Sequence[int] | None = None,
@@ -78,9 +103,30 @@ class GoodBadClassifier:
         self.n_estimators = n_estimators
         self.early_stopping_rounds = early_stopping_rounds
         self.random_state = random_state
-        self.params = params or {}
-        self.monotone = list(monotone) if monotone is not None else None
-        self.penalty_: DefectPenalty | None = None
+        self.params = params
+        self.monotone = monotone
+
+    @classmethod
+    def from_booster(
+        cls,
+        booster,
+        feature_names: Sequence[str],
+        penalty: DefectPenalty | None = None,
+        *,
+        soft: bool = False,
+    ) -> GoodBadClassifier:
+        """A fitted classifier around a trained booster (as a model folder holds it)."""
+        model = cls(soft=soft)
+        model._fitted(booster, list(feature_names))
+        model.penalty_ = penalty
+        return model
+
+    def _fitted(self, booster, feature_names: list[str]) -> None:
+        self.booster_ = booster
+        self.best_iteration_ = booster.current_iteration()
+        self.feature_names_in_ = feature_names
+        self.n_features_in_ = len(feature_names)
+        self.classes_ = np.array([0, 1])
 
     @property
     def objective(self) -> str:
@@ -90,34 +136,34 @@ class GoodBadClassifier:
         params = {
             **DEFAULT_PARAMS,
             "min_data_in_leaf": min_data_in_leaf(n_rows),
-            **self.params,
+            **(self.params or {}),
             "objective": self.objective,
             "metric": "cross_entropy" if self.soft else "binary_logloss",
             "seed": self.random_state,
         }
         if self.monotone is not None and any(self.monotone):
-            params["monotone_constraints"] = self.monotone
+            params["monotone_constraints"] = list(self.monotone)
             params["monotone_constraints_method"] = "intermediate"
         return params
 
     def fit(
-        self, X: pd.DataFrame, y: np.ndarray, weight: np.ndarray | None = None
+        self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> GoodBadClassifier:
         """Fit ``n_estimators`` rounds on features ``X`` (named columns) and targets ``y``
-        in [0, 1], each row counting ``weight`` (default 1; see :meth:`select_rounds` for
-        choosing the count)."""
+        in [0, 1], each row counting ``sample_weight`` (default 1; see
+        :meth:`select_rounds` for choosing the count)."""
         import lightgbm as lgb
 
         y = np.asarray(y, dtype=np.float64)
         if not self.soft and not np.isin(y, (0.0, 1.0)).all():
             raise ValueError("hard labels must be 0 or 1; use soft=True for probabilities")
-        self.booster_ = lgb.train(
+        booster = lgb.train(
             self.lgb_params(len(y)),
-            lgb.Dataset(X, label=y, weight=weight, free_raw_data=False),
+            lgb.Dataset(X, label=y, weight=sample_weight, free_raw_data=False),
             num_boost_round=self.n_estimators,
         )
-        self.best_iteration_ = self.booster_.current_iteration()
-        self.feature_names_ = list(X.columns)
+        self._fitted(booster, list(X.columns))
+        self.penalty_ = None
         return self
 
     def select_rounds(
@@ -161,11 +207,23 @@ class GoodBadClassifier:
         best = len(next(iter(history.values())))
         return max(1, round(best * folds / (folds - 1)))
 
+    def matrix(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The model's columns of ``X``, in its order, as floats.
+
+        Raises
+        ------
+        KeyError
+            A column the model needs is missing (naming up to five).
+        """
+        missing = [n for n in self.feature_names_in_ if n not in X.columns]
+        if missing:
+            raise KeyError(f"features missing for this model: {', '.join(missing[:5])}")
+        return X[self.feature_names_in_].astype(np.float64)
+
     def raw_score(self, X: pd.DataFrame) -> np.ndarray:
         """Log-odds of "good" per row (trees, plus any defect penalty)."""
-        trees = self.booster_.predict(
-            X[self.feature_names_], raw_score=True, num_iteration=self.best_iteration_
-        )
+        X = self.matrix(X)
+        trees = self.booster_.predict(X, raw_score=True, num_iteration=self.best_iteration_)
         return trees + self.penalty_.raw(X) if self.penalty_ is not None else trees
 
     def predict_good(self, X: pd.DataFrame) -> np.ndarray:
@@ -176,3 +234,18 @@ class GoodBadClassifier:
         """scikit-learn layout: columns (p_bad, p_good)."""
         p = self.predict_good(X)
         return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """1 where p_good >= 0.5, else 0 (a model folder applies its own threshold)."""
+        return (self.predict_good(X) >= 0.5).astype(int)
+
+    def contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Each feature's push (n, features) in log-odds, and the expected value (n,): the
+        trees' exact TreeSHAP values plus the defect penalty's terms, which belong to one
+        feature each. They sum, with the expected value, to :meth:`raw_score`."""
+        X = self.matrix(X)
+        out = self.booster_.predict(X, pred_contrib=True, num_iteration=self.best_iteration_)
+        shap = out[:, :-1]
+        if self.penalty_ is not None:
+            shap = shap + self.penalty_.contributions(X, self.feature_names_in_)
+        return shap, out[:, -1]

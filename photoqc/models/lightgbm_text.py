@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from photoqc.errors import PhotoqcError
+
 MAX_TREES = 100_000
 MAX_LEAVES = 131_072
 OBJECTIVES = ("binary", "cross_entropy")
@@ -25,7 +27,7 @@ _CATEGORICAL = 1  # decision_type bit: categorical split
 _MISSING_TYPES = (0, 1, 2)  # decision_type bits 2-3: none, zero, NaN
 
 
-class ModelTextError(ValueError):
+class ModelTextError(PhotoqcError):
     """The text is not a model photoqc would have written; the message says what is wrong."""
 
 

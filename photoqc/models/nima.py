@@ -34,8 +34,6 @@ from torch import nn
 from photoqc.choices import choose
 
 NUM_BUCKETS = 10
-SCORES = torch.arange(1, NUM_BUCKETS + 1, dtype=torch.float32)
-"""The score of each bucket, 1..10."""
 
 KERAS_BN_EPS = 1e-3
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from photoqc.errors import PhotoqcError
 from photoqc.models.nima import KERAS_BN_EPS, MOBILENET_V1_BLOCKS, NIMA
 
 # Known files: what idealo trained them on. Keys are sha256 of the files in the wild.
@@ -45,7 +46,7 @@ _LAYERS = ["conv1"] + [f"conv_{kind}_{i}" for i in range(1, 14) for kind in ("dw
 """Keras layer names of MobileNet v1's 27 convolutions, in network order."""
 
 
-class NimaImportError(ValueError):
+class NimaImportError(PhotoqcError):
     """The file is not an idealo NIMA MobileNet model this importer understands."""
 
 

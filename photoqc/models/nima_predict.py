@@ -1,7 +1,7 @@
 """Run NIMA at scoring time: the configured models, built once, predicting in batches.
 
 Which weight files to use is the extraction recipe's business
-(:class:`photoqc.pipelines.recipe.ExtractConfig`); random weights are never used.
+(:class:`photoqc.assess.recipe.ExtractConfig`); random weights are never used.
 """
 
 from __future__ import annotations

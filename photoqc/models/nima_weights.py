@@ -22,6 +22,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
+from photoqc.errors import PhotoqcError
 from photoqc.models.nima import BACKBONES, NIMA
 
 FORMAT = "photoqc-nima"
@@ -29,7 +30,7 @@ FORMAT_VERSION = 1
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")
 
 
-class NimaWeightsError(ValueError):
+class NimaWeightsError(PhotoqcError):
     """A NIMA weights file is missing, unreadable, or does not fit the network."""
 
 

@@ -2,7 +2,7 @@
 
 A tree model cannot say anything about values it never saw: on a set of phone photos where
 the noisiest good photo has noise 6, a photo with noise 30 is judged like one with noise 6.
-Degraded copies of good photos (:mod:`photoqc.pipelines.augment`) show what stronger
+Degraded copies of good photos (:mod:`photoqc.pipelines.training.augment`) show what stronger
 defects do; the penalty learns it without touching what the trees learned from real photos:
 
     log-odds of good = trees(x) - sum_f w_f * max(0, s_f * (x_f - t_f) / scale_f)

@@ -109,3 +109,80 @@ def full_size_result(
     if not mask.any():
         return SegmentationResult(mask=None, segmenter=segmenter)
     return SegmentationResult(mask=mask, segmenter=segmenter, box=mask_box(small_mask, scale))
+
+
+MIN_OBJECT_FRACTION = 0.01
+"""Smaller results (share of the image) are taken as "no object found"."""
+
+MIN_CUT_SIDE = 16
+"""Below this many pixels on the shrunk image's short side, colour models have too few
+samples to tell object from background."""
+
+
+def centred_rectangle(shape: tuple[int, ...], margin: float) -> tuple[int, int, int, int]:
+    """The centred rectangle ``(x, y, width, height)`` of an image of ``shape`` with
+    ``margin`` (share of each side, at least one pixel) left outside it."""
+    h, w = shape[:2]
+    mx, my = max(1, round(margin * w)), max(1, round(margin * h))
+    return mx, my, w - 2 * mx, h - 2 * my
+
+
+class CentredCutSegmenter:
+    """What fastcut and GrabCut share: listing photos frame the item in the middle, so the
+    cut starts from a centred rectangle (everything outside it is background), runs on the
+    photo shrunk to ``long_side`` and keeps the largest connected piece, scaled back up.
+
+    Subclasses set :attr:`name` and implement :meth:`cut`.
+
+    Parameters
+    ----------
+    long_side : int
+        Analysis size (long side, pixels).
+    margin : float
+        Fraction of each side outside the initial rectangle (sure background), 0–0.5.
+    iterations : int
+        Rounds of colour models and cut.
+    """
+
+    name = "centred-cut"
+
+    def __init__(self, long_side: int, margin: float, iterations: int):
+        if not 0 < margin < 0.5:
+            raise ValueError(f"margin must be in (0, 0.5), got {margin}")
+        self.long_side = long_side
+        self.margin = margin
+        self.iterations = iterations
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, object]):
+        """The segmenter with the registry's ``settings`` (``long_side``, ``margin``,
+        ``iterations``)."""
+        return cls(
+            long_side=int(settings["long_side"]),
+            margin=float(settings["margin"]),
+            iterations=int(settings["iterations"]),
+        )
+
+    def segment(self, image: np.ndarray) -> SegmentationResult:
+        h, w = image.shape[:2]
+        small, scale = shrink_long_side(image, self.long_side)
+        if min(small.shape[:2]) < MIN_CUT_SIDE:
+            return SegmentationResult(mask=None, segmenter=self.name)
+        fg = self.cut(np.ascontiguousarray(small))
+        return full_size_result(fg, (w, h), scale, self.name, MIN_OBJECT_FRACTION)
+
+    def cut(self, small: np.ndarray) -> np.ndarray | None:
+        """The object mask (bool, the size of ``small``) of the shrunk RGB image, or None
+        when nothing stands out."""
+        raise NotImplementedError
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 8-connected component of a boolean mask (all False stays all False)."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        mask.astype(np.uint8), connectivity=8
+    )
+    if count <= 2:
+        return mask.astype(bool)
+    biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    return labels == biggest

@@ -22,8 +22,7 @@ import cv2
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from photoqc.segmentation.base import SegmentationResult, full_size_result, shrink_long_side
-from photoqc.segmentation.grabcut import MIN_OBJECT_FRACTION, largest_component
+from photoqc.segmentation.base import CentredCutSegmenter, centred_rectangle, largest_component
 from photoqc.segmentation.registry import FASTCUT
 
 BINS = 16
@@ -37,22 +36,12 @@ SMOOTHNESS = 15.0
 """Weight of the outline term against the colour term (GrabCut's gamma; smaller here
 because histogram log-likelihoods are flatter than GrabCut's Gaussian mixtures)."""
 
-_MIN_SIDE = 16
 _FLOOR = 1e-3
 
 
-class FastCutSegmenter:
-    """Colour graph cut from a centred rectangle; keeps the largest connected component.
-
-    Parameters
-    ----------
-    long_side : int
-        Analysis size (long side, pixels).
-    margin : float
-        Fraction of each side outside the initial rectangle (sure background), 0–0.5.
-    iterations : int
-        Rounds of colour models and cut.
-    """
+class FastCutSegmenter(CentredCutSegmenter):
+    """Colour graph cut from a centred rectangle; keeps the largest connected component
+    (settings as :class:`photoqc.segmentation.base.CentredCutSegmenter`)."""
 
     name = "fastcut"
 
@@ -62,19 +51,10 @@ class FastCutSegmenter:
         margin: float = float(FASTCUT.defaults["margin"]),
         iterations: int = int(FASTCUT.defaults["iterations"]),
     ):
-        if not 0 < margin < 0.5:
-            raise ValueError(f"margin must be in (0, 0.5), got {margin}")
-        self.long_side = long_side
-        self.margin = margin
-        self.iterations = iterations
+        super().__init__(long_side, margin, iterations)
 
-    def segment(self, image: np.ndarray) -> SegmentationResult:
-        h, w = image.shape[:2]
-        small, scale = shrink_long_side(image, self.long_side)
-        if min(small.shape[:2]) < _MIN_SIDE:
-            return SegmentationResult(mask=None, segmenter=self.name)
-        fg = cut(small, self.margin, self.iterations)
-        return full_size_result(fg, (w, h), scale, self.name, MIN_OBJECT_FRACTION)
+    def cut(self, small: np.ndarray) -> np.ndarray | None:
+        return cut(small, self.margin, self.iterations)
 
 
 def cut(rgb: np.ndarray, margin: float, iterations: int) -> np.ndarray | None:
@@ -85,8 +65,8 @@ def cut(rgb: np.ndarray, margin: float, iterations: int) -> np.ndarray | None:
     h, w = rgb.shape[:2]
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
     colour = _bin_index(lab)
-    my, mx = max(1, round(margin * h)), max(1, round(margin * w))
-    inner = np.s_[my : h - my, mx : w - mx]
+    mx, my, inner_w, inner_h = centred_rectangle(rgb.shape, margin)
+    inner = np.s_[my : my + inner_h, mx : mx + inner_w]
     inside = np.zeros((h, w), bool)
     inside[inner] = True
     # Only the rectangle's pixels are unknown: the graph holds them alone, and an outline
@@ -167,8 +147,4 @@ def _edge_weights(
 
 def build(settings: dict[str, object], weights_file: str | None = None) -> FastCutSegmenter:
     """The fast colour graph cut with the registry's ``settings`` (it needs no weights)."""
-    return FastCutSegmenter(
-        long_side=int(settings["long_side"]),
-        margin=float(settings["margin"]),
-        iterations=int(settings["iterations"]),
-    )
+    return FastCutSegmenter.from_settings(settings)

@@ -13,7 +13,11 @@ import logging
 import cv2
 import numpy as np
 
-from photoqc.segmentation.base import SegmentationResult, full_size_result, shrink_long_side
+from photoqc.segmentation.base import (
+    CentredCutSegmenter,
+    centred_rectangle,
+    largest_component,
+)
 from photoqc.segmentation.registry import GRABCUT
 
 logger = logging.getLogger(__name__)
@@ -26,23 +30,14 @@ GRABCUT_MARGIN = float(GRABCUT.defaults["margin"])
 
 GRABCUT_ITERATIONS = int(GRABCUT.defaults["iterations"])
 
-MIN_OBJECT_FRACTION = 0.01
-"""Smaller results (share of the image) are taken as "no object found"."""
 
-_MIN_SIDE = 16  # below this GrabCut's colour models have too few samples
-
-
-class GrabCutSegmenter:
+class GrabCutSegmenter(CentredCutSegmenter):
     """OpenCV GrabCut from a centred rectangle; keeps the largest connected component.
 
     Parameters
     ----------
-    long_side : int
-        Analysis size (long side, pixels).
-    margin : float
-        Fraction of each side outside the initial rectangle, 0–0.5.
-    iterations : int
-        GrabCut iterations.
+    long_side, margin, iterations
+        As :class:`photoqc.segmentation.base.CentredCutSegmenter`.
     seed : int
         Seed of OpenCV's random generator (GrabCut's k-means start), for repeatable masks.
     """
@@ -56,30 +51,19 @@ class GrabCutSegmenter:
         iterations: int = GRABCUT_ITERATIONS,
         seed: int = 0,
     ):
-        if not 0 < margin < 0.5:
-            raise ValueError(f"margin must be in (0, 0.5), got {margin}")
-        self.long_side = long_side
-        self.margin = margin
-        self.iterations = iterations
+        super().__init__(long_side, margin, iterations)
         self.seed = seed
 
-    def segment(self, image: np.ndarray) -> SegmentationResult:
-        h, w = image.shape[:2]
-        small, scale = shrink_long_side(image, self.long_side)
-        sh, sw = small.shape[:2]
-        if min(sh, sw) < _MIN_SIDE:
-            return SegmentationResult(mask=None, segmenter=self.name)
-        mx, my = max(1, round(self.margin * sw)), max(1, round(self.margin * sh))
-        rect = (mx, my, sw - 2 * mx, sh - 2 * my)
-        labels = np.zeros((sh, sw), np.uint8)
+    def cut(self, small: np.ndarray) -> np.ndarray | None:
+        labels = np.zeros(small.shape[:2], np.uint8)
         bgd = np.zeros((1, 65), np.float64)
         fgd = np.zeros((1, 65), np.float64)
         cv2.setRNGSeed(self.seed)
         try:
             cv2.grabCut(
-                np.ascontiguousarray(small),
+                small,
                 labels,
-                rect,
+                centred_rectangle(small.shape, self.margin),
                 bgd,
                 fgd,
                 self.iterations,
@@ -87,26 +71,10 @@ class GrabCutSegmenter:
             )
         except cv2.error as exc:  # e.g. a flat image gives degenerate colour models
             logger.debug("GrabCut failed: %s", exc)
-            return SegmentationResult(mask=None, segmenter=self.name)
-        fg = largest_component((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD))
-        return full_size_result(fg, (w, h), scale, self.name, MIN_OBJECT_FRACTION)
+            return None
+        return largest_component((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD))
 
 
 def build(settings: dict[str, object], weights_file: str | None = None) -> GrabCutSegmenter:
     """The GrabCut segmenter with the registry's ``settings`` (it needs no weights)."""
-    return GrabCutSegmenter(
-        long_side=int(settings["long_side"]),
-        margin=float(settings["margin"]),
-        iterations=int(settings["iterations"]),
-    )
-
-
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    """The largest 8-connected component of a boolean mask (all False stays all False)."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(
-        mask.astype(np.uint8), connectivity=8
-    )
-    if count <= 2:
-        return mask.astype(bool)
-    biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    return labels == biggest
+    return GrabCutSegmenter.from_settings(settings)

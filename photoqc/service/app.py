@@ -1,6 +1,6 @@
 """The HTTP service: ``POST /v1/check`` answers whether an uploaded photo may be published.
 
-One process holds one :class:`photoqc.pipelines.score.Scorer` (the model and its networks,
+One process holds one :class:`photoqc.assess.scorer.Scorer` (the model and its networks,
 loaded once at start) and runs its CPU work off the event loop in a bounded thread pool.
 Requests beyond what the pool and a short queue hold get 503 with ``Retry-After``; a
 request still running after ``timeout_s`` gets 504. Every error is JSON
@@ -13,19 +13,14 @@ import asyncio
 import base64
 import hmac
 import io
-import json
 import logging
 import math
-import os
-import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
 from importlib import resources
-from pathlib import Path
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -36,71 +31,27 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from photoqc.images import DEFAULT_MAX_PIXELS
-from photoqc.pipelines.inputs import InputItem
-from photoqc.pipelines.recipe import RecipeOptions
-from photoqc.pipelines.score import Scorer
+from photoqc.assess.items import InputItem
+from photoqc.assess.recipe import RecipeOptions
+from photoqc.assess.scorer import Scorer
+from photoqc.errors import PhotoqcError
+from photoqc.service.settings import ServeSettings
 
 logger = logging.getLogger(__name__)
-
-CONFIG_ENV = "PHOTOQC_SERVE_CONFIG"
-"""Environment variable through which ``photoqc serve --workers N`` hands its settings to
-each worker process (JSON of :class:`ServeSettings`)."""
 
 KNOWN_PATHS = frozenset(
     {"/", "/v1/check", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"}
 )
 
-PIXEL_LIMIT_ERRORS = ("image too large", "decompression bomb refused")
-"""How :func:`photoqc.images.load_image` words a photo over the pixel limit."""
-
 ACCEPTED_TYPES = ("image/", "application/octet-stream", "multipart/form-data")
 
 
-@dataclass(frozen=True)
-class ServeSettings:
-    """What one service process needs.
-
-    Attributes
-    ----------
-    model : str or None
-        Model folder; None for the built-in model.
-    max_upload_mb : float
-        Largest request body, MB (10^6 bytes); larger ones get 413 unread.
-    max_pixels : int
-        Largest photo, pixels; checked from the header before decoding (413).
-    api_key_env : str or None
-        Name of the environment variable that holds the API key; None: no key needed.
-    timeout_s : float
-        Seconds a check may take before it is answered with 504.
-    threads : int
-        Checks run at once in this process (the CPU pool).
-    queue : int
-        Checks that may wait for the pool; more get 503.
-    """
-
-    model: str | None = None
-    max_upload_mb: float = 25.0
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    api_key_env: str | None = None
-    timeout_s: float = 10.0
-    threads: int = 2
-    queue: int = 16
-
-    def to_env(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_env(cls) -> ServeSettings:
-        return cls(**json.loads(os.environ.get(CONFIG_ENV, "{}")))
-
-
-class ApiError(Exception):
-    """An answer other than 200: HTTP status, a stable code and a sentence."""
+class ApiError(PhotoqcError):
+    """An answer other than 200: HTTP status, a stable code, a sentence (and headers)."""
 
     def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
         super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers
+        self.http_status, self.code, self.headers = status, code, headers
 
 
 def _error(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
@@ -154,7 +105,6 @@ class Checker:
         self.pool = ThreadPoolExecutor(settings.threads, thread_name_prefix="photoqc-check")
         self.slots = settings.threads + settings.queue
         self.busy = 0
-        self.scratch = tempfile.TemporaryDirectory(prefix="photoqc-serve-")
 
     def _scorer(self) -> Scorer:
         scorer = getattr(self._local, "scorer", None)
@@ -168,26 +118,17 @@ class Checker:
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
-        self.scratch.cleanup()
 
     def check(self, body: bytes, name: str, with_features: bool, with_mask: bool) -> dict:
         """The JSON answer for one photo (runs in the pool)."""
         start = time.perf_counter()
         scorer = self._scorer()
-        fd, path = tempfile.mkstemp(suffix=".img", dir=self.scratch.name)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(body)
-            (assessment,) = scorer.assess([InputItem(name, Path(path))])
-            mask = _mask_png(scorer, Path(path)) if with_mask and assessment.ok else None
-        finally:
-            os.unlink(path)
-        if not assessment.ok:
-            message = str(assessment.row.get("error") or "cannot read this image")
-            # The loader checks the pixel count from the header, before decoding.
-            if message.startswith(PIXEL_LIMIT_ERRORS):
-                raise ApiError(413, "too_many_pixels", message)
-            raise ApiError(400, "bad_image", message)
+        (assessment,) = scorer.assess([InputItem(name, body)])
+        if assessment.error is not None:
+            # The error's kind decides the status (413 for too many pixels, read from the
+            # header before decoding); the row's message is said without the upload's name.
+            error = assessment.error
+            raise ApiError(error.http_status, error.code, str(assessment.row["error"]))
         bundle = scorer.bundle
         answer: dict[str, object] = {
             "verdict": assessment.verdict,
@@ -200,8 +141,8 @@ class Checker:
         }
         if with_features:
             answer["features"] = {n: _finite(assessment.row.get(n)) for n in bundle.feature_names}
-        if mask is not None:
-            answer["mask_png"] = mask
+        if with_mask and assessment.extraction.mask is not None:
+            answer["mask_png"] = _mask_png(assessment.extraction.mask)
         return answer
 
 
@@ -220,14 +161,8 @@ def _trained_on(meta: dict) -> str:
     return f"{images} photos ({labels})" if images else "unknown"
 
 
-def _mask_png(scorer: Scorer, path: Path) -> str | None:
+def _mask_png(mask: np.ndarray) -> str:
     """The object mask the features used, as a PNG data URL at up to 512 px (page only)."""
-    from photoqc.images import load_image
-
-    image = load_image(path, max_pixels=scorer.config.max_pixels)
-    mask = scorer.extractor.segmenter.segment(image.pixels).mask
-    if mask is None:
-        return None
     picture = Image.fromarray(mask.astype(np.uint8) * 255)
     picture.thumbnail((512, 512))
     buffer = io.BytesIO()
@@ -291,9 +226,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     settings = settings or ServeSettings.from_env()
     metrics = Metrics()
     state: dict[str, Checker] = {}
-    api_key = os.environ.get(settings.api_key_env, "") if settings.api_key_env else ""
-    if settings.api_key_env and not api_key:
-        raise RuntimeError(f"--api-key-env {settings.api_key_env}: that variable is empty or unset")
+    api_key = settings.api_key()
     limit = int(settings.max_upload_mb * 1e6)
 
     @asynccontextmanager
@@ -313,9 +246,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
 
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return _error(exc.status, exc.code, exc.message, exc.headers)
+    @app.exception_handler(PhotoqcError)
+    async def photoqc_error(request: Request, exc: PhotoqcError) -> JSONResponse:
+        return _error(exc.http_status, exc.code, exc.message, getattr(exc, "headers", None))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

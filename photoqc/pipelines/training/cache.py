@@ -1,7 +1,7 @@
 """A cache of feature rows, so retraining does not recompute features.
 
 Rows are keyed by the SHA-256 of the image file's bytes *and* the extraction recipe's
-fingerprint (:meth:`photoqc.pipelines.recipe.ExtractConfig.fingerprint`: segmenter, its
+fingerprint (:meth:`photoqc.assess.recipe.ExtractConfig.fingerprint`: segmenter, its
 settings and weights, NIMA weight files' hashes, analysis scale, photoqc version, feature
 names), so a changed photo or a changed setting never returns a stale row. Only successful
 rows are kept. The cache is one SQLite file (``features.sqlite``) in ``--cache-dir``

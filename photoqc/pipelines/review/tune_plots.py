@@ -1,7 +1,7 @@
 """Figures for threshold tuning (used by ``notebooks/threshold_tuning.ipynb``).
 
 Each function takes the joined photos (``image, p_good, is_good``) and/or the threshold
-table of :mod:`photoqc.pipelines.tune` and returns a matplotlib figure.
+table of :mod:`photoqc.pipelines.review.tune` and returns a matplotlib figure.
 """
 
 from __future__ import annotations

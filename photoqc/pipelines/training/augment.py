@@ -25,10 +25,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from photoqc.assess.extractor import STATUS_OK
 from photoqc.degradations import CAST_HUES, DEFECT_FAMILIES, DEGRADATIONS, jpeg_quality_for
 from photoqc.features.compression import jpeg_quality
 from photoqc.images import ImageLoadError, load_image
-from photoqc.pipelines.labels import Labels
+from photoqc.pipelines.training.labels import Labels
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ def augment(
     target = np.array([c.target(labels.target[c.source]) for c, _ in made], dtype=float)
     copy_labels = Labels([str(p) for _, p in made], [p for _, p in made], target, "votes")
     rows = features(copy_labels)
-    ok = (rows["status"] == "ok").to_numpy()
+    ok = (rows["status"] == STATUS_OK).to_numpy()
     return Augmented(
         rows[ok].reset_index(drop=True),
         target[ok],

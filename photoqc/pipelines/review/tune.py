@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,13 +29,80 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from photoqc.assess.extractor import STATUS_OK
+from photoqc.errors import PhotoqcError, UsageError
 from photoqc.models.bundle import ModelBundle, load_bundle, write_meta
-from photoqc.pipelines.inputs import scored_image_paths
-from photoqc.pipelines.labels import read_labels
+from photoqc.pipelines.batch.inputs import scored_image_paths
+from photoqc.pipelines.training.labels import read_labels
 
 
-class TuneError(ValueError):
+class TuneError(PhotoqcError):
     """The scores and labels cannot be joined, or no threshold meets the rule."""
+
+
+class TuneRuleError(UsageError):
+    """No rule, or two, or one with impossible values (exit code 2)."""
+
+
+RULE_NAMES = {
+    "target_precision": "target_precision",
+    "cost_accept_bad": "cost_accept_bad",
+    "cost_reject_good": "cost_reject_good",
+}
+"""How :func:`check_rule` names the rule's parameters; the CLI passes its flags."""
+
+
+@dataclass(frozen=True)
+class TuneRule:
+    """How to choose the threshold: a target precision, or the two costs."""
+
+    target_precision: float | None = None
+    cost_accept_bad: float = 1.0
+    cost_reject_good: float = 1.0
+
+
+def _given(value: float | None) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def check_rule(
+    target_precision: float | None = None,
+    cost_accept_bad: float | None = None,
+    cost_reject_good: float | None = None,
+    *,
+    names: Mapping[str, str] = RULE_NAMES,
+) -> TuneRule:
+    """The rule given: a target precision in (0, 1], or both costs (finite, >= 0, not
+    both 0), never both rules.
+
+    Raises
+    ------
+    TuneRuleError
+        Neither rule, both, or impossible values; the message spells the parameters as
+        ``names`` says (flags for the CLI, parameters for the notebook).
+    """
+    precision, bad, good = (
+        _given(v) for v in (target_precision, cost_accept_bad, cost_reject_good)
+    )
+    either = (
+        f"give either {names['target_precision']} P, or both {names['cost_accept_bad']} A "
+        f"and {names['cost_reject_good']} R"
+    )
+    if precision == (bad and good) or (not precision and bad != good):
+        raise TuneRuleError(either)
+    if precision:
+        if not 0 < float(target_precision) <= 1:  # type: ignore[arg-type]
+            raise TuneRuleError(
+                f"{names['target_precision']} must be in (0, 1], got {target_precision}"
+            )
+        return TuneRule(target_precision=float(target_precision))  # type: ignore[arg-type]
+    costs = (float(cost_accept_bad), float(cost_reject_good))  # type: ignore[arg-type]
+    if not all(math.isfinite(c) and c >= 0 for c in costs) or not any(costs):
+        raise TuneRuleError(
+            f"{names['cost_accept_bad']} and {names['cost_reject_good']} must be numbers >= 0, "
+            f"not both 0 (got {costs[0]:g} and {costs[1]:g})"
+        )
+    return TuneRule(cost_accept_bad=costs[0], cost_reject_good=costs[1])
 
 
 def join_scores_labels(
@@ -53,7 +121,7 @@ def join_scores_labels(
     scores = pd.read_csv(scores_csv, keep_default_na=False, na_values=[""])
     if not {"image", "p_good", "status"} <= set(scores.columns):
         raise TuneError(f"{scores_csv}: not a scores CSV (needs image, status, p_good)")
-    scores = scores[scores["status"] == "ok"]
+    scores = scores[scores["status"] == STATUS_OK]
     labels = read_labels(labels_csv, mos_threshold=mos_threshold, check_files=False)
     by_name = {name: i for i, name in enumerate(labels.images)}
     by_path = {str(Path(os.path.abspath(p))): i for i, p in enumerate(labels.paths)}
@@ -153,27 +221,19 @@ class TuneChoice:
     row: pd.Series
 
 
-def choose(
-    table: pd.DataFrame,
-    *,
-    target_precision: float | None = None,
-    cost_accept_bad: float | None = None,
-    cost_reject_good: float | None = None,
-) -> TuneChoice:
-    """Apply the target-precision rule if a target is given, else the minimum-cost rule."""
-    if target_precision is not None and not (
-        isinstance(target_precision, float) and math.isnan(target_precision)
-    ):
-        row = choose_by_target_precision(table, float(target_precision))
+def choose(table: pd.DataFrame, rule: TuneRule) -> TuneChoice:
+    """Apply the target-precision rule if the rule has a target, else the minimum-cost rule."""
+    if rule.target_precision is not None:
+        row = choose_by_target_precision(table, rule.target_precision)
         return TuneChoice(
-            float(row["threshold"]), f"target precision {float(target_precision):g}", row
+            float(row["threshold"]), f"target precision {rule.target_precision:g}", row
         )
     row = choose_by_min_cost(table)
-    rule = (
-        f"minimum cost (wrongly accepted bad photo {cost_accept_bad:g}, "
-        f"wrongly rejected good {cost_reject_good:g})"
+    words = (
+        f"minimum cost (wrongly accepted bad photo {rule.cost_accept_bad:g}, "
+        f"wrongly rejected good {rule.cost_reject_good:g})"
     )
-    return TuneChoice(float(row["threshold"]), rule, row)
+    return TuneChoice(float(row["threshold"]), words, row)
 
 
 def tune(
@@ -181,25 +241,25 @@ def tune(
     labels_csv: str | os.PathLike[str],
     *,
     target_precision: float | None = None,
-    cost_accept_bad: float = 1.0,
-    cost_reject_good: float = 1.0,
+    cost_accept_bad: float | None = None,
+    cost_reject_good: float | None = None,
     mos_threshold: float | None = None,
+    names: Mapping[str, str] = RULE_NAMES,
 ) -> tuple[pd.DataFrame, pd.DataFrame, TuneChoice]:
-    """Join, tabulate and choose: (joined photos, threshold table, choice)."""
+    """Join, tabulate and choose: (joined photos, threshold table, choice).
+
+    The rule is a ``target_precision``, or both costs (see :func:`check_rule`, which
+    refuses anything else before any file is read).
+    """
+    rule = check_rule(target_precision, cost_accept_bad, cost_reject_good, names=names)
     joined = join_scores_labels(scores_csv, labels_csv, mos_threshold=mos_threshold)
     table = threshold_table(
         joined["is_good"],
         joined["p_good"],
-        cost_accept_bad=cost_accept_bad,
-        cost_reject_good=cost_reject_good,
+        cost_accept_bad=rule.cost_accept_bad,
+        cost_reject_good=rule.cost_reject_good,
     )
-    choice = choose(
-        table,
-        target_precision=target_precision,
-        cost_accept_bad=cost_accept_bad,
-        cost_reject_good=cost_reject_good,
-    )
-    return joined, table, choice
+    return joined, table, choose(table, rule)
 
 
 def scores_model_warning(scores_csv: str | os.PathLike[str], bundle: ModelBundle) -> str | None:
@@ -251,17 +311,3 @@ def summary_rows(table: pd.DataFrame, chosen: float, step: float = 0.1) -> pd.Da
     picks = {int(np.argmin(np.abs(table["threshold"].to_numpy() - m))) for m in marks}
     picks.add(int(np.argmin(np.abs(table["threshold"].to_numpy() - chosen))))
     return table.iloc[sorted(picks)]
-
-
-def confusion(joined: pd.DataFrame, threshold: float) -> pd.DataFrame:
-    """2x2 counts at ``threshold``: rows truth (good, bad), columns verdict (good, bad)."""
-    accepted = joined["p_good"] >= threshold
-    good = joined["is_good"]
-    return pd.DataFrame(
-        [
-            [int((good & accepted).sum()), int((good & ~accepted).sum())],
-            [int((~good & accepted).sum()), int((~good & ~accepted).sum())],
-        ],
-        index=["truly good", "truly bad"],
-        columns=["judged good", "judged bad"],
-    )

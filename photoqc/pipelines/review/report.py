@@ -32,13 +32,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from photoqc.assess.extractor import STATUS_ERROR, STATUS_OK
+from photoqc.assess.recipe import ExtractConfig, RecipeError, RecipeOptions
+from photoqc.assess.scorer import verdict
+from photoqc.errors import PhotoqcError
 from photoqc.features import FeatureSpec, spec_index, table_groups
 from photoqc.images import ImageLoadError, load_image
 from photoqc.models.bundle import BundleError, ModelBundle, default_model_dir, load_bundle
 from photoqc.models.explain import push_label, top_reasons
-from photoqc.pipelines.inputs import scored_image_paths
-from photoqc.pipelines.recipe import ExtractConfig, RecipeError, RecipeOptions
-from photoqc.pipelines.score import verdict
+from photoqc.pipelines.batch.inputs import scored_image_paths
 from photoqc.segmentation import SegmenterConfig, build_segmenter
 from photoqc.visuals import detail_jpeg, thumbnail_jpeg
 
@@ -46,6 +48,10 @@ logger = logging.getLogger(__name__)
 
 EMBED_LIMIT = 2000
 SHAP_BARS = 12
+
+
+class ReportError(PhotoqcError):
+    """The table given is not one a report can be made of."""
 
 
 @dataclass
@@ -200,16 +206,16 @@ def build_report(
 
     Raises
     ------
-    ValueError
+    ReportError
         The CSV is not a scores CSV; BundleError or RecipeError for an unusable model.
     """
     scores_csv, out_html = Path(scores_csv), Path(out_html)
     frame = pd.read_csv(scores_csv, keep_default_na=False, na_values=[""], dtype={"image": str})
     if not {"image", "status"} <= set(frame.columns):
-        raise ValueError(f"{scores_csv}: not a scores CSV (needs image and status columns)")
+        raise ReportError(f"{scores_csv}: not a scores CSV (needs image and status columns)")
     result = ReportResult()
     bundle, named = _model_for(model_dir, frame)
-    ok = (frame["status"] == "ok").to_numpy()
+    ok = (frame["status"] == STATUS_OK).to_numpy()
     p_good = pd.to_numeric(frame.get("p_good"), errors="coerce").to_numpy(np.float64)
 
     shap_names = [c[len("shap_") :] for c in frame.columns if c.startswith("shap_")]
@@ -267,7 +273,7 @@ def build_report(
                 else []
             )
         else:
-            label = str(record.get("verdict") or "") if row_ok else "error"
+            label = str(record.get("verdict") or "") if row_ok else STATUS_ERROR
             reasons = _reasons_of(record) if row_ok else []
         path = _image_path(str(record["image"]), scores_csv)
         thumb = detail = ""
@@ -312,7 +318,7 @@ def build_report(
     )
     out_html.parent.mkdir(parents=True, exist_ok=True)
     out_html.write_text(template.replace("__PHOTOQC_DATA__", embed_json(payload)), encoding="utf-8")
-    result.verdicts.update(r["verdict"] if r["status"] == "ok" else "error" for r in rows)
+    result.verdicts.update(r["verdict"] if r["status"] == STATUS_OK else STATUS_ERROR for r in rows)
     return result
 
 

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
+from photoqc.assess.scorer import Assessment, Scorer
+from photoqc.errors import PhotoqcError
 from photoqc.features import FeatureSpec
 from photoqc.models.explain import Reason, save_waterfall
-from photoqc.pipelines.inputs import InputItem
-from photoqc.pipelines.score import Assessment, Scorer
+from photoqc.pipelines.batch.inputs import InputItem
 
 
-class ExplainError(ValueError):
+class ExplainError(PhotoqcError):
     """The photo could not be judged (unreadable, corrupt...): the message says why."""
 
 

@@ -19,31 +19,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from photoqc.assess.items import InputItem
+from photoqc.errors import PhotoqcError
 from photoqc.images import IMAGE_EXTENSIONS
 
 IMAGE_COLUMN = "image"
 
 
-class InputError(ValueError):
+class InputError(PhotoqcError):
     """The input folder or CSV cannot be used at all (as opposed to one bad image in it)."""
-
-
-@dataclass(frozen=True, slots=True)
-class InputItem:
-    """One image to process (small: a batch job holds millions of them).
-
-    Attributes
-    ----------
-    image : str
-        The value written to the output's ``image`` column: the CSV's own value for CSV
-        input (so tables join on it), the absolute path for folder input; always valid
-        text (see :func:`display_name`).
-    path : str or path-like
-        Where to read the file.
-    """
-
-    image: str
-    path: str | os.PathLike[str]
 
 
 @dataclass

@@ -1,11 +1,12 @@
-"""Score photos with a trained model (``photoqc score``), resumably.
+"""The per-image core's second half: an image in, a verdict with reasons out.
 
-Each row: ``image, status, error, p_good, verdict, threshold, reasons, segmenter``,
-provenance, every feature, and with ``--shap`` a ``shap_<feature>`` column per model
-feature (log-odds of "good"). Rows are appended to the CSV as their batch finishes and the
-file is flushed to disk, so a run that is killed loses at most the batches in flight.
-Started again with the same arguments it reads which images are already in the file
-(dropping a half-written last line) and scores only the rest: no row lost, none twice.
+A :class:`Scorer` holds a model bundle and the extractor of the recipe the model was
+trained with; :meth:`Scorer.assess` judges a batch of images (paths, bytes or decoded
+images) and hands back, with each verdict, what was computed on the way (the object mask,
+the analysis-scale image). A scores CSV row (:meth:`Scorer.csv_row`) holds
+``image, status, error, p_good, verdict, threshold, reasons, segmenter``, provenance,
+every feature, and with ``with_shap`` a ``shap_<feature>`` column per model feature
+(log-odds of "good").
 """
 
 from __future__ import annotations
@@ -13,20 +14,18 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from photoqc.assess.extractor import Extraction, FeatureExtractor
+from photoqc.assess.items import ImageSource, InputItem
+from photoqc.assess.recipe import ExtractConfig, RecipeOptions
+from photoqc.errors import PhotoqcError
 from photoqc.models.bundle import ModelBundle, load_bundle
 from photoqc.models.explain import Reason, reasons_json, reasons_text, top_reasons
-from photoqc.pipelines.extract import STATUS_OK, FeatureExtractor, remaining
-from photoqc.pipelines.inputs import InputItem
-from photoqc.pipelines.outputs import Interrupted, OutputLock, ResumableCsv
-from photoqc.pipelines.parallel import batch_size_for, batched, in_input_order, run_batches
-from photoqc.pipelines.recipe import ExtractConfig, RecipeOptions
 
 logger = logging.getLogger(__name__)
 
@@ -79,13 +78,14 @@ def verdict(p_good: float, threshold: float) -> str:
 
 @dataclass
 class Assessment:
-    """One photo judged: its feature row and, when it could be read, verdict and why.
+    """One photo judged: what the extractor measured and, when it could be read, the
+    verdict and why.
 
     ``reasons`` are given for "bad" verdicts only: a good photo has no defect to name.
     ``contributions`` are the SHAP values (log-odds of "good") in the model's feature order.
     """
 
-    row: dict[str, object]
+    extraction: Extraction
     p_good: float = math.nan
     verdict: str = ""
     reasons: list[Reason] = field(default_factory=list)
@@ -93,8 +93,18 @@ class Assessment:
     expected: float = math.nan
 
     @property
+    def row(self) -> dict[str, object]:
+        """The feature row."""
+        return self.extraction.row
+
+    @property
     def ok(self) -> bool:
-        return self.row["status"] == STATUS_OK
+        return self.extraction.ok
+
+    @property
+    def error(self) -> PhotoqcError | None:
+        """Why the photo could not be judged; None when it was."""
+        return self.extraction.error
 
 
 class Scorer:
@@ -149,7 +159,7 @@ class Scorer:
 
         Raises
         ------
-        photoqc.models.bundle.BundleError, photoqc.pipelines.recipe.RecipeError
+        photoqc.models.bundle.BundleError, photoqc.assess.recipe.RecipeError
         """
         bundle = model if isinstance(model, ModelBundle) else load_bundle(model)
         config, warnings = ExtractConfig.from_record(
@@ -161,9 +171,10 @@ class Scorer:
         """Arguments that build this scorer again in a worker process."""
         return (str(self.bundle.path), self.config, self.with_shap, self.top)
 
-    def assess(self, items: Sequence[InputItem]) -> list[Assessment]:
-        """Judge a batch of inputs; never raises for a bad file."""
-        out = [Assessment(row) for row in self.extractor.rows(items)]
+    def assess(self, items: Sequence[InputItem | ImageSource]) -> list[Assessment]:
+        """Judge a batch of images (paths, bytes, decoded images or items naming them);
+        never raises for a bad file."""
+        out = [Assessment(e) for e in self.extractor.extract(items)]
         ok = [a for a in out if a.ok]
         if not ok:
             return out
@@ -181,7 +192,7 @@ class Scorer:
                 )
         return out
 
-    def rows(self, items: Sequence[InputItem]) -> list[dict[str, object]]:
+    def rows(self, items: Sequence[InputItem | ImageSource]) -> list[dict[str, object]]:
         """Scores CSV rows of a batch of inputs, in order."""
         return [self.csv_row(a) for a in self.assess(items)]
 
@@ -215,62 +226,3 @@ class Scorer:
 
     def error_row(self, item: InputItem, message: str) -> dict[str, object]:
         return self._row(self.extractor.error_row(item, message))
-
-
-@dataclass
-class ScoreSummary:
-    total: int
-    already_done: int
-    scored: int
-    errors: int
-    good: int
-    bad: int
-
-
-def score_to_csv(
-    items: Sequence[InputItem],
-    scorer: Scorer,
-    out: str | os.PathLike[str],
-    *,
-    workers: int = 1,
-    overwrite: bool = False,
-    on_rows: Callable[[int], None] | None = None,
-) -> ScoreSummary:
-    """Score ``items`` into the CSV ``out``, continuing a previous run of the same job.
-
-    Rows already in ``out`` are kept only when the same model, threshold and recipe wrote
-    them (:data:`RUN_COLUMNS`). The output is locked for the run.
-
-    Raises
-    ------
-    OutputError
-        Another process writes ``out``; ``out`` holds another run's rows (the message names
-        ``--overwrite``); the disk is full (the rows written so far stay, and the same
-        command resumes).
-    Interrupted
-        On Ctrl-C or SIGTERM, with how many rows ``out`` keeps.
-    """
-    with OutputLock(out):
-        writer = ResumableCsv(
-            out, scorer.columns, overwrite=overwrite, run=scorer.run, describe_run=RUN_WORDS
-        )
-        todo = remaining(items, writer.done)
-        summary = ScoreSummary(len(items), len(items) - len(todo), 0, 0, 0, 0)
-        size = batch_size_for(len(todo), scorer.config.batch_size, workers)
-        try:
-            # In this process the scorer already built serves; workers build their own
-            # from its folder and recipe.
-            batches = run_batches(
-                batched(todo, size), Scorer, scorer.worker_args(), workers=workers, local=scorer
-            )
-            for _, rows in in_input_order(batches):
-                writer.write(rows)
-                summary.scored += len(rows)
-                summary.errors += sum(r["status"] != STATUS_OK for r in rows)
-                summary.good += sum(r["verdict"] == "good" for r in rows)
-                summary.bad += sum(r["verdict"] == "bad" for r in rows)
-                if on_rows:
-                    on_rows(len(rows))
-        except KeyboardInterrupt:
-            raise Interrupted(summary.already_done + summary.scored, Path(out)) from None
-    return summary

@@ -26,20 +26,27 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from photoqc.assess.extractor import STATUS_OK
+from photoqc.assess.items import InputItem
+from photoqc.assess.recipe import ExtractConfig
+from photoqc.engines import Engine
+from photoqc.errors import PhotoqcError
 from photoqc.models.bundle import ModelBundle, new_meta
-from photoqc.models.classifier import GoodBadClassifier
+from photoqc.models.classifier import MAX_ROUNDS, PATIENCE, GoodBadClassifier
 from photoqc.models.penalty import DefectPenalty
-from photoqc.pipelines.augment import AugmentConfig, Augmented, augment
-from photoqc.pipelines.cache import FeatureCache, file_sha256
-from photoqc.pipelines.extract import STATUS_OK, extract_rows
-from photoqc.pipelines.inputs import InputItem
-from photoqc.pipelines.labels import Labels
-from photoqc.pipelines.recipe import ExtractConfig
+from photoqc.pipelines.batch.features import extract_rows
+from photoqc.pipelines.training.augment import AugmentConfig, Augmented, augment
+from photoqc.pipelines.training.cache import FeatureCache, file_sha256
+from photoqc.pipelines.training.labels import Labels
 
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
 """(done, total) while features are computed."""
+
+
+class TrainingError(PhotoqcError):
+    """The labelled photos cannot train a model (too few of one class)."""
 
 
 @dataclass(frozen=True)
@@ -55,8 +62,8 @@ class TrainConfig:
 
     folds: int = 5
     seed: int = 0
-    n_estimators: int = 2000
-    early_stopping_rounds: int = 200
+    n_estimators: int = MAX_ROUNDS
+    early_stopping_rounds: int = PATIENCE
     inner_folds: int = 4
     monotone: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -89,7 +96,7 @@ def extract_labelled(
     config: ExtractConfig,
     *,
     cache: FeatureCache | None = None,
-    workers: int = 1,
+    engine: Engine | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> tuple[pd.DataFrame, list[tuple[str, str]], int]:
     """Feature rows for the labelled images, in label order, using and filling the cache.
@@ -111,16 +118,20 @@ def extract_labelled(
     total, done = len(labels), len(rows)
     if on_progress:
         on_progress(done, total)
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if on_progress:
+            on_progress(done, total)
+
     items = [InputItem(labels.images[i], labels.paths[i]) for i in todo]
+    measured = extract_rows(items, config, engine=engine, on_rows=advance)
     fresh: dict[str, dict[str, object]] = {}
-    for j, row in extract_rows(items, config, workers=workers):
-        i = todo[j]
+    for i, row in zip(todo, measured, strict=True):
         rows[i] = row
         if row["status"] == STATUS_OK and keys[i]:
             fresh[keys[i]] = row
-        done += 1
-        if on_progress:
-            on_progress(done, total)
     if cache and fresh:
         cache.put_many(fresh)
     frame = pd.DataFrame([rows[i] for i in range(total)], columns=list(config.columns()))
@@ -215,13 +226,12 @@ def fit_classifier(
         monotone=monotone,
     )
     is_good = target >= 0.5
-    if rounds is not None:
-        model.n_estimators = rounds
-    elif min(is_good.sum(), (~is_good).sum()) >= 2 * config.inner_folds:
-        model.n_estimators = model.select_rounds(X, target, is_good, folds=config.inner_folds)
-    else:  # too few photos for an inner cross-validation: a fixed, modest number
-        model.n_estimators = min(config.n_estimators, 100)
-    model.fit(X, target)
+    if rounds is None:
+        if min(is_good.sum(), (~is_good).sum()) >= 2 * config.inner_folds:
+            rounds = model.select_rounds(X, target, is_good, folds=config.inner_folds)
+        else:  # too few photos for an inner cross-validation: a fixed, modest number
+            rounds = min(config.n_estimators, 100)
+    model.set_params(n_estimators=rounds).fit(X, target)
     if extra is not None and len(extra) and defects:
         rows, y, weight = fit_rows(X, target, extra)
         penalty = DefectPenalty.design(X[is_good], defects, config.penalty_from)
@@ -246,7 +256,7 @@ def cross_validate(
     is_good = labels.is_good
     smallest = int(min(is_good.sum(), (~is_good).sum()))
     if smallest < 2:
-        raise ValueError(
+        raise TrainingError(
             f"need at least 2 good and 2 bad photos to cross-validate; have {int(is_good.sum())} "
             f"good and {int((~is_good).sum())} bad"
         )
@@ -337,7 +347,7 @@ def train(
     config: TrainConfig | None = None,
     *,
     cache: FeatureCache | None = None,
-    workers: int = 1,
+    engine: Engine | None = None,
     on_progress: ProgressCallback | None = None,
     training_record: dict | None = None,
     copies_dir: str | os.PathLike[str] | None = None,
@@ -349,7 +359,7 @@ def train(
     config = config or TrainConfig()
     out_dir = Path(out_dir)
     frame, failed, from_cache = extract_labelled(
-        labels, extract_config, cache=cache, workers=workers, on_progress=on_progress
+        labels, extract_config, cache=cache, engine=engine, on_progress=on_progress
     )
     ok = (frame["status"] == STATUS_OK).to_numpy()
     if failed:
@@ -372,7 +382,7 @@ def train(
         folder = copies_dir or (cache.folder if cache else out_dir) / "copies"
 
         def measure(copy_labels: Labels) -> pd.DataFrame:
-            return extract_labelled(copy_labels, extract_config, cache=cache, workers=workers)[0]
+            return extract_labelled(copy_labels, extract_config, cache=cache, engine=engine)[0]
 
         extra = augment(kept, config.augment, folder, measure)
         extra.X = extra.X[names].astype(np.float64)

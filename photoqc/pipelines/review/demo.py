@@ -20,12 +20,15 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from photoqc.assess.recipe import ExtractConfig, RecipeOptions
+from photoqc.assess.scorer import Scorer
 from photoqc.degradations import DEGRADATIONS, framings, source_photo
-from photoqc.pipelines.inputs import csv_inputs
-from photoqc.pipelines.labels import read_labels
-from photoqc.pipelines.recipe import ExtractConfig, RecipeOptions
-from photoqc.pipelines.score import Scorer, ScoreSummary, score_to_csv
-from photoqc.pipelines.train import TrainConfig, TrainOutcome, train
+from photoqc.engines import build_engine
+from photoqc.pipelines.batch.inputs import csv_inputs
+from photoqc.pipelines.batch.runner import RunSummary
+from photoqc.pipelines.batch.score import score_to_csv
+from photoqc.pipelines.training.labels import read_labels
+from photoqc.pipelines.training.train import TrainConfig, TrainOutcome, train
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +71,7 @@ class DemoResult:
     model_dir: Path
     scores_csv: Path
     outcome: TrainOutcome
-    summary: ScoreSummary
+    summary: RunSummary
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -141,6 +144,7 @@ def run_demo(
     )
     for warning in warnings:
         logger.warning(warning)
+    engine = build_engine("local", workers=workers)
     say(f"training on {counts['train']} photos ({config.folds}-fold cross-validation)")
     model_dir = out_dir / "model"
     outcome = train(
@@ -148,7 +152,7 @@ def run_demo(
         extract,
         model_dir,
         TrainConfig(folds=config.folds, seed=config.seed),
-        workers=workers,
+        engine=engine,
         on_progress=on_progress,
         training_record={"labels_file": train_csv.name},
     )
@@ -167,7 +171,7 @@ def run_demo(
         items,
         scorer,
         scores_csv,
-        workers=workers,
+        engine=engine,
         overwrite=True,
         on_rows=advance,
     )

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from photoqc.errors import PhotoqcError
 from photoqc.features import FeatureGroup, FeatureSpec, feature_names, spec_index, table_groups
 from photoqc.features.base import ANALYSIS_LONG_SIDE
 from photoqc.features.nima import DEFAULT_NIMA_MODELS
@@ -59,7 +60,7 @@ NIMA_OFF_WARNING = (
 )
 
 
-class RecipeError(ValueError):
+class RecipeError(PhotoqcError):
     """The recipe cannot be made as asked (weights missing or not the model's, segmenter
     mismatch, unreadable NIMA file); the message says what to do."""
 

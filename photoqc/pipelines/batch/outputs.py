@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from photoqc.errors import PhotoqcError
+
 logger = logging.getLogger(__name__)
 
 CSV_ENCODING = "utf-8"
@@ -34,7 +36,7 @@ LINE_END = "\r\n"
 as well as a newline, so every CSV reader sees a file name with either as one field."""
 
 
-class OutputError(ValueError):
+class OutputError(PhotoqcError):
     """The output cannot be written as asked; the message is one line and says what to do."""
 
 
@@ -45,11 +47,28 @@ class StaleOutputError(OutputError):
 class Interrupted(KeyboardInterrupt):
     """A run stopped by Ctrl-C or SIGTERM after ``kept`` rows were safely in ``out``."""
 
-    def __init__(self, kept: int, out: Path, resumable: bool = True):
+    def __init__(self, kept: int, out: Path):
         super().__init__(f"interrupted: {kept} rows kept in {out}")
         self.kept = kept
         self.out = out
-        self.resumable = resumable
+
+
+TABLE_SUFFIXES = (".parquet", ".csv")
+"""What a feature table may be written as, by the output's file name ending."""
+
+
+def check_table_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a Path if it ends in .parquet or .csv.
+
+    Raises
+    ------
+    OutputError
+        Another ending.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise OutputError(f"{path}: output must end in .parquet or .csv")
+    return path
 
 
 def journal_path(out: str | os.PathLike[str]) -> Path:

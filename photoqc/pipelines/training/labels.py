@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from photoqc.errors import PhotoqcError
+
 GOOD_WORDS = frozenset({"good", "1", "true", "yes", "ok", "accept", "accepted"})
 BAD_WORDS = frozenset({"bad", "0", "false", "no", "reject", "rejected"})
 DEFAULT_MOS_SCALE = 10.0
@@ -34,7 +36,7 @@ as barely good. On clive-dev (5 x 5-fold, seeds 10-14) s = 10 beat 5, 7.5 and 15
 NIMA (ROC-AUC 0.862 vs 0.860, 0.861, 0.860); with NIMA 5 < 7.5 < 10 < 15 (0.891..0.894)."""
 
 
-class LabelsError(ValueError):
+class LabelsError(PhotoqcError):
     """The labels CSV cannot be used; the message lists every problem with its line."""
 
 

@@ -1,10 +1,11 @@
-"""Run a batch processor over many inputs, in this process or in worker processes.
+"""The ``local`` engine: batches run in this process, or in worker processes on this machine.
 
-A *processor* is any object with ``rows(items) -> list of rows`` and
-``error_row(item, message) -> row``, built by a picklable factory. With several workers
-each process builds its own processor once (models load once per process, not per image)
-and batches are handed out as workers free up. Batches come back with their rows, in
-order of completion.
+With one worker the job's processor runs here. With several, each worker process builds
+its own processor once (models load once per process, not per image) and batches are
+handed out as workers free up; they come back with their rows in order of completion. A
+worker that dies (a native decoder's segfault, the out-of-memory killer) breaks the pool:
+the images still out are redone one at a time in a fresh worker, so only the image that
+killed it gets an error row.
 
 Workers never outlive the run: each asks the kernel to end it when its parent dies
 (``PR_SET_PDEATHSIG``) and watches its parent besides, so a ``kill -9`` of the main
@@ -21,67 +22,62 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Protocol
 
-from photoqc.pipelines.inputs import InputItem
+from photoqc.engines.base import Batch, BatchProcessor, Job, Row
+from photoqc.errors import PhotoqcError
 
 logger = logging.getLogger(__name__)
 
-Row = dict[str, object]
 
-
-class WorkerStartError(RuntimeError):
+class WorkerStartError(PhotoqcError):
     """Worker processes died before returning any result (they could not start)."""
 
 
-Batch = list[tuple[int, InputItem]]
+class LocalEngine:
+    """Batches in this process (``workers=1``) or in a pool of worker processes.
 
-
-class BatchProcessor(Protocol):
-    def rows(self, items: Sequence[InputItem]) -> list[Row]: ...
-
-    def error_row(self, item: InputItem, message: str) -> Row: ...
-
-
-def batched(items: Sequence[InputItem], size: int) -> list[Batch]:
-    """Consecutive batches of ``(index, item)``."""
-    indexed = list(enumerate(items))
-    return [indexed[i : i + size] for i in range(0, len(indexed), max(1, size))]
-
-
-def batch_size_for(n_items: int, batch_size: int, workers: int) -> int:
-    """With several workers, smaller batches keep every worker busy to the end."""
-    if workers <= 1:
-        return batch_size
-    return max(1, min(batch_size, n_items // (2 * workers)))
-
-
-def run_batches(
-    batches: list[Batch],
-    factory: Callable[..., BatchProcessor],
-    args: tuple = (),
-    *,
-    workers: int = 1,
-    local: BatchProcessor | None = None,
-) -> Iterator[tuple[Batch, list[Row]]]:
-    """Yield every batch with its rows (one per item, in the batch's order).
-
-    ``local``, when given, is a processor already built in this process: it serves when
-    the work stays here, so its models are not loaded a second time. A KeyboardInterrupt
-    (Ctrl-C, or SIGTERM turned into one) stops the workers at once and is raised again.
+    Parameters
+    ----------
+    workers : int
+        Processes in parallel; each builds the job's processor once.
     """
-    if workers <= 1 or len(batches) <= 1:
-        processor = local or factory(*args)
-        for batch in batches:
-            yield batch, processor.rows([item for _, item in batch])
-        return
+
+    name = "local"
+
+    def __init__(self, workers: int = 1):
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self.workers = workers
+
+    def batch_size(self, n_items: int, preferred: int) -> int:
+        """With several workers, smaller batches keep every worker busy to the end."""
+        if self.workers <= 1:
+            return preferred
+        return max(1, min(preferred, n_items // (2 * self.workers)))
+
+    def run(self, batches: Iterable[Batch], job: Job) -> Iterator[tuple[Batch, list[Row]]]:
+        """Yield every batch with its rows (one per item, in the batch's order).
+
+        A KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one) stops the workers at once
+        and is raised again.
+        """
+        batches = list(batches)
+        if self.workers <= 1 or len(batches) <= 1:
+            processor = job.build()
+            for batch in batches:
+                yield batch, processor.rows([item for _, item in batch])
+            return
+        yield from _in_pool(batches, job, self.workers)
+
+
+def _in_pool(batches: list[Batch], job: Job, workers: int) -> Iterator[tuple[Batch, list[Row]]]:
     threads = max(1, (os.cpu_count() or 1) // workers)
     unfinished: list[Batch] = []
     finished = 0
-    pool = _pool(workers, factory, args, threads)
+    pool = _pool(workers, job, threads)
     try:
         pending = {
             pool.submit(_worker_rows, [item for _, item in batch]): batch for batch in batches
@@ -106,30 +102,7 @@ def run_batches(
     pool.shutdown(wait=True)
     if unfinished:
         items = sorted((pair for batch in unfinished for pair in batch), key=lambda p: p[0])
-        yield from _one_at_a_time(
-            items, factory, args, threads, anything_finished=finished > 0, local=local
-        )
-
-
-def in_input_order(
-    batches: Iterator[tuple[Batch, list[Row]]],
-) -> Iterator[tuple[Batch, list[Row]]]:
-    """The batches of :func:`run_batches` (over items numbered from 0, as :func:`batched`
-    numbers them) in input order: a batch that finishes early waits for those before it."""
-    waiting: dict[int, tuple[Batch, list[Row]]] = {}
-    expected = 0
-    for batch, rows in batches:
-        waiting[batch[0][0]] = (batch, rows)
-        while expected in waiting:
-            ready = waiting.pop(expected)
-            expected += len(ready[0])
-            yield ready
-
-
-def item_rows(batches: Iterator[tuple[Batch, list[Row]]]) -> Iterator[tuple[int, Row]]:
-    """``(input index, row)`` for every item of the batches."""
-    for batch, rows in batches:
-        yield from zip((i for i, _ in batch), rows, strict=True)
+        yield from _one_at_a_time(items, job, threads, anything_finished=finished > 0)
 
 
 def _stop_now(pool: ProcessPoolExecutor) -> None:
@@ -142,27 +115,19 @@ def _stop_now(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _pool(
-    workers: int, factory: Callable[..., BatchProcessor], args: tuple, threads: int
-) -> ProcessPoolExecutor:
+def _pool(workers: int, job: Job, threads: int) -> ProcessPoolExecutor:
     # spawn, not fork: a forked copy of a process that has started torch's thread pool can
     # deadlock.
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(factory, args, threads),
+        initargs=(job.factory, job.args, threads),
     )
 
 
 def _one_at_a_time(
-    items: list[tuple[int, InputItem]],
-    factory: Callable[..., BatchProcessor],
-    args: tuple,
-    threads: int,
-    *,
-    anything_finished: bool,
-    local: BatchProcessor | None = None,
+    items: Batch, job: Job, threads: int, *, anything_finished: bool
 ) -> Iterator[tuple[Batch, list[Row]]]:
     """Redo ``items`` in one worker, one image at a time, after the pool broke.
 
@@ -173,11 +138,11 @@ def _one_at_a_time(
     :class:`WorkerStartError`.
     """
     logger.warning("a worker process died; redoing %d images one at a time", len(items))
-    fallback = local
+    fallback = job.local
     queue = list(items)
     deaths_before_any_result = 0
     while queue:
-        with _pool(1, factory, args, threads) as pool:
+        with _pool(1, job, threads) as pool:
             while queue:
                 index, item = queue.pop(0)
                 try:
@@ -197,7 +162,7 @@ def _one_at_a_time(
                             ) from exc
                         queue.append((index, item))
                         break  # the pool is broken: a fresh worker for the rest
-                    fallback = fallback or factory(*args)
+                    fallback = fallback or job.build()
                     message = "worker process died while processing this image (out of memory?)"
                     yield [(index, item)], [fallback.error_row(item, message)]
                     break
@@ -243,7 +208,7 @@ def _die_with_parent() -> None:
     threading.Thread(target=watch, name="photoqc-parent-watch", daemon=True).start()
 
 
-def _worker_rows(items: list[InputItem]) -> list[Row]:
+def _worker_rows(items: list) -> list[Row]:
     assert _worker_processor is not None, "worker used before its initializer ran"
     return _worker_processor.rows(items)
 

@@ -19,8 +19,8 @@ import json
 import logging
 import math
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 from scipy.stats import pearsonr, spearmanr
 
+from photoqc.errors import PhotoqcError
 from photoqc.images import ImageLoadError, load_image
 from photoqc.models.nima import (
     NIMA,
@@ -40,7 +41,8 @@ from photoqc.models.nima import (
     votes_to_distribution,
 )
 from photoqc.models.nima_weights import load_nima, save_nima, sha256_of
-from photoqc.pipelines.labels import problem_report
+from photoqc.pipelines.training.labels import problem_report
+from photoqc.pipelines.training.nima_config import NimaTrainConfig
 from photoqc.weights import WeightsNotFoundError, resolve_weights_file
 
 logger = logging.getLogger(__name__)
@@ -50,8 +52,12 @@ CHECKPOINT = "checkpoint.pt"
 LOAD_SIZE = 256
 
 
-class RatingsError(ValueError):
+class RatingsError(PhotoqcError):
     """The ratings CSV cannot be used; the message lists every bad row with its line."""
+
+
+class CheckpointError(PhotoqcError):
+    """The output folder holds a training run of other settings."""
 
 
 @dataclass(frozen=True)
@@ -120,36 +126,6 @@ def read_ratings(
         pd.to_numeric(table["std"], errors="coerce").to_numpy() if "std" in table.columns else None
     )
     return Ratings(paths, mos_to_distribution(values["mos"].to_numpy(), std, mos_range), "mos")
-
-
-@dataclass(frozen=True)
-class NimaTrainConfig:
-    """Settings of a training run (stored with its checkpoint and results)."""
-
-    backbone: str = "mobilenet_v1"
-    name: str = "custom"
-    init: str | None = None
-    epochs_head: int = 5
-    epochs_all: int = 5
-    lr_head: float = 1e-3
-    lr_all: float = 3e-5
-    batch_size: int = 16
-    val_fraction: float = 0.2
-    seed: int = 0
-    dropout: float = 0.75
-    max_steps_per_epoch: int | None = None
-    weights_dir: str | None = None
-    allow_download: bool = True
-
-    @classmethod
-    def of(cls, values: Mapping[str, object]) -> NimaTrainConfig:
-        """The settings among ``values`` (others ignored; missing ones keep the default)."""
-        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
-
-    def key(self) -> dict[str, object]:
-        """The settings that must match for a checkpoint to be resumed."""
-        drop = {"weights_dir", "allow_download"}
-        return {k: v for k, v in asdict(self).items() if k not in drop}
 
 
 @dataclass
@@ -306,7 +282,7 @@ def train_nima(
     if checkpoint_path.is_file() and not restart:
         state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
         if json.loads(state["config"]) != config.key():
-            raise ValueError(
+            raise CheckpointError(
                 f"{out_dir} holds a run with other settings; use another --out or --restart"
             )
         model.load_state_dict(state["model"])

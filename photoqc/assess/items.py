@@ -1,0 +1,43 @@
+"""What the per-image core is fed: an image as a path, as bytes, or already decoded."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from photoqc.images import LoadedImage
+
+ImageSource = str | os.PathLike[str] | bytes | LoadedImage
+"""An image as a file path, as the encoded file's bytes (an upload held in memory), or as
+a :class:`photoqc.images.LoadedImage` a caller already decoded."""
+
+
+@dataclass(frozen=True, slots=True)
+class InputItem:
+    """One image to process (small: a batch job holds millions of them).
+
+    Attributes
+    ----------
+    image : str
+        The value written to the output's ``image`` column: the CSV's own value for CSV
+        input (so tables join on it), the absolute path for folder input; always valid
+        text (see :func:`photoqc.pipelines.batch.inputs.display_name`).
+    source : ImageSource
+        Where the pixels come from: a path (read when the item is processed, by whichever
+        process does it), bytes, or a decoded image.
+    """
+
+    image: str
+    source: ImageSource
+
+
+def as_item(value: InputItem | ImageSource) -> InputItem:
+    """``value`` as an :class:`InputItem`, named by its path (or its decoded source, or
+    ``<bytes>``) when it is not one already."""
+    if isinstance(value, InputItem):
+        return value
+    if isinstance(value, LoadedImage):
+        return InputItem(value.source, value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return InputItem("<bytes>", bytes(value))
+    return InputItem(os.fspath(value), value)

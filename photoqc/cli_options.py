@@ -1,0 +1,498 @@
+"""Every option and argument of the ``photoqc`` command line, declared once.
+
+Each is an ``Annotated`` type: its flag, its help and its checks. A command that takes one
+names it as a parameter's type, with the default of the module that owns the setting
+(:class:`photoqc.service.settings.ServeSettings`, :class:`NimaTrainConfig`...), so an
+option shared by several commands reads the same everywhere. The options that shape the
+extraction recipe are gathered by :func:`recipe_options` into one
+:class:`photoqc.assess.recipe.RecipeOptions`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from photoqc.assess.recipe import DEFAULT_BATCH_SIZE, RecipeOptions
+from photoqc.engines import ENGINES
+from photoqc.images import DEFAULT_MAX_PIXELS
+from photoqc.pipelines.training.labels import MOS_TARGETS
+from photoqc.segmentation.registry import AUTO, CHOICES, MASKRCNN, MASKRCNN_VARIANTS, choices_help
+
+SegmenterChoice = StrEnum("SegmenterChoice", [(c, c) for c in CHOICES])
+"""``--segmenter`` values, from the segmenter registry."""
+VariantChoice = StrEnum("VariantChoice", [(v, v) for v in MASKRCNN_VARIANTS])
+MosTarget = StrEnum("MosTarget", [(t, t) for t in MOS_TARGETS])
+EngineChoice = StrEnum("EngineChoice", [(e, e) for e in ENGINES])
+
+
+class ReportImages(StrEnum):
+    auto = "auto"
+    embed = "embed"
+    link = "link"
+
+
+class NimaBackboneChoice(StrEnum):
+    mobilenet_v1 = "mobilenet_v1"
+    mobilenet_v2 = "mobilenet_v2"
+
+
+def _option(*flags: str, help: str, **checks: object):
+    return typer.Option(*flags, help=help, **checks)
+
+
+def existing_file(help: str):
+    """A required argument naming a file that must exist."""
+    return typer.Argument(help=help, exists=True, dir_okay=False, show_default=False)
+
+
+def out(help: str, *, folder: bool = False):
+    """The required ``--out`` option: a file, or a ``folder``."""
+    return typer.Option(
+        "--out", "-o", help=help, file_okay=not folder, dir_okay=folder, show_default=False
+    )
+
+
+# --- inputs, outputs, engines ---------------------------------------------------------------
+
+Input = Annotated[
+    Path,
+    typer.Argument(
+        show_default=False,
+        help="A folder of photos (searched recursively for .jpg .jpeg .png .webp .tif .tiff "
+        ".bmp .gif .heic .avif) or a CSV file with an `image` column (paths relative to the "
+        "CSV's folder).",
+    ),
+]
+FeaturesOut = Annotated[Path, out("Output table: `.parquet` or `.csv`.")]
+ScoresOut = Annotated[Path, out("Scores CSV (appended to and resumed).")]
+Workers = Annotated[
+    int,
+    _option("--workers", "-w", min=1, help="Processes in parallel; each loads its models once."),
+]
+Engine = Annotated[
+    EngineChoice,
+    _option("--engine", help="Where batches run: `local` (this machine, `--workers` processes)."),
+]
+FailOnError = Annotated[
+    bool,
+    _option("--fail-on-error", help="Exit with code 3 when any image could not be processed."),
+]
+Overwrite = Annotated[
+    bool, _option("--overwrite", help="Start the CSV afresh instead of resuming.")
+]
+
+# --- the recipe -------------------------------------------------------------------------------
+
+WeightsDir = Annotated[
+    Path | None,
+    _option(
+        "--weights-dir",
+        envvar="PHOTOQC_WEIGHTS_DIR",
+        file_okay=False,
+        help="Folder holding model weight files (Mask R-CNN, NIMA), searched before the "
+        "torch hub cache.",
+    ),
+]
+Offline = Annotated[
+    bool, _option("--offline", help="Never download weights (same as `PHOTOQC_OFFLINE=1`).")
+]
+NimaWeights = Annotated[
+    list[Path] | None,
+    _option(
+        "--nima-weights",
+        dir_okay=False,
+        help="A NIMA weights file (`.safetensors` from `photoqc nima import` or `nima train`); "
+        "repeat for several models. Default: every NIMA file in the weights folder; without "
+        "any, the `nima_...` features are empty.",
+    ),
+]
+NoNima = Annotated[
+    bool,
+    _option("--no-nima", help="Leave NIMA off (its `nima_...` features empty), even with weights."),
+]
+Segmenter = Annotated[
+    SegmenterChoice | None,
+    _option(
+        "--segmenter",
+        "-s",
+        show_default=False,
+        help=f"How to find the object: {choices_help()}. Default `{AUTO}`; when scoring, the "
+        "model's own (another needs --allow-segmenter-mismatch).",
+    ),
+]
+Variant = Annotated[
+    VariantChoice | None,
+    _option(
+        "--maskrcnn-variant",
+        show_default=False,
+        help="Mask R-CNN version: `v1` (faster on CPU) or `v2` (more accurate). Default "
+        f"`{MASKRCNN.defaults['variant']}`.",
+    ),
+]
+AnalysisSize = Annotated[
+    int | None,
+    _option(
+        "--analysis-size",
+        min=128,
+        show_default=False,
+        help="Short side (pixels) at which Mask R-CNN looks at a photo. Default "
+        f"{MASKRCNN.defaults['analysis_size']}.",
+    ),
+]
+MaxPixels = Annotated[
+    int | None,
+    _option(
+        "--max-pixels",
+        min=1,
+        show_default=False,
+        help="Refuse images larger than this many pixels, read from the header before "
+        f"decoding (decompression-bomb guard). Default {DEFAULT_MAX_PIXELS:,} (or the model's).",
+    ),
+]
+BatchSize = Annotated[
+    int | None,
+    _option(
+        "--batch-size",
+        min=1,
+        show_default=False,
+        help=f"Images per batch (NIMA runs per batch). Default {DEFAULT_BATCH_SIZE}.",
+    ),
+]
+
+RECIPE_OPTIONS: dict[str, tuple[object, object]] = {
+    "segmenter": (Segmenter, None),
+    "maskrcnn_variant": (Variant, None),
+    "analysis_size": (AnalysisSize, None),
+    "weights_dir": (WeightsDir, None),
+    "nima_weights": (NimaWeights, None),
+    "no_nima": (NoNima, False),
+    "max_pixels": (MaxPixels, None),
+    "batch_size": (BatchSize, None),
+    "offline": (Offline, False),
+}
+"""The options that shape the extraction recipe: (annotated type, default)."""
+
+ALL_RECIPE_OPTIONS = tuple(RECIPE_OPTIONS)
+
+
+def recipe_options(*names: str):
+    """Give a command the shared recipe options ``names``; it receives them together as
+    its ``recipe`` argument (a :class:`RecipeOptions`), after its own parameters in
+    ``--help``."""
+
+    def decorate(command):
+        hints = typing.get_type_hints(command, include_extras=True)
+        own = [p for p in inspect.signature(command).parameters.values() if p.name != "recipe"]
+        shared = [
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=RECIPE_OPTIONS[name][1],
+                annotation=RECIPE_OPTIONS[name][0],
+            )
+            for name in names
+        ]
+
+        @functools.wraps(command)
+        def with_recipe(**values):
+            given = {name: values.pop(name) for name in names}
+            return command(**values, recipe=as_recipe_options(**given))
+
+        own = [p.replace(annotation=hints[p.name], kind=p.KEYWORD_ONLY) for p in own]
+        with_recipe.__signature__ = inspect.Signature([*own, *shared])
+        with_recipe.__annotations__ = {p.name: p.annotation for p in (*own, *shared)}
+        return with_recipe
+
+    return decorate
+
+
+def as_recipe_options(
+    *,
+    segmenter: SegmenterChoice | None = None,
+    maskrcnn_variant: VariantChoice | None = None,
+    analysis_size: int | None = None,
+    weights_dir: Path | None = None,
+    offline: bool = False,
+    no_nima: bool = False,
+    nima_weights: list[Path] | None = None,
+    max_pixels: int | None = None,
+    batch_size: int | None = None,
+) -> RecipeOptions:
+    """The recipe options of the values given (None: the default, or the model's)."""
+    return RecipeOptions(
+        segmenter=segmenter.value if segmenter else None,
+        maskrcnn_variant=maskrcnn_variant.value if maskrcnn_variant else None,
+        analysis_size=analysis_size,
+        weights_dir=str(weights_dir) if weights_dir else None,
+        offline=offline,
+        nima=not no_nima,
+        nima_weights=tuple(str(p) for p in nima_weights or ()),
+        max_pixels=max_pixels,
+        batch_size=batch_size,
+    )
+
+
+# --- models, labels, scoring --------------------------------------------------------------
+
+Model = Annotated[
+    Path | None,
+    _option(
+        "--model",
+        "-m",
+        file_okay=False,
+        show_default=False,
+        help="Model folder from `photoqc train`. Default: the built-in model.",
+    ),
+]
+TunedModel = Annotated[
+    Path,
+    _option(
+        "--model",
+        "-m",
+        file_okay=False,
+        show_default=False,
+        help="The model folder that made the scores (`--write` updates its threshold).",
+    ),
+]
+ReportModel = Annotated[
+    Path | None,
+    _option(
+        "--model",
+        "-m",
+        file_okay=False,
+        help="The model that made the scores: verdicts at its current threshold, its "
+        "reasons and feature pushes, and its own masks. Without it the CSV is shown as written.",
+    ),
+]
+MosThreshold = Annotated[
+    float | None,
+    _option(
+        "--mos-threshold",
+        help="For MOS labels: the MOS at which a photo turns good (soft target "
+        "sigmoid((mos - T) / s) in training).",
+    ),
+]
+MosScale = Annotated[
+    float, _option("--mos-scale", help="The s of that sigmoid (or line), MOS units.")
+]
+MosTargetOption = Annotated[
+    MosTarget,
+    _option(
+        "--mos-target",
+        help="How a MOS becomes a soft target: `sigmoid` sigmoid((mos - T) / s), or `linear` "
+        "0.5 + (mos - T) / (2 s), clipped to 0–1 (T = 50, s = 50: MOS / 100).",
+    ),
+]
+Copies = Annotated[
+    int,
+    _option(
+        "--copies",
+        min=0,
+        help="Degraded copies per good photo (noise, JPEG, blur, exposure, colour cast) to "
+        "learn defects the photos lack; 0 for none.",
+    ),
+]
+NoMonotone = Annotated[
+    bool,
+    _option(
+        "--no-monotone",
+        help="Let features act either way (default: more blur, noise, clipping or blocking is "
+        "never better).",
+    ),
+]
+Folds = Annotated[int, _option("--folds", min=2, help="Cross-validation folds.")]
+TrainSeed = Annotated[int, _option("--seed", help="Seed of the folds and of LightGBM's sampling.")]
+CacheDir = Annotated[
+    Path | None,
+    _option(
+        "--cache-dir",
+        envvar="PHOTOQC_CACHE_DIR",
+        file_okay=False,
+        help="Feature cache folder (default `~/.cache/photoqc`).",
+    ),
+]
+NoCache = Annotated[bool, _option("--no-cache", help="Neither read nor write the feature cache.")]
+Shap = Annotated[bool, _option("--shap", help="Add a `shap_FEATURE` column per model feature.")]
+ScoreReasons = Annotated[int, _option("--reasons", min=1, help="Most reasons per bad photo.")]
+ExplainReasons = Annotated[int, _option("--reasons", min=1, help="Most reasons to list.")]
+AllowMismatch = Annotated[
+    bool,
+    _option(
+        "--allow-segmenter-mismatch",
+        help="Score with another segmenter than the model's (or fall back when its weights "
+        "are missing); object features then mean something else.",
+    ),
+]
+Waterfall = Annotated[
+    Path | None,
+    _option(
+        "--waterfall",
+        dir_okay=False,
+        help="Save a chart (PNG) of the features that pushed the verdict most.",
+    ),
+]
+
+# --- tuning and the report ----------------------------------------------------------------
+
+Labels = Annotated[
+    Path,
+    _option(
+        "--labels",
+        exists=True,
+        dir_okay=False,
+        show_default=False,
+        help="Hand labels for (some of) the scored photos.",
+    ),
+]
+TargetPrecision = Annotated[
+    float | None,
+    _option(
+        "--target-precision",
+        min=0.0,
+        max=1.0,
+        help="Lowest threshold whose precision (share of accepted photos that are good) "
+        "is at least P.",
+    ),
+]
+CostAcceptBad = Annotated[
+    float | None, _option("--cost-accept-bad", min=0.0, help="Cost of publishing one bad photo.")
+]
+CostRejectGood = Annotated[
+    float | None, _option("--cost-reject-good", min=0.0, help="Cost of rejecting one good photo.")
+]
+Write = Annotated[bool, _option("--write", help="Store the chosen threshold in the model folder.")]
+ReportImagesOption = Annotated[
+    ReportImages,
+    _option(
+        "--images",
+        help="`embed` pictures in the HTML, `link` them from a folder `REPORT_files/` beside "
+        "it, or `auto` (embed up to 2,000 rows).",
+    ),
+]
+Overlays = Annotated[
+    bool,
+    _option(
+        "--overlays/--no-overlays",
+        help="Draw the object mask (re-runs the segmenter on each photo).",
+    ),
+]
+
+# --- the demo --------------------------------------------------------------------------------
+
+DemoOut = Annotated[Path, _option("--out", "-o", file_okay=False, help="Folder for everything.")]
+DemoWorkers = Annotated[int, _option("--workers", "-w", min=1, help="Processes in parallel.")]
+DemoSegmenter = Annotated[
+    SegmenterChoice,
+    _option("--segmenter", "-s", help="`fastcut` needs no weights; `none` is fastest."),
+]
+DemoCrops = Annotated[
+    int, _option("--crops", min=1, help="Crops per source photo (more: bigger set).")
+]
+
+# --- the service -------------------------------------------------------------------------------
+
+Host = Annotated[str, _option("--host", help="Address to listen on (0.0.0.0: every interface).")]
+Port = Annotated[int, _option("--port", min=1, max=65535, help="TCP port to listen on.")]
+ServeWorkers = Annotated[
+    int,
+    _option(
+        "--workers",
+        min=1,
+        help="Server processes, each loading the model once (about 1 per 2 cores).",
+    ),
+]
+Threads = Annotated[
+    int, _option("--threads", min=1, help="Checks run at once in each process (its CPU pool).")
+]
+Queue = Annotated[
+    int, _option("--queue", min=0, help="Checks that may wait per process; more get 503.")
+]
+MaxUploadMb = Annotated[
+    float,
+    _option("--max-upload-mb", min=0.001, help="Largest upload, MB; larger gets 413 unread."),
+]
+ApiKeyEnv = Annotated[
+    str | None,
+    _option(
+        "--api-key-env",
+        help="Name of an environment variable holding the API key that clients must send "
+        "as `X-API-Key` (or `Authorization: Bearer`); default: no key.",
+    ),
+]
+TimeoutS = Annotated[
+    float, _option("--timeout-s", min=0.001, help="Seconds a check may take before 504.")
+]
+
+# --- NIMA ------------------------------------------------------------------------------------
+
+NimaFile = Annotated[
+    Path,
+    existing_file(
+        "idealo's NIMA MobileNet weights: Keras `.hdf5`/`.h5` or TensorFlow Lite `.tflite`."
+    ),
+]
+NimaOut = Annotated[Path, out("Output `.safetensors`; a `.json` description is written beside it.")]
+NimaName = Annotated[
+    str | None,
+    _option(
+        "--name",
+        help="Model name for the feature columns (`nima_NAME_mean`). Default: what the file "
+        "is known to be (`technical`, `aesthetic`), else what its file name says.",
+    ),
+]
+TrainedOn = Annotated[
+    str | None,
+    _option(
+        "--trained-on",
+        help="What the weights were trained on (recorded in the JSON); known for idealo's files.",
+    ),
+]
+Half = Annotated[
+    bool, _option("--half", help="Store the weights as float16: half the size, same scores.")
+]
+Ratings = Annotated[
+    Path,
+    existing_file("CSV with `image` and either `votes_1`..`votes_10` or `mos` (+ optional `std`)."),
+]
+NimaTrainOut = Annotated[
+    Path, out("Output folder: checkpoint, `nima_NAME.safetensors`, `metrics.json`.", folder=True)
+]
+Init = Annotated[
+    Path | None,
+    _option(
+        "--init",
+        exists=True,
+        dir_okay=False,
+        help="Weights to fine-tune (e.g. imported idealo weights). Default: "
+        "ImageNet weights for torchvision backbones, else from scratch with a warning.",
+    ),
+]
+Backbone = Annotated[
+    NimaBackboneChoice, _option("--backbone", help="The network under NIMA's head.")
+]
+TrainedName = Annotated[
+    str, _option("--name", help="Model name (feature columns `nima_NAME_mean`, `nima_NAME_std`).")
+]
+MosRange = Annotated[
+    tuple[float, float],
+    _option("--mos-range", help="Scale of `mos` (and `std`), mapped onto 1..10, e.g. `0 100`."),
+]
+EpochsHead = Annotated[int, _option("--epochs-head", min=0, help="Epochs training the head alone.")]
+EpochsAll = Annotated[int, _option("--epochs-all", min=0, help="Epochs training all layers.")]
+LrHead = Annotated[float, _option("--lr-head", help="Learning rate of the head stage.")]
+LrAll = Annotated[float, _option("--lr-all", help="Learning rate of the all-layers stage.")]
+StepBatch = Annotated[int, _option("--batch-size", min=1, help="Images per training step.")]
+ValFraction = Annotated[
+    float,
+    _option("--val-fraction", min=0.0, max=0.9, help="Share of images held out for validation."),
+]
+NimaSeed = Annotated[int, _option("--seed", help="Seed of the split, order, crops and flips.")]
+MaxSteps = Annotated[int | None, _option("--max-steps", min=1, help="Cap on steps per epoch.")]
+Restart = Annotated[bool, _option("--restart", help="Ignore an existing checkpoint in --out.")]

@@ -1,0 +1,87 @@
+"""Feature rows of many images (``photoqc features``, and the rows training learns from).
+
+Both run a :class:`photoqc.assess.extractor.FeatureExtractor` through the one runner
+(:func:`photoqc.pipelines.batch.runner.run`): into a table that appears whole when every
+row is in (resumable through a journal beside it), or into memory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+from photoqc.assess.extractor import FeatureExtractor
+from photoqc.assess.items import InputItem
+from photoqc.assess.recipe import TEXT_COLUMNS, ExtractConfig
+from photoqc.engines import Engine, Job, Row
+from photoqc.pipelines.batch.outputs import check_table_path
+from photoqc.pipelines.batch.runner import RunSummary, TableSpec, run
+
+
+def extraction_job(config: ExtractConfig) -> Job:
+    """The job that measures features with ``config`` (a resolved recipe, so that every
+    worker agrees on one segmenter)."""
+    return Job(FeatureExtractor, (config,), batch_size=config.batch_size)
+
+
+def write_features(
+    items: Sequence[InputItem],
+    config: ExtractConfig,
+    out: str | os.PathLike[str],
+    *,
+    engine: Engine | None = None,
+    on_rows: Callable[[int], None] | None = None,
+) -> RunSummary:
+    """Measure ``items`` into the table ``out`` (``.parquet`` or ``.csv``), one row per
+    input, in input order.
+
+    Rows stream into a journal beside ``out`` as batches finish, so memory stays flat and
+    an interrupted run resumes when the same command runs again; the table itself appears
+    only when complete, at once. ``on_rows(n)`` is called as rows are written.
+
+    Raises
+    ------
+    OutputError
+        ``out`` has another ending, another process writes it, or the disk is full.
+    Interrupted
+        On Ctrl-C or SIGTERM, with how many rows the journal keeps.
+    """
+    out = check_table_path(out)
+    table = TableSpec(
+        out=out,
+        columns=[*config.columns(), "recipe"],
+        run={"recipe": config.fingerprint()},
+        restart_stale=True,
+        final_columns=config.columns(),
+        text_columns=TEXT_COLUMNS,
+    )
+    return run(
+        items,
+        extraction_job(config),
+        engine=engine,
+        table=table,
+        on_rows=(lambda _, rows: on_rows(len(rows))) if on_rows else None,
+    )
+
+
+def extract_rows(
+    items: Sequence[InputItem],
+    config: ExtractConfig,
+    *,
+    engine: Engine | None = None,
+    on_rows: Callable[[int], None] | None = None,
+) -> list[Row]:
+    """The feature row of every item, in input order, in memory (for training sets).
+
+    ``config`` should already be resolved (:meth:`ExtractConfig.resolve`) so that workers
+    agree on one segmenter. ``on_rows(n)`` is called as rows come back.
+    """
+    rows: list[Row] = []
+
+    def collect(_: list[int], batch_rows: list[Row]) -> None:
+        rows.extend(batch_rows)
+        if on_rows:
+            on_rows(len(batch_rows))
+
+    run(items, extraction_job(config), engine=engine, on_rows=collect)
+    return rows
