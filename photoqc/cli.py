@@ -127,8 +127,15 @@ def _resolve(options: RecipeOptions):
 
 
 def _engine(name: o.EngineChoice, workers: int):
+    """The engine asked for; more local workers than cores are capped, and said so."""
+    import os
+
     from photoqc.engines import build_engine
 
+    cores = os.cpu_count() or 1
+    if name.value == "local" and workers > cores:
+        warn([f"--workers {workers} is more than this machine's {cores} cores: using {cores}"])
+        workers = cores
     return build_engine(name.value, workers=workers)
 
 
@@ -155,15 +162,10 @@ def features(
     items = _inputs(input)
     config = _resolve(recipe)
     started = time.perf_counter()
+    engine_ = _engine(engine, workers)
     with terminal.progress() as progress:
-        task = progress.add_task(f"features ({config.segmenter.kind})", total=len(items))
-        summary = write_features(
-            items,
-            config,
-            out,
-            engine=_engine(engine, workers),
-            on_rows=lambda n: progress.advance(task, n),
-        )
+        advance = progress.counter(f"features ({config.segmenter.kind})", len(items))
+        summary = write_features(items, config, out, engine=engine_, on_rows=advance)
     terminal.run_summary(summary, out, time.perf_counter() - started)
     if fail_on_error and summary.errors:
         raise typer.Exit(EXIT_ROWS_FAILED)
@@ -296,17 +298,12 @@ def score_command(
     recipe = replace(recipe, allow_segmenter_mismatch=allow_segmenter_mismatch)
     scorer = _scorer(model, recipe, with_shap=shap, top=top)
     started = time.perf_counter()
+    engine_ = _engine(engine, workers)
     with terminal.progress() as progress:
-        task = progress.add_task(f"scoring ({scorer.config.segmenter.kind})", total=len(items))
+        advance = progress.counter(f"scoring ({scorer.config.segmenter.kind})", len(items))
         summary = score_to_csv(
-            items,
-            scorer,
-            out,
-            engine=_engine(engine, workers),
-            overwrite=overwrite,
-            on_rows=lambda n: progress.advance(task, n),
+            items, scorer, out, engine=engine_, overwrite=overwrite, on_rows=advance
         )
-        progress.update(task, completed=len(items))
     terminal.score_summary(summary, out, time.perf_counter() - started)
     if fail_on_error and summary.errors:
         raise typer.Exit(EXIT_ROWS_FAILED)

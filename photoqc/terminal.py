@@ -6,6 +6,7 @@ read as rich markup, since file names may hold brackets. Only :mod:`photoqc.cli`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from rich import box
@@ -52,9 +53,18 @@ class _RateColumn(ProgressColumn):
         return Text("" if speed is None else f"{speed:.2f} {unit}/s", style="cyan")
 
 
-def progress() -> Progress:
+class Bars(Progress):
+    """Progress bars with count, images per second, elapsed time and ETA."""
+
+    def counter(self, description: str, total: int | None) -> Callable[[int], None]:
+        """A new bar, and the function that moves it on by ``n`` images."""
+        task = self.add_task(description, total=total)
+        return lambda n: self.advance(task, n)
+
+
+def progress() -> Bars:
     """A progress bar with count, rate, elapsed time and ETA."""
-    return Progress(
+    return Bars(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),

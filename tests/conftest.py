@@ -105,3 +105,16 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+SLOW_FIXTURES = frozenset({"demo_run", "browser", "server"})
+"""Tests that use these (a trained demo model, Chromium, a running service) are slow."""
+
+
+def pytest_collection_modifyitems(config, items):
+    """``-m "not slow"`` leaves out what trains a model, starts a server or a browser, runs
+    a notebook or spawns processes: marked by hand (``@pytest.mark.slow``), or here for
+    every test that uses one of :data:`SLOW_FIXTURES`."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -29,6 +29,7 @@ def scorer() -> Scorer:
     return scorer
 
 
+@pytest.mark.slow
 def test_the_core_scores_40_real_photos_as_before_from_a_path_bytes_or_a_decoded_image(
     clive_dir, scorer
 ):

@@ -39,6 +39,7 @@ def _run(*args: str):
     return runner.invoke(app, list(args), catch_exceptions=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
 def test_folder_with_good_and_broken_files_gives_one_row_per_file(mixed_folder, tmp_path, suffix):
     out = tmp_path / f"features{suffix}"
@@ -106,6 +107,7 @@ def test_csv_input_keeps_its_image_values_and_reports_missing_files(tmp_path, co
     assert table["object_found"].iloc[0] == 0.0 and math.isnan(table["object_brightness"].iloc[0])
 
 
+@pytest.mark.slow
 def test_two_workers_give_the_same_rows_as_one(mixed_folder, tmp_path):
     one, two = tmp_path / "one.parquet", tmp_path / "two.parquet"
     assert _run("features", str(mixed_folder), "-o", str(one), "-s", "grabcut").exit_code == 0
@@ -175,6 +177,7 @@ def test_list_features_names_every_feature():
         assert f"`{name}`" in result.output
 
 
+@pytest.mark.slow
 def test_workers_that_cannot_start_stop_the_run_with_a_clear_error(tmp_path, astronaut):
     import subprocess
     import sys
@@ -257,6 +260,7 @@ def test_an_error_photoqc_names_is_one_line_and_its_exit_code(mixed_folder, tmp_
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_score_fails_on_error_rows_when_asked(mixed_folder, tmp_path):
     out = tmp_path / "s.csv"
     result = _run("score", str(mixed_folder), "--out", str(out), "--fail-on-error")

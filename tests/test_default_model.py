@@ -69,6 +69,7 @@ def test_blurred_or_darkened_photos_score_lower(default, photo, request, tmp_pat
     assert blurred < original and darkened < original, (original, blurred, darkened)
 
 
+@pytest.mark.slow
 def test_score_and_explain_use_the_default_model_and_say_so(astronaut, tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -135,6 +136,7 @@ def defect_scores(default, astronaut, coffee, chelsea, tmp_path_factory):
     ("defect", "family"),
     [("gaussian_noise", "noise"), ("jpeg", "compression"), ("gaussian_blur", "sharpness")],
 )
+@pytest.mark.slow
 def test_heavy_noise_blocking_and_blur_are_bad_and_named(defect_scores, defect, family):
     for name in ("astronaut", "coffee", "chelsea"):
         judged = defect_scores[(name, defect, 1.0)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 
 def test_demo_held_out_roc_auc_is_high_in_a_small_configuration(demo_run):
@@ -16,6 +17,7 @@ def test_demo_held_out_roc_auc_is_high_in_a_small_configuration(demo_run):
     assert {"good", "bad"} == set(labels["label"])
 
 
+@pytest.mark.slow
 def test_demo_cli_prints_the_held_out_roc_auc(tmp_path):
     from typer.testing import CliRunner
 
@@ -33,6 +35,7 @@ def test_demo_cli_prints_the_held_out_roc_auc(tmp_path):
             "1",
             "--workers",
             "1",
+            "--no-nima",  # the session's demo model already trains with NIMA
         ],
     )
     assert result.exit_code == 0, result.output

@@ -271,6 +271,7 @@ def _rows(path: Path) -> int:
     return len(_read(path)) if path.exists() and path.stat().st_size else 0
 
 
+@pytest.mark.slow
 def test_features_writes_whole_tables_and_a_killed_run_resumes(photos, tmp_path):
     from photoqc.pipelines.batch.outputs import journal_path
 
@@ -544,6 +545,7 @@ def _forge(model: Path, edit) -> None:
     ],
     ids=["child", "feature", "tree-sizes", "leaves", "classes", "untouched"],
 )
+@pytest.mark.slow
 def test_a_forged_model_file_never_reaches_lightgbm(model, tmp_path, photo_bytes, edit, said):
     # LightGBM aborts (SIGABRT) or segfaults on the first three and allocates without
     # bound on the fourth; scoring must refuse them with a message instead.

@@ -120,6 +120,7 @@ def test_tampered_or_foreign_descriptions_are_refused(demo_run, tmp_path):
         load_bundle(tmp_path)
 
 
+@pytest.mark.slow
 def test_shap_values_equal_shap_treeexplainer_and_sum_to_the_margin(bundle, train_features):
     shap = pytest.importorskip("shap")
     X = train_features.iloc[:40]
@@ -306,3 +307,35 @@ def test_feature_specs_agree_with_their_direction():
             assert not spec.low, spec.name
         for phrase in (spec.low, spec.high, spec.near):
             assert "_" not in phrase.replace("{", "").split("(")[0], (spec.name, phrase)
+
+
+def test_the_classifier_follows_scikit_learn_s_estimator_conventions():
+    from sklearn.base import clone
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"brightness": rng.random(80), "contrast": rng.random(80)})
+    y = (X["brightness"] + 0.2 * rng.random(80) > 0.6).astype(float).to_numpy()
+    model = GoodBadClassifier(n_estimators=30, random_state=3, monotone=[1, 0])
+    params = model.get_params()
+    assert params["n_estimators"] == 30 and params["monotone"] == [1, 0]
+    assert not hasattr(model, "booster_")  # no work in __init__
+    twin = clone(model).set_params(n_estimators=12)
+    assert twin.get_params()["n_estimators"] == 12 and model.n_estimators == 30
+    twin.fit(X, y)
+    assert 1 <= twin.best_iteration_ <= 12 and twin.feature_names_in_ == ["brightness", "contrast"]
+    assert twin.predict_proba(X).shape == (80, 2) and set(twin.predict(X)) <= {0, 1}
+    assert 0.5 < twin.score(X, y.astype(int)) <= 1.0
+
+
+def test_a_model_folder_scores_through_its_classifier(bundle, train_features):
+    """One scoring path: the folder's p_good and SHAP values are its classifier's."""
+    classifier = bundle.classifier
+    np.testing.assert_array_equal(
+        bundle.predict_good(train_features), classifier.predict_good(train_features)
+    )
+    shap, expected = bundle.contributions(train_features)
+    np.testing.assert_allclose(
+        shap.sum(axis=1) + expected, classifier.raw_score(train_features), atol=1e-9
+    )
+    with pytest.raises(BundleError, match="features missing for this model"):
+        bundle.predict_good(train_features.drop(columns=bundle.feature_names[:1]))

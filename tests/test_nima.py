@@ -275,6 +275,7 @@ def test_non_model_files_are_refused(tmp_path):
         import_weights(tmp_path / "model.onnx")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", ["imported", "shipped"])
 @pytest.mark.parametrize("name", ["technical", "aesthetic"])
 def test_weights_match_the_tflite_interpreter_on_real_photos(
@@ -484,6 +485,7 @@ def _small_ratings(tmp_path, photos) -> Ratings:
     return Ratings(paths, np.array(targets), "votes")
 
 
+@pytest.mark.slow
 def test_interrupted_then_resumed_training_finishes_like_an_uninterrupted_run(
     tmp_path, astronaut, chelsea, coffee
 ):
@@ -518,6 +520,7 @@ def test_interrupted_then_resumed_training_finishes_like_an_uninterrupted_run(
     assert set(meta["validation"]) >= {"emd", "lcc", "srcc"}
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_checkpoint_with_other_settings(tmp_path, astronaut, chelsea):
     ratings = _small_ratings(tmp_path, [astronaut, chelsea])
     config = NimaTrainConfig(
@@ -530,6 +533,7 @@ def test_resume_refuses_a_checkpoint_with_other_settings(tmp_path, astronaut, ch
         )
 
 
+@pytest.mark.slow
 def test_fine_tuning_imported_technical_model_lowers_validation_emd(
     nima_tflite, clive_dir, tmp_path
 ):
@@ -554,6 +558,7 @@ def test_fine_tuning_imported_technical_model_lowers_validation_emd(
     assert result.metrics["emd"] < before - 0.01, (before, result.metrics)
 
 
+@pytest.mark.slow
 def test_importing_the_same_weights_twice_gives_the_same_file(nima_tflite, tmp_path):
     # Models and the feature cache name NIMA files by sha256: a re-import must match.
     from photoqc.models.nima_weights import sha256_of

@@ -37,6 +37,7 @@ def _items(n: int) -> list[InputItem]:
     return [InputItem(f"img{i}", Path(f"img{i}.jpg")) for i in range(n)]
 
 
+@pytest.mark.slow
 def test_a_dying_worker_costs_only_the_image_that_killed_it():
     items = _items(12)
     batches = LocalEngine(workers=2).run(batched(items, 3), Job(_Processor, ("img4",)))
@@ -48,6 +49,7 @@ def test_a_dying_worker_costs_only_the_image_that_killed_it():
     assert all(r["image"] == f"img{i}" for i, r in rows.items())
 
 
+@pytest.mark.slow
 def test_workers_that_cannot_start_are_reported_not_turned_into_error_rows(monkeypatch):
     monkeypatch.setenv("PHOTOQC_TEST_PARENT", str(os.getpid()))
     with pytest.raises(WorkerStartError, match="__main__"):

@@ -155,6 +155,7 @@ def test_weights_load_never_unpickles_objects(tmp_path):
 # --- Mask R-CNN end to end (random weights: wiring, not accuracy) ---------------------
 
 
+@pytest.mark.slow
 def test_maskrcnn_with_random_weights_from_a_local_file(random_maskrcnn_dir, empty_hub, astronaut):
     segmenter = MaskRCNNSegmenter(
         "v1",
@@ -178,6 +179,7 @@ def test_maskrcnn_with_random_weights_from_a_local_file(random_maskrcnn_dir, emp
     assert -1 <= x0 < x1 <= 301 and -1 <= y0 < y1 <= 401
 
 
+@pytest.mark.slow
 def test_maskrcnn_high_threshold_finds_nothing_on_random_weights(
     random_maskrcnn_dir, empty_hub, chelsea
 ):
@@ -206,6 +208,7 @@ def test_grabcut_recovers_a_distinct_central_object(seed):
     assert iou >= 0.8, iou
 
 
+@pytest.mark.slow
 def test_grabcut_recovers_the_object_in_a_large_photo_sized_scene():
     image, truth = synthetic_scene(height=1200, width=1600, seed=4)
     result = GrabCutSegmenter().segment(image)
@@ -240,6 +243,7 @@ def test_fastcut_recovers_a_distinct_central_object(seed):
     assert iou >= 0.8, iou
 
 
+@pytest.mark.slow
 def test_fastcut_agrees_with_grabcut_on_real_photos(astronaut, chelsea, coffee):
     from photoqc.segmentation.fastcut import FastCutSegmenter
 

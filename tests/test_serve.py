@@ -230,6 +230,7 @@ def test_health_readiness_metrics_and_schema(server, photo_bytes):
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
 
 
+@pytest.mark.slow
 def test_api_key_gate_and_timeout(photo_bytes):
     server = Server(
         "--api-key-env",
@@ -278,6 +279,7 @@ def test_answers_are_finite_json(server, photo_bytes):
     assert np.isfinite(answer["p_good"])
 
 
+@pytest.mark.slow
 def test_serve_refuses_an_unset_api_key_variable():
     result = subprocess.run(
         [sys.executable, "-m", "photoqc.cli", "serve", "--api-key-env", "PHOTOQC_UNSET_VAR_X"],
@@ -289,6 +291,7 @@ def test_serve_refuses_an_unset_api_key_variable():
     assert result.returncode != 0 and "PHOTOQC_UNSET_VAR_X" in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_serve_help_lists_the_interface():
     result = subprocess.run(
         [sys.executable, "-m", "photoqc.cli", "serve", "--help"],

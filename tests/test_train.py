@@ -20,6 +20,7 @@ def demo_labels(demo_run):
     return demo_run.model_dir.parent / "labels.csv"
 
 
+@pytest.mark.slow
 def test_train_cross_validates_saves_a_bundle_and_reuses_cached_features(demo_labels, tmp_path):
     args = [
         "train",
@@ -49,6 +50,7 @@ def test_train_cross_validates_saves_a_bundle_and_reuses_cached_features(demo_la
     assert again["cv_metrics"] == meta["cv_metrics"]  # same features, same seed, same result
 
 
+@pytest.mark.slow
 def test_votes_train_on_soft_targets(demo_labels, tmp_path):
     table = pd.read_csv(demo_labels)
     good = table["label"] == "good"
@@ -137,6 +139,7 @@ def test_explain_of_a_broken_file_is_a_clear_error(demo_run, tmp_path):
     assert result.exit_code == 1 and "not a recognised image format" in result.output
 
 
+@pytest.mark.slow
 def test_round_selection_stops_early_on_noise_and_goes_on_with_signal():
     from photoqc.models.classifier import GoodBadClassifier
 

@@ -206,6 +206,7 @@ def test_filtering_by_verdict_hides_the_other_rows(page, demo_run):
     }
 
 
+@pytest.mark.slow
 def test_filtering_by_reason_and_sorting(page):
     options = page.locator("#reason-filter option").evaluate_all("o => o.map(x => x.value)")
     assert "nan" not in options and "" not in options
@@ -221,6 +222,7 @@ def test_filtering_by_reason_and_sorting(page):
     assert values == sorted(values, reverse=True) or values == sorted(values)
 
 
+@pytest.mark.slow
 def test_detail_view_shows_reasons_and_shap_bars(page):
     page.select_option("#verdict-filter", "bad")
     first = page.locator("tr.row").first
@@ -242,6 +244,7 @@ def _export(page, path):
     return path
 
 
+@pytest.mark.slow
 def test_marks_export_as_a_labels_csv_that_train_reads(page, tmp_path):
     rows = page.locator("tr.row")
     rows.nth(0).locator("button.mark-good").click()
@@ -419,3 +422,24 @@ def test_report_reads_well_on_a_420_px_wide_screen(report, browser, tmp_path):
     assert panel is not None and panel["width"] <= 420
     image = page.locator("#detail-image").bounding_box()
     assert image is not None and image["width"] > 300  # the photo gets the width
+
+
+def test_tune_checks_its_rule_itself_before_reading_any_file(tmp_path):
+    """The notebook calls tune() directly: it is guarded as the CLI is."""
+    from photoqc.pipelines.review.tune import TuneRuleError, tune
+
+    missing = tmp_path / "missing.csv"
+    notebook = {
+        name: f"-p {name}" for name in ("target_precision", "cost_accept_bad", "cost_reject_good")
+    }
+    with pytest.raises(TuneRuleError, match="give either target_precision P"):
+        tune(missing, missing)
+    with pytest.raises(TuneRuleError, match="give either"):
+        tune(missing, missing, target_precision=0.9, cost_accept_bad=5, cost_reject_good=1)
+    with pytest.raises(TuneRuleError, match="give either"):
+        tune(missing, missing, cost_accept_bad=5)
+    with pytest.raises(TuneRuleError, match=r"-p target_precision must be in \(0, 1\]"):
+        tune(missing, missing, target_precision=1.5, names=notebook)
+    with pytest.raises(TuneRuleError, match="not both 0"):
+        tune(missing, missing, cost_accept_bad=0, cost_reject_good=0)
+    assert TuneRuleError.exit_code == 2

@@ -55,13 +55,7 @@ def write_features(
         final_columns=config.columns(),
         text_columns=TEXT_COLUMNS,
     )
-    return run(
-        items,
-        extraction_job(config),
-        engine=engine,
-        table=table,
-        on_rows=(lambda _, rows: on_rows(len(rows))) if on_rows else None,
-    )
+    return run(items, extraction_job(config), engine=engine, table=table, on_rows=on_rows)
 
 
 def extract_rows(
@@ -77,11 +71,5 @@ def extract_rows(
     agree on one segmenter. ``on_rows(n)`` is called as rows come back.
     """
     rows: list[Row] = []
-
-    def collect(_: list[int], batch_rows: list[Row]) -> None:
-        rows.extend(batch_rows)
-        if on_rows:
-            on_rows(len(batch_rows))
-
-    run(items, extraction_job(config), engine=engine, on_rows=collect)
+    run(items, extraction_job(config), engine=engine, on_rows=on_rows, collect=rows.extend)
     return rows

@@ -132,13 +132,15 @@ def run(
     *,
     engine: Engine | None = None,
     table: TableSpec | None = None,
-    on_rows: Callable[[list[int], list[Row]], None] | None = None,
+    on_rows: Callable[[int], None] | None = None,
+    collect: Callable[[list[Row]], None] | None = None,
 ) -> RunSummary:
     """Run ``job`` over ``items`` on ``engine`` (default: local, one process), into
     ``table`` when given; see the module docstring for the steps.
 
-    ``on_rows(positions, rows)`` is called for each batch, in input order, with the
-    batch's positions in ``items`` and its rows, after they are written.
+    ``on_rows(n)`` is called as rows are written (first with the rows an earlier run left,
+    when there are any, so that a progress bar starts at them); ``collect(rows)`` with
+    each batch's rows, in input order.
 
     Raises
     ------
@@ -154,15 +156,19 @@ def run(
         done = writer.done if writer else Counter()
         positions = remaining(items, done)
         summary = RunSummary(total=len(items), already_done=len(items) - len(positions))
+        if on_rows and summary.already_done:
+            on_rows(summary.already_done)
         todo = [items[i] for i in positions]
         size = engine.batch_size(len(todo), job.batch_size)
         try:
-            for batch, rows in in_input_order(engine.run(batched(todo, size), job)):
+            for _, rows in in_input_order(engine.run(batched(todo, size), job)):
                 if writer is not None:
                     writer.write([{**row, **writer.run} for row in rows])
                 summary.add(rows)
+                if collect:
+                    collect(rows)
                 if on_rows:
-                    on_rows([positions[i] for i, _ in batch], rows)
+                    on_rows(len(rows))
         except KeyboardInterrupt:
             if writer is None:
                 raise

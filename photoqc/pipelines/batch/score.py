@@ -57,10 +57,4 @@ def score_to_csv(
         describe_run=RUN_WORDS,
         overwrite=overwrite,
     )
-    return run(
-        items,
-        scoring_job(scorer),
-        engine=engine,
-        table=table,
-        on_rows=(lambda _, rows: on_rows(len(rows))) if on_rows else None,
-    )
+    return run(items, scoring_job(scorer), engine=engine, table=table, on_rows=on_rows)
