@@ -22,8 +22,8 @@ from rich.logging import RichHandler
 from rich.text import Text
 from typer.core import TyperGroup
 
-from photoqc import __version__, terminal
 from photoqc import cli_options as o
+from photoqc import terminal
 from photoqc.assess.recipe import RecipeOptions
 from photoqc.assess.scorer import DEFAULT_TOP_REASONS
 from photoqc.engines import DEFAULT_ENGINE
@@ -75,25 +75,8 @@ app = typer.Typer(
 )
 
 
-def _version_callback(value: bool) -> None:
-    if value:
-        typer.echo(f"photoqc {__version__}")
-        raise typer.Exit()
-
-
 @app.callback()
-def main(
-    verbose: bool = typer.Option(
-        False, "--verbose", "-v", help="Log progress details (INFO level)."
-    ),
-    version: bool = typer.Option(
-        False,
-        "--version",
-        callback=_version_callback,
-        is_eager=True,
-        help="Print the version and exit.",
-    ),
-) -> None:
+def main(verbose: o.Verbose = False, version: o.Version = False) -> None:
     """photoqc: technical quality checks for listing photos."""
     # SIGTERM stops a run the way Ctrl-C does: workers end, written rows are kept and said.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -221,6 +204,7 @@ def train_command(
     mos_target: o.MosTargetOption = o.MosTarget.sigmoid,
     copies: o.Copies = 0,
     no_monotone: o.NoMonotone = False,
+    min_short_side: o.MinShortSide = TrainConfig.min_short_side,
     folds: o.Folds = TrainConfig.folds,
     seed: o.TrainSeed = TrainConfig.seed,
     workers: o.Workers = 1,
@@ -260,6 +244,7 @@ def train_command(
                 seed=seed,
                 monotone=not no_monotone,
                 augment=AugmentConfig(copies=copies),
+                min_short_side=min_short_side,
             ),
             cache=None if no_cache else FeatureCache(cache_dir),
             engine=_engine(o.EngineChoice(DEFAULT_ENGINE), workers),
@@ -323,7 +308,7 @@ def explain_command(
 
     scorer = _scorer(model, recipe, top=top)
     result = explain_image(image, scorer)
-    terminal.explanation(result, scorer.good)
+    terminal.explanation(result)
     if waterfall:
         write_waterfall(result, waterfall)
         typer.echo(f"chart written to {waterfall}")
@@ -368,18 +353,20 @@ TUNE_FLAGS = {
     "target_precision": "--target-precision",
     "cost_accept_bad": "--cost-accept-bad",
     "cost_reject_good": "--cost-reject-good",
+    "mos_threshold": "--mos-threshold",
 }
 
 
 @app.command("tune")
 def tune_command(
-    scores: Annotated[Path, o.existing_file("Scores CSV from `photoqc score`.")],
+    scores: o.TuneScores,
     labels: o.Labels,
     model: o.TunedModel,
     target_precision: o.TargetPrecision = None,
     cost_accept_bad: o.CostAcceptBad = None,
     cost_reject_good: o.CostRejectGood = None,
     mos_threshold: o.MosThreshold = None,
+    min_short_side: o.TunedMinShortSide = None,
     write: o.Write = False,
 ) -> None:
     """Choose the threshold by target precision or by minimum cost, from labelled scores.
@@ -388,33 +375,34 @@ def tune_command(
     `--write` stores it in the model (previous thresholds are kept, with date and rule).
     """
     from photoqc.models.bundle import load_bundle
-    from photoqc.pipelines.review.tune import (
-        check_rule,
-        scores_model_warning,
-        summary_rows,
-        tune,
-        write_threshold,
-    )
+    from photoqc.pipelines.review import tune as tuning
 
-    check_rule(target_precision, cost_accept_bad, cost_reject_good, names=TUNE_FLAGS)
     bundle = load_bundle(model)
-    warn([w for w in [scores_model_warning(scores, bundle)] if w])
-    joined, table, choice = tune(
-        scores,
-        labels,
-        target_precision=target_precision,
-        cost_accept_bad=None if target_precision is not None else cost_accept_bad,
-        cost_reject_good=None if target_precision is not None else cost_reject_good,
-        mos_threshold=mos_threshold,
-        names=TUNE_FLAGS,
-    )
-    terminal.threshold_table(summary_rows(table, choice.threshold), len(joined), choice.threshold)
-    typer.echo(f"chosen threshold {choice.threshold:.6f} by {choice.rule}")
-    if write:
-        write_threshold(model, choice.threshold, choice.rule, n_photos=len(joined))
-        typer.echo(
-            f"written to {model / 'photoqc.json'} (previous threshold kept in threshold_history)"
+    rule = (target_precision, cost_accept_bad, cost_reject_good)
+    if min_short_side is not None and all(v is None for v in rule):
+        typer.echo(f"minimum short side {min_short_side} px (was {bundle.min_short_side})")
+    else:
+        tuning.check_rule(*rule, names=TUNE_FLAGS)
+        joined, table, choice = tuning.tune(
+            scores,
+            labels,
+            target_precision=target_precision,
+            cost_accept_bad=None if target_precision is not None else cost_accept_bad,
+            cost_reject_good=None if target_precision is not None else cost_reject_good,
+            mos_threshold=mos_threshold,
+            model=bundle,
+            names=TUNE_FLAGS,
         )
+        terminal.loud(tuning.tuning_warnings(scores, joined, bundle))
+        rows = tuning.summary_rows(table, choice.threshold)
+        terminal.threshold_table(rows, len(joined), choice.threshold)
+        typer.echo(f"chosen threshold {choice.threshold:.6f} by {choice.rule}")
+        if write:
+            tuning.write_threshold(model, choice.threshold, choice.rule, n_photos=len(joined))
+    if write and min_short_side is not None:
+        tuning.write_min_short_side(model, min_short_side)
+    if write:
+        typer.echo(f"written to {model / 'photoqc.json'} (earlier thresholds kept in its history)")
 
 
 @app.command("report")

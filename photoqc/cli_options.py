@@ -59,6 +59,20 @@ def out(help: str, *, folder: bool = False):
     )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from photoqc import __version__
+
+        typer.echo(f"photoqc {__version__}")
+        raise typer.Exit()
+
+
+Verbose = Annotated[bool, _option("--verbose", "-v", help="Log progress details (INFO level).")]
+Version = Annotated[
+    bool,
+    _option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+]
+
 # --- inputs, outputs, engines ---------------------------------------------------------------
 
 Input = Annotated[
@@ -276,7 +290,8 @@ MosThreshold = Annotated[
     _option(
         "--mos-threshold",
         help="For MOS labels: the MOS at which a photo turns good (soft target "
-        "sigmoid((mos - T) / s) in training).",
+        "sigmoid((mos - T) / s) in training, recorded in the model; `tune` reads it from "
+        "there unless given).",
     ),
 ]
 MosScale = Annotated[
@@ -305,6 +320,25 @@ NoMonotone = Annotated[
         "--no-monotone",
         help="Let features act either way (default: more blur, noise, clipping or blocking is "
         "never better).",
+    ),
+]
+MinShortSide = Annotated[
+    int,
+    _option(
+        "--min-short-side",
+        min=0,
+        help="Photos whose short side has fewer pixels are bad (too small to publish), "
+        "whatever the classifier says; recorded in the model.",
+    ),
+]
+TunedMinShortSide = Annotated[
+    int | None,
+    _option(
+        "--min-short-side",
+        min=0,
+        show_default=False,
+        help="Change the model's minimum short side (pixels) for publishing; with --write, "
+        "stored in the model (alone, it needs no threshold rule).",
     ),
 ]
 Folds = Annotated[int, _option("--folds", min=2, help="Cross-validation folds.")]
@@ -349,6 +383,14 @@ Labels = Annotated[
         dir_okay=False,
         show_default=False,
         help="Hand labels for (some of) the scored photos.",
+    ),
+]
+TuneScores = Annotated[
+    Path,
+    existing_file(
+        "Scores CSV from `photoqc score` on labelled photos the model never saw, or the "
+        "model's own `cv_predictions.csv` (out-of-fold: the honest choice for its training "
+        "labels)."
     ),
 ]
 TargetPrecision = Annotated[

@@ -77,6 +77,11 @@ IMAGE_EXTENSIONS = frozenset(
 )
 """File name endings treated as images when scanning a folder (compared lower-case)."""
 
+URL_SCHEMES = ("http://", "https://")
+"""Names that are web addresses: photoqc reads files, it does not download."""
+
+URLS_REFUSED = "URLs are not supported: download the files first"
+
 _EXIF_ORIENTATION_TAG = 0x0112
 _WHITE = 255.0
 
@@ -217,6 +222,8 @@ def load_image(
         stream: io.BufferedIOBase | io.BytesIO = io.BytesIO(source)
         opened_here = False
     else:
+        if str(source).lower().startswith(URL_SCHEMES):
+            raise ImageLoadError(str(source), URLS_REFUSED)
         path = Path(source)
         name = str(path)
         file_size = _regular_file_size(path, name)

@@ -6,6 +6,7 @@ read as rich markup, since file names may hold brackets. Only :mod:`photoqc.cli`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,6 +38,12 @@ def warn(warnings: list[str]) -> None:
     """Each warning on a line of its own."""
     for warning in warnings:
         console.print(Text.assemble(("warning: ", "bold yellow"), warning), soft_wrap=True)
+
+
+def loud(warnings: list[str]) -> None:
+    """Warnings that change what a result means, each in bold red on a line of its own."""
+    for warning in warnings:
+        console.print(Text.assemble(("WARNING: ", "bold red"), (warning, "bold")), soft_wrap=True)
 
 
 def error(message: str, hint: str | None = None) -> None:
@@ -125,7 +132,7 @@ def feature_list(groups, *, markdown: bool) -> None:
     Console().print(table)
 
 
-def explanation(result, good) -> None:
+def explanation(result) -> None:
     """One photo's verdict, its reasons and its strongest feature pushes, on stdout."""
     stdout = Console()
     print(result.image)
@@ -148,12 +155,11 @@ def explanation(result, good) -> None:
             print(f"  {i}. {reason.text}")
     table = Table("family", "feature", "value", "good photos", "push", title="strongest pushes")
     for push in result.pushes[:8]:
-        typical = good.get(push.spec.name)
         table.add_row(
             push.spec.family,
             push.spec.label,
             push.spec.format(push.value),
-            push.spec.format(typical.median) if typical else "",
+            push.spec.format(push.typical) if math.isfinite(push.typical) else "",
             f"towards {'good' if push.contribution >= 0 else 'bad'} ({abs(push.contribution):.2f})",
         )
     stdout.print(table)

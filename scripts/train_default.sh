@@ -16,5 +16,6 @@ data="${1:-../shared/data/clive-dev}"
 photoqc train "$data/labels.csv" --mos-threshold 50 --mos-scale 50 --mos-target linear \
     --segmenter fastcut --copies 2 --folds 5 --seed 0 --workers 2 --offline \
     --out photoqc/default_model
-# Only the model and its description ship; the curves and out-of-fold predictions stay out.
+# The model, its description and its training photos' hashes ship; the curves and
+# out-of-fold predictions stay out.
 rm -f photoqc/default_model/roc.png photoqc/default_model/pr.png photoqc/default_model/cv_predictions.csv

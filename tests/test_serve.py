@@ -267,10 +267,40 @@ def test_the_page_checks_a_dropped_photo_in_chromium(server, browser, tmp_path, 
     shown = page.inner_text("#reasons")
     for reason in answer["reasons"]:
         assert reason["text"] in shown
-    # The mask came back and was drawn; nothing was fetched from elsewhere.
-    assert page.evaluate("document.getElementById('mask').width") > 0
+    # The mask came back and was drawn over the photo; nothing was fetched from elsewhere.
+    page.wait_for_selector("#mask[data-mask=drawn]", timeout=30_000)
+    inside, outside = page.evaluate(CANVAS_AGAINST_PHOTO)
+    assert inside > 10, (inside, outside)  # the object is tinted
+    assert outside < 1, (inside, outside)  # the background is the photo itself
+    assert "quality score" in page.inner_text("#result") and "p(good)" not in page.content()
+    page.uncheck("#show-mask")
+    inside, outside = page.evaluate(CANVAS_AGAINST_PHOTO)
+    assert inside < 1 and outside < 1  # unticked: the photo alone
     assert all(url.startswith((server.url, "blob:", "data:")) for url in requests), requests
     page.close()
+
+
+CANVAS_AGAINST_PHOTO = """() => {
+  // Mean absolute difference between the page's canvas and the photo itself, inside the
+  // object (where the mask is opaque) and outside it (transparent).
+  const canvas = document.getElementById("mask"), photo = document.getElementById("photo");
+  const w = canvas.width, h = canvas.height;
+  const draw = (source) => {
+    const c = document.createElement("canvas"); c.width = w; c.height = h;
+    const ctx = c.getContext("2d"); ctx.drawImage(source, 0, 0, w, h);
+    return ctx.getImageData(0, 0, w, h).data;
+  };
+  const shown = canvas.getContext("2d").getImageData(0, 0, w, h).data;
+  const plain = draw(photo), mask = draw(maskImage);
+  let inside = 0, nIn = 0, outside = 0, nOut = 0;
+  for (let i = 0; i < shown.length; i += 4) {
+    const d = (Math.abs(shown[i] - plain[i]) + Math.abs(shown[i + 1] - plain[i + 1]) +
+               Math.abs(shown[i + 2] - plain[i + 2])) / 3;
+    if (mask[i + 3] > 250) { inside += d; nIn++; }
+    else if (mask[i + 3] < 5) { outside += d; nOut++; }
+  }
+  return [nIn ? inside / nIn : 0, nOut ? outside / nOut : 0];
+}"""
 
 
 def test_answers_are_finite_json(server, photo_bytes):
@@ -351,5 +381,6 @@ def test_a_check_scores_the_upload_from_memory_and_reuses_its_own_mask(photo_byt
     assert calls == {"decode": 1, "segment": 1}
     png = base64.b64decode(answer["mask_png"].split(",")[1])
     picture = Image.open(io.BytesIO(png))
-    mask = np.asarray(picture) > 127
+    assert picture.mode == "LA"  # the object opaque, the rest transparent: drawable over the photo
+    mask = np.asarray(picture)[..., 1] > 127
     assert mask.shape == (512, 512) and mask[256, 256] and not mask[5, 5]

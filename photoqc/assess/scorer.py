@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,7 +25,13 @@ from photoqc.assess.items import ImageSource, InputItem
 from photoqc.assess.recipe import ExtractConfig, RecipeOptions
 from photoqc.errors import PhotoqcError
 from photoqc.models.bundle import ModelBundle, load_bundle
-from photoqc.models.explain import Reason, reasons_json, reasons_text, top_reasons
+from photoqc.models.explain import (
+    Reason,
+    reasons_json,
+    reasons_text,
+    too_small_reason,
+    top_reasons,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +80,34 @@ def score_columns(config: ExtractConfig, bundle: ModelBundle, with_shap: bool) -
 def verdict(p_good: float, threshold: float) -> str:
     """``good`` when p_good >= threshold, else ``bad``."""
     return "good" if p_good >= threshold else "bad"
+
+
+def judge(
+    bundle: ModelBundle,
+    row: Mapping[str, object],
+    p_good: float,
+    contributions: np.ndarray,
+    specs: Mapping[str, object],
+    good: Mapping[str, object],
+    *,
+    top: int = DEFAULT_TOP_REASONS,
+) -> tuple[str, list[Reason]]:
+    """A measured photo's verdict at the model's threshold, and for a bad one its reasons
+    (from its SHAP ``contributions``, the features' ``specs`` and ``good`` photos' ranges).
+
+    A photo whose short side is below the model's ``min_short_side`` is bad whatever its
+    p_good, and says so first.
+    """
+    small = too_small_reason(
+        float(row.get("width", math.nan)),  # type: ignore[arg-type]
+        float(row.get("height", math.nan)),  # type: ignore[arg-type]
+        bundle.min_short_side,
+    )
+    label = "bad" if small else verdict(p_good, bundle.threshold)
+    if label == "good":
+        return label, []
+    found = top_reasons(row, contributions, bundle.feature_names, good, specs, top=top)
+    return label, ([small] if small else []) + found[: top - 1 if small else top]
 
 
 @dataclass
@@ -181,15 +215,12 @@ class Scorer:
         frame = pd.DataFrame([a.row for a in ok])
         p_good = self.bundle.predict_good(frame)
         contributions, expected = self.bundle.contributions(frame)
-        names = self.bundle.feature_names
         for j, a in enumerate(ok):
             a.p_good = float(p_good[j])
-            a.verdict = verdict(a.p_good, self.bundle.threshold)
             a.contributions, a.expected = contributions[j], float(expected[j])
-            if a.verdict == "bad":
-                a.reasons = top_reasons(
-                    a.row, contributions[j], names, self.good, self.specs, top=self.top
-                )
+            a.verdict, a.reasons = judge(
+                self.bundle, a.row, a.p_good, contributions[j], self.specs, self.good, top=self.top
+            )
         return out
 
     def rows(self, items: Sequence[InputItem | ImageSource]) -> list[dict[str, object]]:

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -38,6 +39,14 @@ MAX_META_BYTES = 8 << 20
 """Largest ``photoqc.json`` read (a few hundred features take well under 1 MiB)."""
 MAX_MODEL_BYTES = 256 << 20
 """Largest ``model.txt`` read (photoqc's models are a few MiB)."""
+TRAINING_IMAGES_FILE = "training_images.sha256"
+"""The content hash of every photo the model was trained on, one per line (sorted), so that
+tuning can tell when it is handed the model's own training photos."""
+MAX_TRAINING_IMAGES_BYTES = 64 << 20
+DEFAULT_MIN_SHORT_SIDE = 400
+"""Photos whose short side has fewer pixels are too small to publish, whatever the
+classifier says: 400 px is below what listing pages show a photo at, on a phone's width
+(models written before this setting existed use it too)."""
 
 
 def default_model_dir() -> Path:
@@ -100,6 +109,26 @@ class ModelBundle:
         return tuple(str(m["name"]) for m in self.recipe.get("nima", []))
 
     @property
+    def min_short_side(self) -> int:
+        """Smallest short side, pixels, a photo may have to be published."""
+        value = self.meta.get("min_short_side")
+        return DEFAULT_MIN_SHORT_SIDE if value is None else int(value)
+
+    @property
+    def mos_threshold(self) -> float | None:
+        """The MOS at which a photo turned good in training (None: labels were not MOS)."""
+        value = self.meta.get("training", {}).get("mos_threshold")
+        return None if value is None else float(value)
+
+    def training_images(self) -> frozenset[str]:
+        """Content hashes (sha256) of the photos the model was trained on; empty for models
+        that did not record them. The file was checked against the description on load."""
+        if self.path is None or not self.meta.get("training_images_sha256"):
+            return frozenset()
+        text = (self.path / TRAINING_IMAGES_FILE).read_text(encoding="ascii")
+        return frozenset(line for line in text.split() if line)
+
+    @property
     def sha256(self) -> str:
         """SHA-256 of the model file: which model made a score."""
         return str(self.meta["model_sha256"])
@@ -156,10 +185,21 @@ class ModelBundle:
         :meth:`photoqc.models.classifier.GoodBadClassifier.contributions`."""
         return self._scored(self.classifier.contributions, features)
 
-    def save(self, folder: str | os.PathLike[str]) -> Path:
-        """Write ``model.txt`` and ``photoqc.json`` into ``folder`` (created if needed)."""
+    def save(
+        self, folder: str | os.PathLike[str], *, training_images: Sequence[str] | None = None
+    ) -> Path:
+        """Write ``model.txt`` and ``photoqc.json`` into ``folder`` (created if needed), and
+        the content hashes of the ``training_images`` (sha256 hex; default: those of the
+        folder this bundle was loaded from) beside them."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        hashes = self.training_images() if training_images is None else training_images
+        if hashes:
+            listing = "".join(f"{h}\n" for h in sorted(set(hashes))).encode("ascii")
+            (folder / TRAINING_IMAGES_FILE).write_bytes(listing)
+            self.meta["training_images_sha256"] = hashlib.sha256(listing).hexdigest()
+        else:
+            self.meta.pop("training_images_sha256", None)
         model_path = folder / MODEL_FILE
         self.booster.save_model(str(model_path))
         self.meta["model_file"] = MODEL_FILE
@@ -180,6 +220,7 @@ def new_meta(
     training: dict,
     monotone_constraints: list[int] | None = None,
     defect_penalty: dict | None = None,
+    min_short_side: int = DEFAULT_MIN_SHORT_SIDE,
 ) -> dict:
     """The description of a freshly trained model."""
     from photoqc import __version__
@@ -199,6 +240,7 @@ def new_meta(
         "training": training,
         "monotone_constraints": monotone_constraints,
         "defect_penalty": defect_penalty,
+        "min_short_side": int(min_short_side),
     }
 
 
@@ -304,6 +346,16 @@ def load_bundle(
             f"{meta_path}: changed after training or tuning (sha256 mismatch): set the "
             "threshold with `photoqc tune --write`, not by hand; retrain or restore it"
         )
+    listed = meta.get("training_images_sha256")
+    if listed is not None:
+        listing = _read_limited(
+            folder / TRAINING_IMAGES_FILE, MAX_TRAINING_IMAGES_BYTES, "the training images' hashes"
+        )
+        if hashlib.sha256(listing).hexdigest() != listed:
+            raise BundleError(
+                f"{folder / TRAINING_IMAGES_FILE}: differs from what {META_FILE} records "
+                "(sha256 mismatch); retrain or restore it"
+            )
     try:
         check_model_text(model_bytes.decode("ascii", "replace"), meta["feature_names"])
     except ModelTextError as exc:

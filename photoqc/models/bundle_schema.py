@@ -116,6 +116,8 @@ class ModelDescription(_Strict):
         default=None, max_length=MAX_FEATURES
     )
     defect_penalty: PenaltyRecord | None = None
+    min_short_side: int | None = Field(default=None, ge=0, le=100_000)
+    training_images_sha256: Sha256 | None = None
     training: dict[Key, Scalar] = Field(default_factory=dict, max_length=100)
     model_file: FileName
     model_sha256: Sha256

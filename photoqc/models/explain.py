@@ -145,6 +145,29 @@ def whole_frame_feature(
     return spec.name
 
 
+SIZE_FAMILY = "resolution"
+
+
+def too_small_reason(width: float, height: float, min_short_side: int) -> Reason | None:
+    """The reason a photo of ``width`` x ``height`` pixels is too small to publish, or None
+    when its short side has at least ``min_short_side`` pixels (or its size is unknown)."""
+    if not (math.isfinite(width) and math.isfinite(height)):
+        return None
+    short = min(width, height)
+    if short >= min_short_side:
+        return None
+    return Reason(
+        feature="width" if width <= height else "height",
+        value=float(short),
+        typical=float(min_short_side),
+        contribution=math.nan,
+        family=SIZE_FAMILY,
+        family_contribution=math.nan,
+        text=f"too small to publish: {int(width)} x {int(height)} px (at least "
+        f"{min_short_side} px on the short side)",
+    )
+
+
 def top_reasons(
     values: Mapping[str, float],
     contributions: Sequence[float],
@@ -242,14 +265,16 @@ def save_waterfall(
     specs: Sequence[FeatureSpec],
     path: str,
     *,
+    typical: Sequence[float] | None = None,
     max_display: int = 12,
     title: str | None = None,
 ) -> list[str]:
     """Save one photo's strongest feature pushes as a PNG bar chart; returns the bar labels.
 
-    Each bar is a feature, labelled with its family and what it measures (not its column
-    name) and its value; bars to the left push towards "bad", to the right towards "good"
-    (their length is the SHAP value, log-odds of "good").
+    Each bar is a feature, labelled with its family and what it measures in plain words
+    (not its column name), its value and, when given, good photos' ``typical`` value; bars
+    to the left push towards "bad", to the right towards "good" (their length is the SHAP
+    value, log-odds of "good", on the axis' scale).
     """
     import matplotlib
 
@@ -258,7 +283,14 @@ def save_waterfall(
 
     contributions = np.asarray(contributions, dtype=np.float64)
     order = np.argsort(-np.abs(np.nan_to_num(contributions)))[:max_display][::-1]
-    labels = [f"{specs[i].family}: {specs[i].label} = {specs[i].format(values[i])}" for i in order]
+
+    def label(i: int) -> str:
+        text = f"{specs[i].family}: {specs[i].label} = {specs[i].format(values[i])}"
+        if typical is not None and math.isfinite(typical[i]):
+            text += f" (good photos: ~{specs[i].format(typical[i])})"
+        return text
+
+    labels = [label(i) for i in order]
     pushes = contributions[order]
     figure, axes = plt.subplots(figsize=(9, 0.45 * len(order) + 1.4))
     axes.barh(range(len(order)), pushes, color=["#1a7f37" if p >= 0 else "#cf222e" for p in pushes])

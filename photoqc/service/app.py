@@ -162,8 +162,10 @@ def _trained_on(meta: dict) -> str:
 
 
 def _mask_png(mask: np.ndarray) -> str:
-    """The object mask the features used, as a PNG data URL at up to 512 px (page only)."""
-    picture = Image.fromarray(mask.astype(np.uint8) * 255)
+    """The object mask the features used, as a PNG data URL at up to 512 px: white, opaque
+    on the object and transparent elsewhere, so that it can be drawn over the photo."""
+    alpha = mask.astype(np.uint8) * 255
+    picture = Image.fromarray(np.dstack([np.full_like(alpha, 255), alpha]), "LA")
     picture.thumbnail((512, 512))
     buffer = io.BytesIO()
     picture.save(buffer, "PNG")

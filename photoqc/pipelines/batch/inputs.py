@@ -14,6 +14,7 @@ folder spelled another way (relative, absolute, ``./``) finds the rows already d
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import pandas as pd
 
 from photoqc.assess.items import InputItem
 from photoqc.errors import PhotoqcError
-from photoqc.images import IMAGE_EXTENSIONS
+from photoqc.images import IMAGE_EXTENSIONS, URL_SCHEMES, URLS_REFUSED
 
 IMAGE_COLUMN = "image"
 
@@ -68,8 +69,11 @@ def collect_inputs(source: str | Path) -> Inputs:
     ------
     InputError
         When ``source`` does not exist, is a CSV without an ``image`` column, or a folder
-        without any image files.
+        without any image files, or a web address.
     """
+    # A Path keeps one slash of "https://": look at the text as typed, and as Path left it.
+    if is_url(str(source)) or re.match(r"https?:/[^/]", str(source), re.IGNORECASE):
+        raise InputError(URLS_REFUSED)
     source = Path(source)
     if source.is_dir():
         return folder_inputs(source)
@@ -169,6 +173,12 @@ def csv_inputs(csv_path: Path) -> list[InputItem]:
         )
     base = str(csv_path.parent)
     return [
-        InputItem(name, os.path.join(base, name))  # an absolute name stays as it is
+        # An absolute name stays as it is; a URL too (its row says URLs are not read).
+        InputItem(name, name if is_url(name) else os.path.join(base, name))
         for name in (str(value).strip() for value in table[IMAGE_COLUMN])
     ]
+
+
+def is_url(name: str) -> bool:
+    """Whether ``name`` is a web address (``http://``, ``https://``)."""
+    return name.lower().startswith(URL_SCHEMES)

@@ -26,13 +26,16 @@ class FeaturePush:
     spec: FeatureSpec
     value: float
     contribution: float  # SHAP value, log-odds of "good" (negative: towards bad)
+    typical: float = float("nan")  # good training photos' median
 
 
 @dataclass(frozen=True)
 class Explanation:
     """Why one photo got its verdict.
 
-    ``pushes`` are every model feature's SHAP push, strongest first.
+    ``pushes`` are the SHAP pushes of every model feature that was measured (a feature that
+    could not be, such as the object's on a photo with no object, is left out), strongest
+    first.
     """
 
     image: str
@@ -64,8 +67,10 @@ def explain_image(path: str | os.PathLike[str], scorer: Scorer) -> Explanation:
             specs.get(name) or FeatureSpec(name, name),
             float(assessment.row.get(name, np.nan)),
             float(c),
+            scorer.good[name].median if name in scorer.good else float("nan"),
         )
         for name, c in zip(names, assessment.contributions, strict=True)
+        if np.isfinite(float(assessment.row.get(name, np.nan)))
     ]
     pushes.sort(key=lambda p: -abs(p.contribution))
     return Explanation(
@@ -88,6 +93,7 @@ def write_waterfall(explanation: Explanation, path: str | os.PathLike[str]) -> l
         [p.value for p in pushes],
         [p.spec for p in pushes],
         str(path),
+        typical=[p.typical for p in pushes],
         title=f"{Path(explanation.image).name}: {explanation.verdict}, "
         f"p_good {explanation.p_good:.2f} (threshold {explanation.threshold:.2f})",
     )

@@ -34,12 +34,12 @@ import pandas as pd
 
 from photoqc.assess.extractor import STATUS_ERROR, STATUS_OK
 from photoqc.assess.recipe import ExtractConfig, RecipeError, RecipeOptions
-from photoqc.assess.scorer import verdict
+from photoqc.assess.scorer import judge
 from photoqc.errors import PhotoqcError
 from photoqc.features import FeatureSpec, spec_index, table_groups
 from photoqc.images import ImageLoadError, load_image
 from photoqc.models.bundle import BundleError, ModelBundle, default_model_dir, load_bundle
-from photoqc.models.explain import push_label, top_reasons
+from photoqc.models.explain import push_label
 from photoqc.pipelines.batch.inputs import scored_image_paths
 from photoqc.segmentation import SegmenterConfig, build_segmenter
 from photoqc.visuals import detail_jpeg, thumbnail_jpeg
@@ -171,22 +171,37 @@ class _Masks:
         return segmenter.segment(rgb).mask if segmenter is not None else None
 
 
-def _shap_bars(names: list[str], values: np.ndarray, specs: dict[str, FeatureSpec]) -> list[dict]:
-    if not names or np.isnan(values).all():
-        return []
-    order = np.argsort(-np.abs(np.nan_to_num(values)))[:SHAP_BARS]
+def _shap_bars(
+    names: list[str],
+    pushes: np.ndarray,
+    specs: dict[str, FeatureSpec],
+    record: dict,
+    good: dict,
+) -> list[dict]:
+    """The strongest pushes of one photo's measured features, in words: what the feature
+    measures, its value and good photos' typical value (features not measured are left
+    out, whatever LightGBM does with a missing value)."""
+    measured = [
+        j
+        for j, name in enumerate(names)
+        if _number(pushes[j]) is not None and _number(record.get(name)) is not None
+    ]
+    measured.sort(key=lambda j: -abs(pushes[j]))
     bars = []
-    for j in order:
-        if math.isnan(values[j]):
-            continue
+    for j in measured[:SHAP_BARS]:
         spec = specs.get(names[j]) or FeatureSpec(names[j], names[j])
+        typical = good.get(names[j])
         bars.append(
             {
                 "label": spec.label,
                 "family": spec.family,
                 "feature": spec.name,
-                "push": round(float(values[j]), 4),
-                "says": push_label(float(values[j])),
+                "value": spec.format(float(record[names[j]])),
+                "typical": spec.format(typical.median)
+                if typical is not None and math.isfinite(typical.median)
+                else "",
+                "push": round(float(pushes[j]), 4),
+                "says": push_label(float(pushes[j])),
             }
         )
     return bars
@@ -263,15 +278,8 @@ def build_report(
         row_ok = bool(ok[i])
         p = _number(p_good[i]) if row_ok else None
         if named and bundle is not None and row_ok and p is not None:
-            label = verdict(p, bundle.threshold)
-            reasons = (
-                [
-                    r.to_dict()
-                    for r in top_reasons(record, shap_values[i], shap_names, good_ranges, specs)
-                ]
-                if label == "bad"
-                else []
-            )
+            label, found = judge(bundle, record, p, shap_values[i], specs, good_ranges)
+            reasons = [r.to_dict() for r in found]
         else:
             label = str(record.get("verdict") or "") if row_ok else STATUS_ERROR
             reasons = _reasons_of(record) if row_ok else []
@@ -301,7 +309,7 @@ def build_report(
                 "segmenter": str(record.get("segmenter") or ""),
                 "thumb": thumb,
                 "detail": detail,
-                "shap": _shap_bars(shap_names, shap_values[i], specs) if len(shap_names) else [],
+                "shap": _shap_bars(shap_names, shap_values[i], specs, record, good_ranges),
             }
         )
         if on_progress:

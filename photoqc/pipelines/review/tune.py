@@ -33,6 +33,7 @@ from photoqc.assess.extractor import STATUS_OK
 from photoqc.errors import PhotoqcError, UsageError
 from photoqc.models.bundle import ModelBundle, load_bundle, write_meta
 from photoqc.pipelines.batch.inputs import scored_image_paths
+from photoqc.pipelines.training.cache import file_sha256
 from photoqc.pipelines.training.labels import read_labels
 
 
@@ -48,8 +49,13 @@ RULE_NAMES = {
     "target_precision": "target_precision",
     "cost_accept_bad": "cost_accept_bad",
     "cost_reject_good": "cost_reject_good",
+    "mos_threshold": "mos_threshold",
 }
-"""How :func:`check_rule` names the rule's parameters; the CLI passes its flags."""
+"""How errors name tuning's parameters; the CLI passes its flags, the notebook ``-p NAME``."""
+
+OOF_COLUMN = "p_good_oof"
+"""The column of a model's ``cv_predictions.csv``: each training photo's p_good from the
+cross-validation fold that did not train on it (honest to tune on)."""
 
 
 @dataclass(frozen=True)
@@ -105,24 +111,39 @@ def check_rule(
     return TuneRule(cost_accept_bad=costs[0], cost_reject_good=costs[1])
 
 
+def is_out_of_fold(scores_csv: str | os.PathLike[str]) -> bool:
+    """Whether ``scores_csv`` is a model's own ``cv_predictions.csv`` (out-of-fold p_good)."""
+    header = pd.read_csv(scores_csv, nrows=0).columns
+    return OOF_COLUMN in header and "p_good" not in header
+
+
 def join_scores_labels(
     scores_csv: str | os.PathLike[str],
     labels_csv: str | os.PathLike[str],
     *,
     mos_threshold: float | None = None,
+    names: Mapping[str, str] = RULE_NAMES,
 ) -> pd.DataFrame:
-    """Scored photos that have a label: columns ``image, p_good, target, is_good``.
+    """Scored photos that have a label: columns ``image, p_good, target, is_good, path``
+    (``path``: the labelled file).
 
-    Rows are matched on the ``image`` value; where that fails, on the resolved file path
-    (labels relative to their CSV, scores relative to the working folder or their CSV).
-    Rows with ``status=error`` are left out.
+    The scores are a scores CSV (``photoqc score``), or a model's ``cv_predictions.csv``
+    (its out-of-fold ``p_good_oof``: the honest way to tune a model on its own training
+    labels). Rows are matched on the ``image`` value; where that fails, on the resolved
+    file path (labels relative to their CSV, scores relative to the working folder or
+    their CSV). Rows with ``status=error`` are left out.
     """
     scores_csv, labels_csv = Path(scores_csv), Path(labels_csv)
-    scores = pd.read_csv(scores_csv, keep_default_na=False, na_values=[""])
+    scores = pd.read_csv(scores_csv, keep_default_na=False, na_values=[""], dtype={"image": str})
+    if OOF_COLUMN in scores.columns and "p_good" not in scores.columns:
+        scores = scores.rename(columns={OOF_COLUMN: "p_good"}).assign(status=STATUS_OK)
     if not {"image", "p_good", "status"} <= set(scores.columns):
-        raise TuneError(f"{scores_csv}: not a scores CSV (needs image, status, p_good)")
+        raise TuneError(
+            f"{scores_csv}: not a scores CSV (needs image, status, p_good) nor a model's "
+            f"cv_predictions.csv (image, {OOF_COLUMN})"
+        )
     scores = scores[scores["status"] == STATUS_OK]
-    labels = read_labels(labels_csv, mos_threshold=mos_threshold, check_files=False)
+    labels = read_labels(labels_csv, mos_threshold=mos_threshold, check_files=False, names=names)
     by_name = {name: i for i, name in enumerate(labels.images)}
     by_path = {str(Path(os.path.abspath(p))): i for i, p in enumerate(labels.paths)}
     rows = []
@@ -145,6 +166,7 @@ def join_scores_labels(
                     "p_good": float(p_good),
                     "target": target,
                     "is_good": target >= 0.5,
+                    "path": str(labels.paths[i]),
                 }
             )
     if not rows:
@@ -244,15 +266,19 @@ def tune(
     cost_accept_bad: float | None = None,
     cost_reject_good: float | None = None,
     mos_threshold: float | None = None,
+    model: ModelBundle | None = None,
     names: Mapping[str, str] = RULE_NAMES,
 ) -> tuple[pd.DataFrame, pd.DataFrame, TuneChoice]:
     """Join, tabulate and choose: (joined photos, threshold table, choice).
 
     The rule is a ``target_precision``, or both costs (see :func:`check_rule`, which
-    refuses anything else before any file is read).
+    refuses anything else before any file is read). MOS labels turn good at
+    ``mos_threshold``, by default the one the ``model`` was trained with.
     """
     rule = check_rule(target_precision, cost_accept_bad, cost_reject_good, names=names)
-    joined = join_scores_labels(scores_csv, labels_csv, mos_threshold=mos_threshold)
+    if mos_threshold is None and model is not None:
+        mos_threshold = model.mos_threshold
+    joined = join_scores_labels(scores_csv, labels_csv, mos_threshold=mos_threshold, names=names)
     table = threshold_table(
         joined["is_good"],
         joined["p_good"],
@@ -276,6 +302,47 @@ def scores_model_warning(scores_csv: str | os.PathLike[str], bundle: ModelBundle
             f"{bundle.path} ({bundle.sha256[:12]}...): the threshold would not mean the same"
         )
     return None
+
+
+def tuning_warnings(
+    scores_csv: str | os.PathLike[str], joined: pd.DataFrame, bundle: ModelBundle
+) -> list[str]:
+    """What makes a threshold tuned on ``joined`` (from :func:`join_scores_labels`) less
+    than honest for ``bundle``: scores of another model, and labelled photos the model was
+    trained on (their p_good is optimistic; the model's out-of-fold ``cv_predictions.csv``
+    is not)."""
+    if is_out_of_fold(scores_csv):
+        own = (
+            bundle.path is not None
+            and Path(scores_csv).resolve() == (bundle.path / "cv_predictions.csv").resolve()
+        )
+        return (
+            []
+            if own
+            else [
+                f"{scores_csv} is not the cv_predictions.csv of {bundle.path}: out-of-fold "
+                "predictions are honest only for the model that made them"
+            ]
+        )
+    found = [w for w in [scores_model_warning(scores_csv, bundle)] if w]
+    trained = bundle.training_images()
+    if trained:
+        hashes = (file_sha256(p) for p in joined["path"])
+        seen = sum(h in trained for h in hashes if h)
+        if seen:
+            oof = bundle.path / "cv_predictions.csv" if bundle.path else None
+            instead = (
+                f"the model's out-of-fold predictions instead ({oof} as the scores), or on "
+                "photos it never saw"
+                if oof is not None and oof.is_file()
+                else "photos it never saw instead"
+            )
+            found.append(
+                f"{seen} of the {len(joined)} labelled photos in {scores_csv} are photos the "
+                "model was trained on: their p_good is optimistic, and so would be a threshold "
+                f"tuned on them. Tune on {instead}"
+            )
+    return found
 
 
 def write_threshold(
@@ -303,6 +370,16 @@ def write_threshold(
     )
     write_meta(model_dir, meta)
     return meta
+
+
+def write_min_short_side(model_dir: str | os.PathLike[str], pixels: int) -> dict:
+    """Set the smallest short side (pixels) a photo may have to be published."""
+    if pixels < 0:
+        raise TuneError(f"the minimum short side must be >= 0 pixels, got {pixels}")
+    bundle = load_bundle(model_dir)
+    bundle.meta["min_short_side"] = int(pixels)
+    write_meta(model_dir, bundle.meta)
+    return bundle.meta
 
 
 def summary_rows(table: pd.DataFrame, chosen: float, step: float = 0.1) -> pd.DataFrame:

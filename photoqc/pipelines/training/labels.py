@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,8 +109,10 @@ def read_labels(
     mos_scale: float = DEFAULT_MOS_SCALE,
     check_files: bool = True,
     mos_target: str = "sigmoid",
+    names: Mapping[str, str] | None = None,
 ) -> Labels:
-    """Parse a labels CSV (see the module docstring).
+    """Parse a labels CSV (see the module docstring). ``names`` says how a message names
+    the ``mos_threshold`` parameter (default: the CLI's ``--mos-threshold``).
 
     Raises
     ------
@@ -133,7 +136,8 @@ def read_labels(
         kind = "mos"
         if mos_threshold is None:
             raise LabelsError(
-                f"{csv_path}: labels are MOS; give the good/bad line with --mos-threshold"
+                f"{csv_path}: labels are MOS; give the good/bad line with "
+                f"{(names or {}).get('mos_threshold', '--mos-threshold')} (e.g. 50)"
             )
     else:
         raise LabelsError(

@@ -31,7 +31,7 @@ from photoqc.assess.items import InputItem
 from photoqc.assess.recipe import ExtractConfig
 from photoqc.engines import Engine
 from photoqc.errors import PhotoqcError
-from photoqc.models.bundle import ModelBundle, new_meta
+from photoqc.models.bundle import DEFAULT_MIN_SHORT_SIDE, ModelBundle, new_meta
 from photoqc.models.classifier import MAX_ROUNDS, PATIENCE, GoodBadClassifier
 from photoqc.models.penalty import DefectPenalty
 from photoqc.pipelines.batch.features import extract_rows
@@ -55,7 +55,9 @@ class TrainConfig:
 
     ``monotone``: constrain each feature's effect to its direction (see
     :class:`photoqc.features.Direction`): more blur, noise, clipping or blocking never makes
-    a photo better. ``augment``: degraded copies of good photos to learn defects from,
+    a photo better. ``min_short_side``: photos with a shorter short side (pixels) are bad
+    whatever the classifier says. ``augment``: degraded copies of good photos to learn
+    defects from,
     as penalties on defect features beyond the ``penalty_from`` quantile of the good
     photos (1.0: the worst good photo; see :mod:`photoqc.models.penalty`).
     """
@@ -68,6 +70,7 @@ class TrainConfig:
     monotone: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     penalty_from: float = 1.0
+    min_short_side: int = DEFAULT_MIN_SHORT_SIDE
 
 
 @dataclass
@@ -431,9 +434,11 @@ def train(
         },
         monotone_constraints=monotone,
         defect_penalty=final.penalty_.record() if final.penalty_ is not None else None,
+        min_short_side=config.min_short_side,
     )
     bundle = ModelBundle(final.booster_, meta)
-    bundle.save(out_dir)
+    hashes = [h for h in (file_sha256(p) for p in kept.paths) if h]
+    bundle.save(out_dir, training_images=hashes)
     save_curves(kept.is_good, cv.oof, out_dir)
     oof = pd.DataFrame({"image": kept.images, "target": kept.target, "p_good_oof": cv.oof})
     if kept.mos is not None:
