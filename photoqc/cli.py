@@ -456,6 +456,7 @@ def serve_command(
     max_pixels: o.MaxPixels = None,
     api_key_env: o.ApiKeyEnv = None,
     timeout_s: o.TimeoutS = ServeSettings.timeout_s,
+    read_timeout_s: o.ReadTimeoutS = ServeSettings.read_timeout_s,
 ) -> None:
     """Serve the upload check over HTTP: `POST /v1/check`, `/healthz`, `/readyz`,
     `/metrics`, the API schema at `/openapi.json`, and a page at `/`."""
@@ -469,6 +470,7 @@ def serve_command(
         timeout_s=timeout_s,
         threads=threads,
         queue=queue,
+        read_timeout_s=read_timeout_s,
     )
     settings.api_key()  # an unset key variable: said here, before anything starts
     if model is not None:

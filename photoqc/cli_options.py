@@ -468,6 +468,15 @@ ApiKeyEnv = Annotated[
         "as `X-API-Key` (or `Authorization: Bearer`); default: no key.",
     ),
 ]
+ReadTimeoutS = Annotated[
+    float,
+    _option(
+        "--read-timeout-s",
+        min=0.1,
+        help="Seconds a client may take to send its headers, and again its whole body; "
+        "slower ones get 408 and are disconnected.",
+    ),
+]
 TimeoutS = Annotated[
     float, _option("--timeout-s", min=0.001, help="Seconds a check may take before 504.")
 ]

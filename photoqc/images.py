@@ -33,6 +33,7 @@ import struct
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -53,6 +54,7 @@ __all__ = [
     "ImageLoadError",
     "ImageTooLargeError",
     "LoadedImage",
+    "UnsupportedFormatError",
     "load_image",
 ]
 
@@ -77,10 +79,37 @@ IMAGE_EXTENSIONS = frozenset(
 )
 """File name endings treated as images when scanning a folder (compared lower-case)."""
 
+DECODED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "AVIF")
+"""The only formats photoqc hands to a decoder (Pillow's names; phones' multi-picture JPEGs,
+MPO, open as JPEG). Every other Pillow plugin is never tried: some parse with little
+care, and the EPS one runs Ghostscript, a program of its own, on the file."""
+
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"%!PS", "EPS"),
+    (b"\xc5\xd0\xd3\xc6", "EPS"),
+    (b"%PDF", "PDF"),
+    (b"8BPS", "PSD"),
+    (b"\x00\x00\x01\x00", "ICO"),
+    (b"\x00\x00\x02\x00", "CUR"),
+    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+    (b"\xff\x4f\xff\x51", "JPEG 2000"),
+    (b"icns", "ICNS"),
+    (b"qoif", "QOI"),
+    (b"DDS ", "DDS"),
+    (b"SIMPLE  =", "FITS"),
+    (b"\x89HDF", "HDF5"),
+    (b"/* XPM */", "XPM"),
+    (b"gimp xcf", "XCF"),
+)
+"""How the formats photoqc refuses begin, so that the refusal can name them."""
+
 URL_SCHEMES = ("http://", "https://")
 """Names that are web addresses: photoqc reads files, it does not download."""
 
 URLS_REFUSED = "URLs are not supported: download the files first"
+
+MAX_PATH_BYTES = 4096
+"""Longest path a file can have (Linux's PATH_MAX): a longer one is refused unread."""
 
 _EXIF_ORIENTATION_TAG = 0x0112
 _WHITE = 255.0
@@ -130,6 +159,13 @@ class ImageLoadError(PhotoqcError):
         self.source = source
         self.cause = cause
         super().__init__(f"{source}: {cause}")
+
+
+class UnsupportedFormatError(ImageLoadError):
+    """An image format photoqc does not decode (HTTP 415), named where it is known."""
+
+    http_status = 415
+    code = "unsupported_format"
 
 
 class ImageTooLargeError(ImageLoadError):
@@ -192,7 +228,7 @@ class LoadedImage:
 
 
 def load_image(
-    source: str | os.PathLike[str] | bytes,
+    source: str | os.PathLike[str] | bytes | BinaryIO,
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> LoadedImage:
@@ -200,8 +236,9 @@ def load_image(
 
     Parameters
     ----------
-    source : path or bytes
-        A file path, or the encoded image as bytes.
+    source : path, bytes or binary file object
+        A file path, the encoded image as bytes, or an open binary file positioned
+        anywhere (read from its start, left open; e.g. an upload spooled to disk).
     max_pixels : int, optional
         Refuse images with more than this many pixels (width x height), checked from the
         header before decoding. Default 64 million.
@@ -221,9 +258,24 @@ def load_image(
         file_size = len(source)
         stream: io.BufferedIOBase | io.BytesIO = io.BytesIO(source)
         opened_here = False
+    elif hasattr(source, "read") and hasattr(source, "seek"):
+        name = "<upload>"
+        file_size = source.seek(0, io.SEEK_END)
+        source.seek(0)
+        stream = source  # type: ignore[assignment]
+        opened_here = False
     else:
-        if str(source).lower().startswith(URL_SCHEMES):
-            raise ImageLoadError(str(source), URLS_REFUSED)
+        text = os.fsdecode(source)
+        if text.lower().startswith(URL_SCHEMES):
+            raise ImageLoadError(text, URLS_REFUSED)
+        if "\x00" in text:
+            raise ImageLoadError(text, "the path holds a NUL byte, which no file name can")
+        if len(os.fsencode(text)) > MAX_PATH_BYTES:
+            raise ImageLoadError(
+                text[:60] + "...",
+                f"path too long ({len(text):,} characters; file paths stop at "
+                f"{MAX_PATH_BYTES:,} bytes)",
+            )
         path = Path(source)
         name = str(path)
         file_size = _regular_file_size(path, name)
@@ -263,14 +315,33 @@ def _regular_file_size(path: Path, name: str) -> int:
     return info.st_size
 
 
+def refused_format(head: bytes) -> str | None:
+    """The name of the format photoqc does not decode that the file's first bytes show
+    (EPS, PDF, SVG, PSD, ICO...), or None."""
+    for signature, fmt in _SIGNATURES:
+        if head.startswith(signature):
+            return fmt
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith(b"<svg") or (text.startswith(b"<?xml") and b"<svg" in text):
+        return "SVG"
+    return None
+
+
 def _decode(stream, name: str, file_size: int, max_pixels: int) -> LoadedImage:
     try:
         # Pillow warns (not fails) between its own limit and twice it; our check below is
         # the one that decides, so its warning is noise here.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(stream)
+            image = Image.open(stream, formats=DECODED_FORMATS)
     except UnidentifiedImageError:
+        stream.seek(0)
+        fmt = refused_format(stream.read(1024))
+        if fmt:
+            raise UnsupportedFormatError(
+                name,
+                f"unsupported image format: {fmt} (photoqc reads {', '.join(DECODED_FORMATS)})",
+            ) from None
         raise ImageLoadError(
             name, "not a recognised image format (corrupt or not an image)"
         ) from None

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from photoqc.images import LoadedImage
 
-ImageSource = str | os.PathLike[str] | bytes | LoadedImage
-"""An image as a file path, as the encoded file's bytes (an upload held in memory), or as
-a :class:`photoqc.images.LoadedImage` a caller already decoded."""
+ImageSource = str | os.PathLike[str] | bytes | BinaryIO | LoadedImage
+"""An image as a file path, as the encoded file's bytes (an upload held in memory), as an
+open binary file (an upload spooled to disk), or as a :class:`photoqc.images.LoadedImage`
+a caller already decoded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,4 +42,6 @@ def as_item(value: InputItem | ImageSource) -> InputItem:
         return InputItem(value.source, value)
     if isinstance(value, bytes | bytearray | memoryview):
         return InputItem("<bytes>", bytes(value))
+    if hasattr(value, "read"):
+        return InputItem("<upload>", value)
     return InputItem(os.fspath(value), value)

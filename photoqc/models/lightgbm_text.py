@@ -12,6 +12,7 @@ exactly the features the description names, whose trees are trees.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 from photoqc.errors import PhotoqcError
@@ -57,9 +58,10 @@ def check_model_text(text: str, feature_names: Sequence[str]) -> int:
     if header.get("feature_names", "").split(" ") != list(feature_names):
         raise ModelTextError("its feature names differ from the description's")
     sizes = _integers(header.get("tree_sizes", ""), "tree_sizes")
-    trees, found, _ = body.partition("\n\n\n" + _TREES_END)
+    trees, found, tail = body.partition("\n\n\n" + _TREES_END)
     if not found:
         raise ModelTextError(f"no '{_TREES_END}' line")
+    _check_tail(tail)
     blocks = trees.split("\n\n\n" + _TREE_START)
     if not 1 <= len(blocks) <= MAX_TREES or len(sizes) != len(blocks):
         raise ModelTextError(f"{len(blocks)} trees but {len(sizes)} tree_sizes")
@@ -73,6 +75,36 @@ def check_model_text(text: str, feature_names: Sequence[str]) -> int:
             raise ModelTextError(f"tree {number} is numbered {lines[0]!r}")
         _check_tree(_key_values(lines[1:], f"tree {number}"), len(feature_names), number)
     return len(blocks)
+
+
+_IMPORTANCE = re.compile(r"^[A-Za-z0-9_]{1,200}=\d{1,12}$")
+_PARAMETER = re.compile(r"^\[[a-z0-9_]{1,80}: [^\[\]\n]{0,2000}\]$")
+_PANDAS_CATEGORICAL = ("pandas_categorical:null", "pandas_categorical:[]")
+MAX_TAIL_LINES = 5000
+
+
+def _check_tail(tail: str) -> None:
+    """What LightGBM writes after the trees: feature importances, the parameters, and
+    ``pandas_categorical``, which LightGBM's Python reader parses as JSON (a deeply nested
+    or malformed one raises there): photoqc never trains on categories, so only ``null``
+    or ``[]`` is accepted."""
+    lines = [line for line in tail.split("\n") if line]
+    if len(lines) > MAX_TAIL_LINES:
+        raise ModelTextError(f"after the trees: {len(lines)} lines, more than a model writes")
+    section = ""
+    for line in lines:
+        if line in ("feature_importances:", "parameters:", "end of parameters"):
+            section = line
+        elif line.startswith("pandas_categorical:"):
+            if line not in _PANDAS_CATEGORICAL:
+                raise ModelTextError(f"after the trees: {line[:40]!r} (photoqc uses no categories)")
+            section = "end"
+        elif section == "feature_importances:" and _IMPORTANCE.match(line):
+            continue
+        elif section == "parameters:" and _PARAMETER.match(line):
+            continue
+        else:
+            raise ModelTextError(f"after the trees: unexpected line {line[:40]!r}")
 
 
 def _check_tree(tree: dict[str, str], n_features: int, number: int) -> None:

@@ -15,16 +15,19 @@ import hmac
 import io
 import logging
 import math
+import signal
 import threading
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import resources
+from typing import BinaryIO
 
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from PIL import Image
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -36,22 +39,18 @@ from photoqc.assess.recipe import RecipeOptions
 from photoqc.assess.scorer import Scorer
 from photoqc.errors import PhotoqcError
 from photoqc.service.settings import ServeSettings
+from photoqc.service.uploads import (
+    ApiError,
+    BodyReader,
+    ClientGone,
+    check_content_type,
+    check_length,
+    read_upload,
+)
 
 logger = logging.getLogger(__name__)
 
-KNOWN_PATHS = frozenset(
-    {"/", "/v1/check", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"}
-)
-
-ACCEPTED_TYPES = ("image/", "application/octet-stream", "multipart/form-data")
-
-
-class ApiError(PhotoqcError):
-    """An answer other than 200: HTTP status, a stable code, a sentence (and headers)."""
-
-    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
-        super().__init__(message)
-        self.http_status, self.code, self.headers = status, code, headers
+KNOWN_PATHS = frozenset({"/", "/v1/check", "/healthz", "/readyz", "/metrics", "/openapi.json"})
 
 
 def _error(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
@@ -119,11 +118,13 @@ class Checker:
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
-    def check(self, body: bytes, name: str, with_features: bool, with_mask: bool) -> dict:
-        """The JSON answer for one photo (runs in the pool)."""
+    def check(
+        self, image: bytes | BinaryIO, name: str, with_features: bool, with_mask: bool
+    ) -> dict:
+        """The JSON answer for one photo, given as bytes or an open file (runs in the pool)."""
         start = time.perf_counter()
         scorer = self._scorer()
-        (assessment,) = scorer.assess([InputItem(name, body)])
+        (assessment,) = scorer.assess([InputItem(name, image)])
         if assessment.error is not None:
             # The error's kind decides the status (413 for too many pixels, read from the
             # header before decoding); the row's message is said without the upload's name.
@@ -172,57 +173,6 @@ def _mask_png(mask: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it passes ``limit`` bytes (and at
-    once when Content-Length says so), so an oversized upload is never held whole."""
-    declared = request.headers.get("content-length")
-    too_big = ApiError(
-        413, "body_too_large", f"the upload is larger than the limit of {limit / 1e6:g} MB"
-    )
-    if declared is not None:
-        try:
-            if int(declared) > limit:
-                raise too_big
-        except ValueError:
-            raise ApiError(400, "bad_request", "Content-Length is not a number") from None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_big
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _image_bytes(request: Request, body: bytes, limit: int) -> tuple[bytes, str]:
-    """The image in the request: the raw body, or the multipart field ``image``."""
-    content_type = request.headers.get("content-type", "application/octet-stream").lower()
-    if not content_type.startswith(ACCEPTED_TYPES):
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            f"Content-Type {content_type.split(';')[0]!r} is not accepted: send the photo as "
-            "the body with Content-Type image/* or application/octet-stream, or as the "
-            "multipart/form-data field 'image'",
-        )
-    if not content_type.startswith("multipart/form-data"):
-        return body, "upload"
-
-    async def replay() -> dict:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    try:
-        form = await Request(request.scope, replay).form(
-            max_files=1, max_fields=10, max_part_size=limit
-        )
-    except Exception as exc:
-        raise ApiError(400, "bad_request", f"unreadable multipart body ({exc})") from None
-    field = form.get("image")
-    if field is None or isinstance(field, str):
-        raise ApiError(400, "bad_request", "the multipart body has no file field 'image'")
-    return await field.read(), field.filename or "upload"
-
-
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
     """The service as an ASGI app; the model loads when the app starts."""
     settings = settings or ServeSettings.from_env()
@@ -238,18 +188,28 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         for warning in checker.warnings:
             logger.warning("%s", warning)
         state["checker"] = checker
+        restore = _drain_on_signals(app)
         yield
+        restore()
         checker.close()
 
+    # /docs and /redoc would load Swagger UI from a CDN: off; the schema stays at /openapi.json.
     app = FastAPI(
         title="photoqc",
         summary="Is this listing photo technically good enough to publish, and if not, why?",
         version=_version(),
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    app.state.draining = False
+    if api_key:
+        _declare_api_key(app)
 
     @app.exception_handler(PhotoqcError)
     async def photoqc_error(request: Request, exc: PhotoqcError) -> JSONResponse:
+        if isinstance(exc, ClientGone):
+            logger.info("%s: %s", request.url.path, exc.message)
         return _error(exc.http_status, exc.code, exc.message, getattr(exc, "headers", None))
 
     @app.exception_handler(StarletteHTTPException)
@@ -303,9 +263,10 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         responses={
             400: {"description": "not an image, or corrupt"},
             401: {"description": "missing or wrong API key"},
+            408: {"description": "the upload did not arrive in time"},
             413: {"description": "body or pixel count over the limit"},
-            415: {"description": "unsupported Content-Type"},
-            503: {"description": "queue full (see Retry-After)"},
+            415: {"description": "unsupported Content-Type, or an image format not read"},
+            503: {"description": "queue full or shutting down (see Retry-After)"},
             504: {"description": "check took longer than the timeout"},
         },
     )
@@ -320,19 +281,30 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         checker = state.get("checker")
         if checker is None:
             raise ApiError(503, "not_ready", "the model is still loading", {"Retry-After": "5"})
-        body = await _read_body(request, limit)
-        image, name = await _image_bytes(request, body, limit)
-        if not image:
-            raise ApiError(400, "bad_image", "empty upload (0 bytes)")
+        check_content_type(request)
+        check_length(request, limit)
+        # Admitted before the body is read: at most threads + queue bodies are ever held.
         if checker.busy >= checker.slots:
             raise ApiError(
                 503, "busy", "too many checks in progress; retry shortly", {"Retry-After": "1"}
             )
         checker.busy += 1
         metrics.in_flight.set(checker.busy)
+        reader = BodyReader(
+            request.receive, limit, settings.read_timeout_s, lambda: app.state.draining
+        )
+        try:
+            image, name = await read_upload(request, reader)
+        except BaseException:
+            _release(checker, metrics)
+            raise
+        if reader.size == 0:
+            image.close()
+            _release(checker, metrics)
+            raise ApiError(400, "bad_image", "empty upload (0 bytes)")
         loop = asyncio.get_running_loop()
         job = loop.run_in_executor(checker.pool, checker.check, image, name, features, mask)
-        job.add_done_callback(lambda _: _release(checker, metrics))
+        job.add_done_callback(lambda _: (image.close(), _release(checker, metrics)))
         try:
             answer = await asyncio.wait_for(asyncio.shield(job), settings.timeout_s)
         except TimeoutError:
@@ -345,6 +317,53 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         return answer
 
     return app
+
+
+def _drain_on_signals(app: FastAPI):
+    """Mark the app as draining when SIGTERM or SIGINT arrives, before passing the signal
+    to uvicorn's own handler (which stops accepting and waits for requests in flight): an
+    upload still trickling in then gets 503 rather than holding the shutdown. Returns the
+    function that puts the handlers back."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def drain(sig, frame) -> None:
+        app.state.draining = True
+        handler = previous[sig]
+        if callable(handler):
+            handler(sig, frame)
+        else:  # no server's handler: the signal does what it did before
+            signal.signal(sig, handler)
+            signal.raise_signal(sig)
+
+    for sig in previous:
+        signal.signal(sig, drain)
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
+
+
+def _declare_api_key(app: FastAPI) -> None:
+    """Say in the OpenAPI schema that /v1/check wants a key (X-API-Key or Bearer)."""
+
+    def schema() -> dict:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            document.setdefault("components", {})["securitySchemes"] = {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "Bearer": {"type": "http", "scheme": "bearer"},
+            }
+            document["paths"]["/v1/check"]["post"]["security"] = [{"ApiKey": []}, {"Bearer": []}]
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = schema  # type: ignore[method-assign]
 
 
 def _release(checker: Checker, metrics: Metrics) -> None:

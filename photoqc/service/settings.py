@@ -38,6 +38,9 @@ class ServeSettings:
         Checks run at once in this process (the CPU pool).
     queue : int
         Checks that may wait for the pool; more get 503.
+    read_timeout_s : float
+        Seconds a client may take to send its request line and headers, and again its
+        whole body; past them it gets 408 and the connection is closed.
     """
 
     model: str | None = None
@@ -47,6 +50,12 @@ class ServeSettings:
     timeout_s: float = 10.0
     threads: int = 2
     queue: int = 16
+    read_timeout_s: float = 15.0
+
+    @property
+    def grace_s(self) -> float:
+        """Seconds a shutdown waits for checks in flight before it cancels them."""
+        return self.timeout_s + 2.0
 
     def api_key(self) -> str:
         """The API key clients must send; empty when none is needed.

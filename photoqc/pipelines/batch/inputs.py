@@ -22,7 +22,7 @@ import pandas as pd
 
 from photoqc.assess.items import InputItem
 from photoqc.errors import PhotoqcError
-from photoqc.images import IMAGE_EXTENSIONS, URL_SCHEMES, URLS_REFUSED
+from photoqc.images import IMAGE_EXTENSIONS, MAX_PATH_BYTES, URL_SCHEMES, URLS_REFUSED
 
 IMAGE_COLUMN = "image"
 
@@ -172,11 +172,20 @@ def csv_inputs(csv_path: Path) -> list[InputItem]:
             f"{display_name(csv_path)}: no '{IMAGE_COLUMN}' column (columns are: {columns})"
         )
     base = str(csv_path.parent)
-    return [
-        # An absolute name stays as it is; a URL too (its row says URLs are not read).
-        InputItem(name, name if is_url(name) else os.path.join(base, name))
-        for name in (str(value).strip() for value in table[IMAGE_COLUMN])
-    ]
+    return [InputItem(name, _csv_source(base, name)) for name in map(str, table[IMAGE_COLUMN])]
+
+
+def _csv_source(base: str, name: str) -> str:
+    """Where a CSV's ``image`` value points: relative to the CSV's folder (an absolute name,
+    or a URL, which its row refuses, stays as it is). The value itself is kept exactly as
+    written for the output's ``image`` column; a name padded with spaces reads the file
+    of the name without them when only that one exists."""
+    if is_url(name) or "\x00" in name or len(name) > MAX_PATH_BYTES:
+        return name
+    path = os.path.join(base, name)
+    if name != name.strip() and not os.path.lexists(path):
+        return os.path.join(base, name.strip())
+    return path
 
 
 def is_url(name: str) -> bool:

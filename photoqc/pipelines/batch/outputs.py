@@ -31,6 +31,12 @@ from photoqc.errors import PhotoqcError
 logger = logging.getLogger(__name__)
 
 CSV_ENCODING = "utf-8"
+
+MAX_CSV_FIELD = 1 << 30
+"""Largest CSV field read back (bytes). The csv module's default, 128 KiB, is less than an
+``image`` cell may hold (a CSV of paths is the user's): a longer one must be read as a
+field, not mistaken for the end of the file. The limit is the module's own, process-wide."""
+csv.field_size_limit(max(csv.field_size_limit(), MAX_CSV_FIELD))
 LINE_END = "\r\n"
 """RFC 4180's record end. With it the csv module quotes any field holding a carriage return
 as well as a newline, so every CSV reader sees a file name with either as one field."""
@@ -91,6 +97,19 @@ class OutputLock:
         self.fd: int | None = None
 
     def __enter__(self) -> OutputLock:
+        try:
+            return self._take()
+        except OSError as exc:  # a full disk or a read-only folder: one line, and no lock left
+            if self.fd is not None:
+                os.close(self.fd)
+                self.fd = None
+            self.path.unlink(missing_ok=True)
+            raise OutputError(
+                f"cannot write {self.out}: {exc.strerror or exc}. Nothing was written: fix "
+                "that and run the same command again"
+            ) from None
+
+    def _take(self) -> OutputLock:
         self.out.parent.mkdir(parents=True, exist_ok=True)
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -111,9 +130,9 @@ class OutputLock:
             except FileNotFoundError:
                 pass
             os.close(fd)
+        self.fd = fd
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self.fd = fd
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -326,19 +345,38 @@ def _csv_columns(source: Path, target: Path, columns: Sequence[str]) -> None:
             writer.writerow([record[i] for i in keep])
 
 
+PARQUET_BLOCK = 1 << 22
+"""Bytes of the journal read at a time when it becomes a Parquet table."""
+
+
 def _csv_to_parquet(
     source: Path, target: Path, columns: Sequence[str], text_columns: Sequence[str]
 ) -> None:
     """Convert a CSV to Parquet in blocks (pyarrow's streaming CSV reader)."""
     import pyarrow as pa
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
 
     text = set(text_columns)
     schema = pa.schema([(c, pa.string() if c in text else pa.float64()) for c in columns])
+    # Blocks of 4 MiB keep memory flat; a record larger than a block (a 10 MB name) needs
+    # larger ones, up to the whole file.
+    block, size = PARQUET_BLOCK, max(PARQUET_BLOCK, source.stat().st_size)
+    while True:
+        try:
+            _write_parquet(source, target, schema, columns, block)
+            return
+        except pa.ArrowInvalid as exc:
+            if "straddling" not in str(exc) or block >= size:
+                raise
+            block = min(4 * block, size + 1)
+
+
+def _write_parquet(source: Path, target: Path, schema, columns: Sequence[str], block: int) -> None:
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
     reader = pacsv.open_csv(
         source,
-        read_options=pacsv.ReadOptions(block_size=1 << 22),
+        read_options=pacsv.ReadOptions(block_size=block),
         parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
             column_types=schema,
