@@ -26,7 +26,6 @@ from photoqc import cli_options as o
 from photoqc import terminal
 from photoqc.assess.recipe import RecipeOptions
 from photoqc.assess.scorer import DEFAULT_TOP_REASONS
-from photoqc.engines import DEFAULT_ENGINE
 from photoqc.errors import EXIT_INTERRUPTED, EXIT_ROWS_FAILED, PhotoqcError
 from photoqc.pipelines.training.labels import DEFAULT_MOS_SCALE
 from photoqc.pipelines.training.nima_config import NimaTrainConfig
@@ -109,27 +108,35 @@ def _resolve(options: RecipeOptions):
     return config
 
 
-def _engine(name: o.EngineChoice, workers: int):
+def _engine(options: o.EngineOptions):
     """The engine asked for; more local workers than cores are capped, and said so."""
     import os
 
     from photoqc.engines import build_engine
 
-    cores = os.cpu_count() or 1
-    if name.value == "local" and workers > cores:
+    if options.engine == "ray":
+        return build_engine(
+            "ray",
+            address=options.ray_address,
+            actors=options.ray_actors,
+            cpus_per_actor=options.cpus_per_actor,
+            gpus_per_actor=options.gpus_per_actor,
+        )
+    cores, workers = os.cpu_count() or 1, options.workers
+    if workers > cores:
         warn([f"--workers {workers} is more than this machine's {cores} cores: using {cores}"])
         workers = cores
-    return build_engine(name.value, workers=workers)
+    return build_engine("local", workers=workers)
 
 
 @app.command()
 @o.recipe_options(*o.ALL_RECIPE_OPTIONS)
+@o.engine_options
 def features(
     input: o.Input,
     out: o.FeaturesOut,
-    workers: o.Workers = 1,
-    engine: o.Engine = o.EngineChoice(DEFAULT_ENGINE),
     fail_on_error: o.FailOnError = False,
+    engines: o.EngineOptions = o.EngineOptions(),
     recipe: RecipeOptions = RecipeOptions(),
 ) -> None:
     """Measure quality features of every photo: one row per input file, always.
@@ -145,10 +152,10 @@ def features(
     items = _inputs(input)
     config = _resolve(recipe)
     started = time.perf_counter()
-    engine_ = _engine(engine, workers)
+    engine = _engine(engines)
     with terminal.progress() as progress:
         advance = progress.counter(f"features ({config.segmenter.kind})", len(items))
-        summary = write_features(items, config, out, engine=engine_, on_rows=advance)
+        summary = write_features(items, config, out, engine=engine, on_rows=advance)
     terminal.run_summary(summary, out, time.perf_counter() - started)
     if fail_on_error and summary.errors:
         raise typer.Exit(EXIT_ROWS_FAILED)
@@ -247,7 +254,7 @@ def train_command(
                 min_short_side=min_short_side,
             ),
             cache=None if no_cache else FeatureCache(cache_dir),
-            engine=_engine(o.EngineChoice(DEFAULT_ENGINE), workers),
+            engine=_engine(o.EngineOptions(workers=workers)),
             on_progress=lambda done, total: progress.update(task, completed=done, total=total),
             training_record=record,
         )
@@ -256,17 +263,17 @@ def train_command(
 
 @app.command("score")
 @o.recipe_options("segmenter", "weights_dir", "nima_weights", "max_pixels", "batch_size", "offline")
+@o.engine_options
 def score_command(
     input: o.Input,
     out: o.ScoresOut,
     model: o.Model = None,
-    workers: o.Workers = 1,
-    engine: o.Engine = o.EngineChoice(DEFAULT_ENGINE),
     shap: o.Shap = False,
     top: o.ScoreReasons = DEFAULT_TOP_REASONS,
     allow_segmenter_mismatch: o.AllowMismatch = False,
     overwrite: o.Overwrite = False,
     fail_on_error: o.FailOnError = False,
+    engines: o.EngineOptions = o.EngineOptions(),
     recipe: RecipeOptions = RecipeOptions(),
 ) -> None:
     """Score photos good or bad, with reasons: one CSV row per input, written as it finishes.
@@ -275,19 +282,26 @@ def score_command(
     provenance (`reasons_json`, `model_sha256`, `recipe`...), every feature, and `shap_...`
     with --shap. If the run is stopped, the same command continues where it left off: no
     row is lost or written twice. Rows written by another model, threshold or feature
-    settings are never kept as if they were this run's.
+    settings are never kept as if they were this run's. With `--engine ray` the photos are
+    scored on a Ray cluster and `--out` is a folder of Parquet parts with the same columns.
     """
+    from photoqc.errors import UsageError
     from photoqc.pipelines.batch.score import score_to_csv
 
+    folder = engines.engine == "ray"
+    wrong = (out.exists() and not out.is_dir()) or out.suffix == ".csv" if folder else out.is_dir()
+    if wrong:
+        kind = "a folder of Parquet parts" if folder else "a CSV file"
+        raise UsageError(f"--out {out}: the {engines.engine} engine writes {kind}: name one")
     items = _inputs(input)
     recipe = replace(recipe, allow_segmenter_mismatch=allow_segmenter_mismatch)
     scorer = _scorer(model, recipe, with_shap=shap, top=top)
     started = time.perf_counter()
-    engine_ = _engine(engine, workers)
+    engine = _engine(engines)
     with terminal.progress() as progress:
         advance = progress.counter(f"scoring ({scorer.config.segmenter.kind})", len(items))
         summary = score_to_csv(
-            items, scorer, out, engine=engine_, overwrite=overwrite, on_rows=advance
+            items, scorer, out, engine=engine, overwrite=overwrite, on_rows=advance, folder=folder
         )
     terminal.score_summary(summary, out, time.perf_counter() - started)
     if fail_on_error and summary.errors:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import typing
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -52,10 +53,15 @@ def existing_file(help: str):
     return typer.Argument(help=help, exists=True, dir_okay=False, show_default=False)
 
 
-def out(help: str, *, folder: bool = False):
-    """The required ``--out`` option: a file, or a ``folder``."""
+def out(help: str, *, folder: bool | None = False):
+    """The required ``--out`` option: a file, a ``folder``, or (None) either."""
     return typer.Option(
-        "--out", "-o", help=help, file_okay=not folder, dir_okay=folder, show_default=False
+        "--out",
+        "-o",
+        help=help,
+        file_okay=folder is not True,
+        dir_okay=folder is not False,
+        show_default=False,
     )
 
 
@@ -85,14 +91,63 @@ Input = Annotated[
     ),
 ]
 FeaturesOut = Annotated[Path, out("Output table: `.parquet` or `.csv`.")]
-ScoresOut = Annotated[Path, out("Scores CSV (appended to and resumed).")]
+ScoresOut = Annotated[
+    Path,
+    out(
+        "Scores CSV (appended to and resumed); with --engine ray, a folder of Parquet parts.",
+        folder=None,
+    ),
+]
 Workers = Annotated[
     int,
     _option("--workers", "-w", min=1, help="Processes in parallel; each loads its models once."),
 ]
 Engine = Annotated[
     EngineChoice,
-    _option("--engine", help="Where batches run: `local` (this machine, `--workers` processes)."),
+    _option(
+        "--engine",
+        help="Where batches run: `local` (this machine, `--workers` processes) or `ray` (a "
+        "Ray cluster through Ray Data; `score` then writes `--out` as a Parquet dataset "
+        "folder; needs `pip install 'photoqc[ray]'`).",
+    ),
+]
+RayAddress = Annotated[
+    str | None,
+    _option(
+        "--ray-address",
+        show_default=False,
+        help="With --engine ray: the cluster to join (`auto`, `ray://HOST:10001`); its workers "
+        "must see the photos and the model folder at the same paths. Default: start a local "
+        "Ray on this machine (all its cores) and stop it at the end.",
+    ),
+]
+RayActors = Annotated[
+    int | None,
+    _option(
+        "--ray-actors",
+        min=1,
+        show_default=False,
+        help="With --engine ray: scoring actors, each loading the model once. Default: as "
+        "many as the cluster's CPUs hold at --cpus-per-actor, less one.",
+    ),
+]
+CpusPerActor = Annotated[
+    float,
+    _option(
+        "--cpus-per-actor",
+        min=0.05,
+        help="With --engine ray: CPUs each actor asks for (0.5 leaves room on a 2-core "
+        "machine; 1 actor per CPU beside Ray's own work can stall).",
+    ),
+]
+GpusPerActor = Annotated[
+    float,
+    _option(
+        "--gpus-per-actor",
+        min=0.0,
+        help="With --engine ray: GPUs each actor asks for, when the cluster has GPUs (NIMA "
+        "runs there); ignored on a cluster without.",
+    ),
 ]
 FailOnError = Annotated[
     bool,
@@ -101,6 +156,40 @@ FailOnError = Annotated[
 Overwrite = Annotated[
     bool, _option("--overwrite", help="Start the CSV afresh instead of resuming.")
 ]
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Where batches run, as the options said (:func:`engine_options`)."""
+
+    engine: str = "local"
+    workers: int = 1
+    ray_address: str | None = None
+    ray_actors: int | None = None
+    cpus_per_actor: float = 0.5
+    gpus_per_actor: float = 0.0
+
+
+ENGINE_OPTIONS: dict[str, tuple[object, object]] = {
+    "workers": (Workers, 1),
+    "engine": (Engine, EngineChoice("local")),
+    "ray_address": (RayAddress, None),
+    "ray_actors": (RayActors, None),
+    "cpus_per_actor": (CpusPerActor, 0.5),
+    "gpus_per_actor": (GpusPerActor, 0.0),
+}
+
+
+def engine_options(command):
+    """Give a command the engine options; it receives them together as its ``engines``
+    argument (an :class:`EngineOptions`)."""
+    return _gathered(
+        command,
+        "engines",
+        ENGINE_OPTIONS,
+        lambda **v: EngineOptions(**{**v, "engine": v["engine"].value}),
+    )
+
 
 # --- the recipe -------------------------------------------------------------------------------
 
@@ -200,31 +289,29 @@ def recipe_options(*names: str):
     """Give a command the shared recipe options ``names``; it receives them together as
     its ``recipe`` argument (a :class:`RecipeOptions`), after its own parameters in
     ``--help``."""
+    options = {name: RECIPE_OPTIONS[name] for name in names}
+    return lambda command: _gathered(command, "recipe", options, as_recipe_options)
 
-    def decorate(command):
-        hints = typing.get_type_hints(command, include_extras=True)
-        own = [p for p in inspect.signature(command).parameters.values() if p.name != "recipe"]
-        shared = [
-            inspect.Parameter(
-                name,
-                inspect.Parameter.KEYWORD_ONLY,
-                default=RECIPE_OPTIONS[name][1],
-                annotation=RECIPE_OPTIONS[name][0],
-            )
-            for name in names
-        ]
 
-        @functools.wraps(command)
-        def with_recipe(**values):
-            given = {name: values.pop(name) for name in names}
-            return command(**values, recipe=as_recipe_options(**given))
+def _gathered(command, argument: str, options: dict[str, tuple[object, object]], make):
+    """``command`` with the ``options`` (name: (annotated type, default)) as its own
+    keyword parameters, handed to it as one value, ``make(**values)``, in ``argument``."""
+    hints = typing.get_type_hints(command, include_extras=True)
+    own = [p for p in inspect.signature(command).parameters.values() if p.name != argument]
+    shared = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+        for name, (kind, default) in options.items()
+    ]
 
-        own = [p.replace(annotation=hints[p.name], kind=p.KEYWORD_ONLY) for p in own]
-        with_recipe.__signature__ = inspect.Signature([*own, *shared])
-        with_recipe.__annotations__ = {p.name: p.annotation for p in (*own, *shared)}
-        return with_recipe
+    @functools.wraps(command)
+    def gathered(**values):
+        given = {name: values.pop(name) for name in options}
+        return command(**values, **{argument: make(**given)})
 
-    return decorate
+    own = [p.replace(annotation=hints[p.name], kind=p.KEYWORD_ONLY) for p in own]
+    gathered.__signature__ = inspect.Signature([*own, *shared])
+    gathered.__annotations__ = {p.name: p.annotation for p in (*own, *shared)}
+    return gathered
 
 
 def as_recipe_options(

@@ -119,3 +119,40 @@ def test_without_a_table_rows_come_back_in_input_order_in_memory(tmp_path):
 def test_batched_numbers_items_from_zero():
     batches = batched(_items(5), 2)
     assert [[i for i, _ in b] for b in batches] == [[0, 1], [2, 3], [4]]
+
+
+def test_a_parquet_folder_is_written_in_whole_parts_and_resumed(tmp_path, monkeypatch):
+    import photoqc.pipelines.batch.outputs as outputs
+
+    monkeypatch.setattr(outputs, "PART_ROWS", 4)
+    table = TableSpec(
+        out=tmp_path / "parts",
+        columns=["image", "status", "error", "value", "run"],
+        run={"run": "a"},
+        text_columns=("image", "status", "error", "run"),
+        folder=True,
+    )
+    items = _items(10)
+    stop_after = {"rows": 0}
+
+    def stop(n):
+        stop_after["rows"] += n
+        if stop_after["rows"] >= 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(items, Job(_Echo, batch_size=2), engine=_Backwards(), table=table, on_rows=stop)
+    kept = pd.read_parquet(tmp_path / "parts")
+    assert len(kept) == 6 and not list((tmp_path / "parts").glob(".*.tmp"))
+    summary = run(items, Job(_Echo, batch_size=2), engine=_Backwards(), table=table)
+    assert summary.already_done == 6 and summary.processed == 4
+    written = pd.read_parquet(tmp_path / "parts")
+    assert sorted(written["image"]) == sorted(f"img{i}" for i in range(10))
+    assert written["value"].dtype == "float64" and set(written["run"]) == {"a"}
+    with pytest.raises(OutputError, match="another run"):
+        run(
+            items,
+            Job(_Echo),
+            engine=_Backwards(),
+            table=TableSpec(**{**table.__dict__, "run": {"run": "b"}}),
+        )

@@ -22,7 +22,7 @@ import pandas as pd
 
 from photoqc.assess.extractor import Extraction, FeatureExtractor
 from photoqc.assess.items import ImageSource, InputItem
-from photoqc.assess.recipe import ExtractConfig, RecipeOptions
+from photoqc.assess.recipe import TEXT_COLUMNS, ExtractConfig, RecipeOptions
 from photoqc.errors import PhotoqcError
 from photoqc.models.bundle import ModelBundle, load_bundle
 from photoqc.models.explain import (
@@ -55,6 +55,16 @@ PROVENANCE_COLUMNS = (
     "recipe",
 )
 """After the score columns: where the row came from, and the reasons as structured data."""
+
+SCORE_TEXT_COLUMNS = (
+    *TEXT_COLUMNS,
+    "verdict",
+    "reasons",
+    "reasons_json",
+    "model_sha256",
+    "recipe",
+)
+"""Columns of a scores table that hold text; every other column is a number."""
 
 RUN_COLUMNS = ("model_sha256", "threshold", "recipe")
 """What every row of one scores CSV must share: the rows of a resumed run are kept only

@@ -2,6 +2,8 @@
 
 - ``local`` (:mod:`photoqc.engines.local`): this process, or a pool of worker processes on
   this machine, with dead-worker recovery.
+- ``ray`` (:mod:`photoqc.engines.ray`): a Ray cluster (or a local Ray), through Ray Data
+  with a pool of actors (``pip install 'photoqc[ray]'``).
 
 Adding an engine means writing its module (a class with ``name``, ``batch_size`` and
 ``run``; see :class:`photoqc.engines.base.Engine`) and one entry in :data:`ENGINES`.
@@ -27,6 +29,7 @@ __all__ = [
 
 ENGINES: dict[str, tuple[str, str]] = {
     "local": ("photoqc.engines.local", "LocalEngine"),
+    "ray": ("photoqc.engines.ray", "RayEngine"),
 }
 """Engine name -> (module, class). Modules are imported only when their engine is built."""
 
@@ -34,7 +37,8 @@ DEFAULT_ENGINE = "local"
 
 
 def build_engine(name: str = DEFAULT_ENGINE, **options: object) -> Engine:
-    """The engine ``name`` built with its ``options`` (``workers`` for ``local``).
+    """The engine ``name`` built with its ``options`` (``workers`` for ``local``;
+    ``address``, ``actors``, ``cpus_per_actor``, ``gpus_per_actor`` for ``ray``).
 
     Raises
     ------

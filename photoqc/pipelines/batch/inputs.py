@@ -62,14 +62,22 @@ def scored_image_paths(image: str, table_csv: str | Path) -> list[Path]:
     return [Path(os.path.abspath(base / path)) for base in (Path.cwd(), Path(table_csv).parent)]
 
 
+MANIFEST_SUFFIXES = (".csv", ".parquet")
+"""A manifest: a table with an ``image`` column, as CSV or Parquet."""
+
+GLOB_CHARACTERS = frozenset("*?[")
+
+
 def collect_inputs(source: str | Path) -> Inputs:
-    """The images named by ``source``: a folder (recursive) or a ``.csv`` file.
+    """The images named by ``source``: a folder (recursive), a manifest (``.csv`` or
+    ``.parquet`` with an ``image`` column), or a glob pattern (``photos/*/*.jpg``,
+    ``**`` for any depth; quote it so that the shell leaves it alone).
 
     Raises
     ------
     InputError
-        When ``source`` does not exist, is a CSV without an ``image`` column, or a folder
-        without any image files, or a web address.
+        When ``source`` does not exist, is a manifest without an ``image`` column, a
+        folder without any image files or a pattern matching none, or a web address.
     """
     # A Path keeps one slash of "https://": look at the text as typed, and as Path left it.
     if is_url(str(source)) or re.match(r"https?:/[^/]", str(source), re.IGNORECASE):
@@ -77,13 +85,31 @@ def collect_inputs(source: str | Path) -> Inputs:
     source = Path(source)
     if source.is_dir():
         return folder_inputs(source)
-    if source.is_file() and source.suffix.lower() == ".csv":
+    if source.is_file() and source.suffix.lower() in MANIFEST_SUFFIXES:
         return Inputs(csv_inputs(source))
+    if GLOB_CHARACTERS & set(str(source)) and not source.exists():
+        return glob_inputs(str(source))
     if not source.exists():
         raise InputError(f"{display_name(source)}: no such file or folder")
     raise InputError(
-        f"{display_name(source)}: expected a folder of images or a .csv file with an 'image' column"
+        f"{display_name(source)}: expected a folder of images, a .csv or .parquet file with "
+        "an 'image' column, or a glob pattern"
     )
+
+
+def glob_inputs(pattern: str) -> Inputs:
+    """Files matching ``pattern`` (``**`` for any depth), sorted, named by absolute path;
+    the same rows as a folder gives (hidden files left out)."""
+    import glob
+
+    names = sorted(
+        os.path.abspath(p)
+        for p in glob.iglob(pattern, recursive=True)
+        if not os.path.isdir(p) and not os.path.basename(p).startswith(".")
+    )
+    if not names:
+        raise InputError(f"{pattern}: the pattern matches no file")
+    return Inputs([InputItem(display_name(p), p) for p in names])
 
 
 def is_image_name(path: str | os.PathLike[str]) -> bool:
@@ -161,11 +187,15 @@ def _identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
 
 
 def csv_inputs(csv_path: Path) -> list[InputItem]:
-    """The ``image`` column of a CSV; relative paths are relative to the CSV's folder."""
-    try:
-        table = pd.read_csv(csv_path, dtype={IMAGE_COLUMN: str}, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"{display_name(csv_path)}: not a readable CSV ({exc})") from None
+    """The ``image`` column of a manifest (CSV or Parquet); relative paths are relative to
+    the manifest's folder."""
+    if csv_path.suffix.lower() == ".parquet":
+        table = _parquet_manifest(csv_path)
+    else:
+        try:
+            table = pd.read_csv(csv_path, dtype={IMAGE_COLUMN: str}, keep_default_na=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise InputError(f"{display_name(csv_path)}: not a readable CSV ({exc})") from None
     if IMAGE_COLUMN not in table.columns:
         columns = ", ".join(map(str, table.columns))
         raise InputError(
@@ -173,6 +203,22 @@ def csv_inputs(csv_path: Path) -> list[InputItem]:
         )
     base = str(csv_path.parent)
     return [InputItem(name, _csv_source(base, name)) for name in map(str, table[IMAGE_COLUMN])]
+
+
+def _parquet_manifest(path: Path) -> pd.DataFrame:
+    """The ``image`` column of a Parquet manifest (all its columns' names when it has none,
+    for the error that follows)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(path).names
+        if IMAGE_COLUMN not in names:
+            return pd.DataFrame(columns=names)
+        table = pd.read_parquet(path, columns=[IMAGE_COLUMN])
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"{display_name(path)}: not a readable Parquet file ({exc})") from None
+    return table.astype({IMAGE_COLUMN: str})
 
 
 def _csv_source(base: str, name: str) -> str:

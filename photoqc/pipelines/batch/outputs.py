@@ -210,7 +210,7 @@ class ResumableCsv:
         if complete < size:
             logger.warning("%s: dropping a half-written last row", self.path)
             self._guard(lambda: os.truncate(self.path, complete))
-        stale = self._differences(seen)
+        stale = _run_differences(seen, self.run, self.describe_run)
         if stale:
             raise StaleOutputError(
                 f"{self.path} holds rows written with {'; '.join(stale)}; resuming would keep "
@@ -219,18 +219,8 @@ class ResumableCsv:
             )
         self.done = Counter(images)
 
-    def _differences(self, seen: Mapping[str, set[str]]) -> list[str]:
-        found = []
-        for column, current in self.run.items():
-            values = {v for v in seen[column] if v != ""}
-            if isinstance(current, float):
-                other = sorted(v for v in values if not _same_number(v, current))
-            else:
-                other = sorted(v for v in values if v != str(current))
-            if other:
-                what = self.describe_run.get(column, f"another {column}")
-                found.append(f"{what} ({', '.join(o[:12] for o in other)})")
-        return found
+    def close(self) -> None:
+        """Nothing to do: every batch is on disk as soon as it is written."""
 
     def write(self, rows: Sequence[Mapping[str, object]]) -> None:
         """Append rows, flush and sync so that they survive the process being killed.
@@ -259,6 +249,23 @@ class ResumableCsv:
                 f"cannot write {self.path}: {exc.strerror or exc}. The rows already written "
                 "are kept: fix that and run the same command again to resume"
             ) from None
+
+
+def _run_differences(
+    seen: Mapping[str, set[str]], run: Mapping[str, object], describe: Mapping[str, str]
+) -> list[str]:
+    """How the run values found in an output (``seen``, as text) differ from this run's."""
+    found = []
+    for column, current in run.items():
+        values = {v for v in seen[column] if v not in ("", "None")}
+        if isinstance(current, float):
+            other = sorted(v for v in values if not _same_number(v, current))
+        else:
+            other = sorted(v for v in values if v != str(current))
+        if other:
+            what = describe.get(column, f"another {column}")
+            found.append(f"{what} ({', '.join(o[:12] for o in other)})")
+    return found
 
 
 def _same_number(text: str, value: float) -> bool:
@@ -294,6 +301,144 @@ def _records(handle) -> Iterator[tuple[list[str], int]]:
             yield record, consumed
     except csv.Error:  # a quote left open by a kill mid-write
         return
+
+
+PART_ROWS = 2048
+"""Rows a Parquet dataset folder collects before it writes them as one part file."""
+
+
+class ResumableParquetFolder:
+    """A Parquet dataset folder written part by part that a later run can continue (the
+    interface of :class:`ResumableCsv`).
+
+    Rows are collected and written :data:`PART_ROWS` at a time (and at :meth:`close`) as
+    ``part-NNNNNN-XXXXXXXX.parquet``, each through a hidden temporary file and a rename, so
+    a part is whole or absent: a killed run loses the rows not yet written, never a file
+    half written. Opening an existing folder checks every part's columns, that every row
+    shares this run's ``run`` values (:class:`StaleOutputError` otherwise), and counts the
+    images already in it (:attr:`done`). Text columns are strings; the others float64.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        columns: Sequence[str],
+        *,
+        text_columns: Sequence[str] = (),
+        overwrite: bool = False,
+        run: Mapping[str, object] | None = None,
+        describe_run: Mapping[str, str] | None = None,
+    ):
+        import pyarrow as pa
+
+        self.path = Path(path)
+        self.columns = list(columns)
+        text = set(text_columns)
+        self.schema = pa.schema(
+            [(c, pa.string() if c in text else pa.float64()) for c in self.columns]
+        )
+        self.run = dict(run or {})
+        self.describe_run = dict(describe_run or {})
+        self.done: Counter[str] = Counter()
+        self.pending: list[Mapping[str, object]] = []
+        self._guard(lambda: self._open(overwrite))
+
+    def _parts(self) -> list[Path]:
+        return sorted(self.path.glob("part-*.parquet"))
+
+    def _open(self, overwrite: bool) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self.path.exists() and not self.path.is_dir():
+            raise OutputError(f"{self.path} is a file; the ray engine writes a folder of parts")
+        self.path.mkdir(parents=True, exist_ok=True)
+        for leftover in self.path.glob(".part-*.tmp"):  # a part a killed run was writing
+            leftover.unlink()
+        if overwrite:
+            for part in self._parts():
+                part.unlink()
+            return
+        seen: dict[str, set[str]] = {column: set() for column in self.run}
+        for part in self._parts():
+            try:
+                table = pq.read_table(part, columns=["image", *self.run])
+                names = pq.read_schema(part).names
+            except (pa.ArrowInvalid, OSError, KeyError) as exc:
+                raise OutputError(
+                    f"{part}: not a part this run can keep ({exc}); use --overwrite to start "
+                    "again, or another --out"
+                ) from None
+            if names != self.columns:
+                raise OutputError(
+                    f"{self.path} holds parts with other columns (another model's features, "
+                    "or with/without --shap); use another --out, or --overwrite to start again"
+                )
+            self.done.update(table.column("image").to_pylist())
+            for column in self.run:
+                seen[column].update(str(v) for v in table.column(column).to_pylist())
+        stale = _run_differences(seen, self.run, self.describe_run)
+        if stale:
+            raise StaleOutputError(
+                f"{self.path} holds rows written with {'; '.join(stale)}; resuming would keep "
+                "them as if they were this run's. Use --overwrite to start again, or "
+                "another --out"
+            )
+
+    def write(self, rows: Sequence[Mapping[str, object]]) -> None:
+        """Collect rows; write a part when enough are in."""
+        self.pending.extend(rows)
+        if len(self.pending) >= PART_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the rows collected so far as one part (whole, or not at all)."""
+        import uuid
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not self.pending:
+            return
+        columns = {
+            c: [_parquet_cell(row.get(c), self.schema.field(c).type) for row in self.pending]
+            for c in self.columns
+        }
+        name = f"part-{len(self._parts()):06d}-{uuid.uuid4().hex[:8]}.parquet"
+        temporary = self.path / f".{name}.tmp"
+
+        def write() -> None:
+            pq.write_table(pa.table(columns, schema=self.schema), temporary)
+            os.replace(temporary, self.path / name)
+
+        try:
+            self._guard(write)
+        finally:
+            temporary.unlink(missing_ok=True)
+        self.pending = []
+
+    def close(self) -> None:
+        self.flush()
+
+    def _guard(self, action) -> None:
+        try:
+            action()
+        except OSError as exc:
+            raise OutputError(
+                f"cannot write {self.path}: {exc.strerror or exc}. The parts already written "
+                "are kept: fix that and run the same command again to resume"
+            ) from None
+
+
+def _parquet_cell(value: object, kind) -> object:
+    """A cell as its Parquet column holds it: text as text, NaN and None as null."""
+    import pyarrow as pa
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if kind == pa.string():
+        return str(value)
+    return float(value)  # type: ignore[arg-type]
 
 
 def finish_table(

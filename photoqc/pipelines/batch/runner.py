@@ -33,6 +33,7 @@ from photoqc.pipelines.batch.outputs import (
     Interrupted,
     OutputLock,
     ResumableCsv,
+    ResumableParquetFolder,
     StaleOutputError,
     finish_table,
     journal_path,
@@ -65,10 +66,13 @@ class TableSpec:
     restart_stale : bool
         Rows of another run: start again with a warning (a journal, which nobody reads)
         instead of refusing (a file the user reads).
-    final_columns, text_columns : sequence of str, optional
+    final_columns : sequence of str, optional
         When given, rows go to a hidden journal beside ``out`` and ``out`` is made from it
         at the end (``.csv`` or ``.parquet``) with these columns, numbers as floats except
         ``text_columns``.
+    folder : bool
+        ``out`` is a Parquet dataset folder, written part by part (text columns as
+        strings, the rest float64), resumable as a CSV is.
     """
 
     out: Path
@@ -79,6 +83,7 @@ class TableSpec:
     restart_stale: bool = False
     final_columns: Sequence[str] | None = None
     text_columns: Sequence[str] = ()
+    folder: bool = False
 
     @property
     def journal(self) -> Path:
@@ -172,14 +177,26 @@ def run(
         except KeyboardInterrupt:
             if writer is None:
                 raise
+            writer.close()  # rows already made are kept
             raise Interrupted(summary.rows, writer.path) from None
+        if writer is not None:
+            writer.close()
         if table is not None and table.final_columns is not None:
             finish_table(table.journal, table.out, table.final_columns, table.text_columns)
     return summary
 
 
-def _open(table: TableSpec) -> ResumableCsv:
-    def open_csv(overwrite: bool) -> ResumableCsv:
+def _open(table: TableSpec) -> ResumableCsv | ResumableParquetFolder:
+    def open_csv(overwrite: bool) -> ResumableCsv | ResumableParquetFolder:
+        if table.folder:
+            return ResumableParquetFolder(
+                table.out,
+                table.columns,
+                text_columns=table.text_columns,
+                overwrite=overwrite,
+                run=table.run,
+                describe_run=table.describe_run,
+            )
         return ResumableCsv(
             table.journal,
             table.columns,

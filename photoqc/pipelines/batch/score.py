@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from photoqc.assess.items import InputItem
-from photoqc.assess.scorer import RUN_WORDS, Scorer
+from photoqc.assess.scorer import RUN_WORDS, SCORE_TEXT_COLUMNS, Scorer
 from photoqc.engines import Engine, Job
 from photoqc.pipelines.batch.runner import RunSummary, TableSpec, run
 
@@ -34,8 +34,10 @@ def score_to_csv(
     engine: Engine | None = None,
     overwrite: bool = False,
     on_rows: Callable[[int], None] | None = None,
+    folder: bool = False,
 ) -> RunSummary:
-    """Score ``items`` into the CSV ``out``, continuing a previous run of the same job.
+    """Score ``items`` into the CSV ``out`` (with ``folder``, a Parquet dataset folder of
+    the same columns), continuing a previous run of the same job.
 
     Rows already in ``out`` are kept only when the same model, threshold and recipe wrote
     them (:data:`photoqc.assess.scorer.RUN_COLUMNS`). ``on_rows(n)`` is called as rows
@@ -56,5 +58,7 @@ def score_to_csv(
         run=scorer.run,
         describe_run=RUN_WORDS,
         overwrite=overwrite,
+        text_columns=SCORE_TEXT_COLUMNS,
+        folder=folder,
     )
     return run(items, scoring_job(scorer), engine=engine, table=table, on_rows=on_rows)

@@ -1,0 +1,210 @@
+"""The ``ray`` engine: batches run on a Ray cluster, through Ray Data.
+
+The driver (this process) hands over only names and paths: the batches it is given are
+put into Ray's object store a block at a time (:func:`ray.data.from_arrow_refs`), so the
+manifest lives in the cluster, not in the driver, and the pixels are read by the workers.
+One Ray Data stage runs the job's processor in a pool of actors
+(``map_batches`` with a callable class and ``compute=ActorPoolStrategy``): each actor
+builds the processor once (the model and its networks load once per actor, never per
+batch) and turns each batch into rows; the rows come back to the driver in input order
+(``preserve_order``), where the runner writes them (:mod:`photoqc.pipelines.batch.runner`).
+One stage rather than a CPU stage for decoding and an actor stage for NIMA: the decoded
+pixels of a batch (tens of MB) would cross the object store between them, and on the small
+machines measured the single stage was faster (README, "Ray").
+
+Without an address a local Ray starts on this machine (all its cores, a small object
+store) and stops at the end; with one (``auto``, ``ray://host:10001``) the run joins that
+cluster, whose workers must see the photos and the model folder at the same paths.
+
+CPU requests are sized so that no stage can starve another on a small machine: the actors
+ask for ``cpus_per_actor`` (0.5 by default: on 2 cores, 2 actors and Ray's own work fit;
+2 actors at 1 CPU each beside anything else stall for ever), and each sets its thread pools
+to what it asked for, at least one thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Iterable, Iterator
+
+from photoqc.assess.items import InputItem
+from photoqc.engines.base import Batch, Job, Row
+from photoqc.errors import PhotoqcError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CPUS_PER_ACTOR = 0.5
+"""CPUs each scoring actor asks Ray for (measured: see README, "Ray")."""
+
+BLOCK_ROWS = 64
+"""Inputs per block of the dataset the driver puts into the object store: the unit Ray
+hands to an actor, so small enough that every actor gets work on a few hundred photos."""
+
+OBJECT_STORE_MB = 256
+"""Object store of a local Ray (it holds names, paths and rows, never pixels)."""
+
+
+class RayEngineError(PhotoqcError):
+    """Ray is missing, or the cluster cannot be joined or cannot run the actors."""
+
+
+class RayEngine:
+    """Batches on Ray: a local Ray, or the cluster at ``address``.
+
+    Parameters
+    ----------
+    address : str, optional
+        ``auto`` or ``ray://host:port`` to join a cluster; None starts a local Ray.
+    actors : int, optional
+        Scoring actors (default: 2 per 1 CPU of the cluster's, at ``cpus_per_actor``, at
+        least one).
+    cpus_per_actor, gpus_per_actor : float
+        Resources each actor asks for; GPUs only when the cluster has them.
+    batch_rows : int, optional
+        Inputs per actor call (default: the job's batch size).
+    workers : int
+        Ignored (``--workers`` belongs to the local engine).
+    """
+
+    name = "ray"
+
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        actors: int | None = None,
+        cpus_per_actor: float = DEFAULT_CPUS_PER_ACTOR,
+        gpus_per_actor: float = 0.0,
+        batch_rows: int | None = None,
+        workers: int = 1,
+    ):
+        if cpus_per_actor <= 0 or gpus_per_actor < 0:
+            raise ValueError("cpus_per_actor must be > 0 and gpus_per_actor >= 0")
+        self.address = address
+        self.actors = actors
+        self.cpus_per_actor = cpus_per_actor
+        self.gpus_per_actor = gpus_per_actor
+        self.batch_rows = batch_rows
+
+    def batch_size(self, n_items: int, preferred: int) -> int:
+        return self.batch_rows or preferred
+
+    def run(self, batches: Iterable[Batch], job: Job) -> Iterator[tuple[Batch, list[Row]]]:
+        """Every batch's rows, in input order (blocks of the output need not match the
+        batches given: each is yielded with the inputs its rows belong to)."""
+        ray = _ray()
+        started_here = not ray.is_initialized()
+        if started_here:
+            self._start(ray)
+        try:
+            yield from self._run(ray, batches, job)
+        finally:
+            if started_here:
+                ray.shutdown()
+
+    def _start(self, ray) -> None:
+        try:
+            if self.address:
+                ray.init(address=self.address, log_to_driver=False, configure_logging=False)
+            else:
+                ray.init(
+                    num_cpus=os.cpu_count() or 1,
+                    object_store_memory=OBJECT_STORE_MB << 20,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    configure_logging=False,
+                )
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            where = self.address or "this machine"
+            raise RayEngineError(f"cannot start or join Ray on {where}: {exc}") from None
+
+    def _pool_size(self, ray) -> int:
+        if self.actors:
+            return self.actors
+        cpus = float(ray.cluster_resources().get("CPU", 1))
+        return max(1, math.floor(cpus / self.cpus_per_actor) - 1)
+
+    def _run(self, ray, batches: Iterable[Batch], job: Job) -> Iterator[tuple[Batch, list[Row]]]:
+        import pyarrow as pa
+        from ray.data import ActorPoolStrategy, DataContext
+
+        blocks, pending = [], []
+        for batch in batches:
+            pending.extend(batch)
+            while len(pending) >= BLOCK_ROWS:
+                blocks.append(ray.put(_block(pending[:BLOCK_ROWS], pa)))
+                pending = pending[BLOCK_ROWS:]
+        if pending:
+            blocks.append(ray.put(_block(pending, pa)))
+        if not blocks:
+            return
+        context = DataContext.get_current()
+        context.execution_options.preserve_order = True
+        context.enable_progress_bars = False
+        gpus = self.gpus_per_actor if ray.cluster_resources().get("GPU", 0) else 0
+        size = self._pool_size(ray)
+        threads = max(1, math.floor(self.cpus_per_actor))
+        rows = ray.data.from_arrow_refs(blocks).map_batches(
+            _Actor,
+            fn_constructor_args=(job.factory, job.args, threads),
+            compute=ActorPoolStrategy(min_size=1, max_size=size),
+            num_cpus=self.cpus_per_actor,
+            num_gpus=gpus,
+            batch_size=self.batch_rows or job.batch_size,
+            batch_format="pyarrow",
+        )
+        for table in rows.iter_batches(batch_format="pyarrow", batch_size=None):
+            positions = table.column("position").to_pylist()
+            images = table.column("image").to_pylist()
+            sources = table.column("source").to_pylist()
+            batch = [
+                (p, InputItem(i, s)) for p, i, s in zip(positions, images, sources, strict=True)
+            ]
+            yield batch, [json.loads(r) for r in table.column("row").to_pylist()]
+
+
+def _block(pairs: list[tuple[int, InputItem]], pa):
+    """Inputs as an Arrow table: position in the run, name, and where to read it."""
+    return pa.table(
+        {
+            "position": pa.array([p for p, _ in pairs], pa.int64()),
+            "image": pa.array([item.image for _, item in pairs], pa.string()),
+            "source": pa.array([os.fspath(item.source) for _, item in pairs], pa.string()),
+        }
+    )
+
+
+class _Actor:
+    """One Ray actor: the job's processor, built once, turning blocks of inputs into rows
+    (as JSON text, so that every value, NaN included, comes back exactly)."""
+
+    def __init__(self, factory, args: tuple, threads: int):
+        from photoqc.engines.local import set_thread_count
+
+        set_thread_count(threads)
+        self.processor = factory(*args)
+
+    def __call__(self, block):
+        import pyarrow as pa
+
+        items = [
+            InputItem(image, source)
+            for image, source in zip(
+                block.column("image").to_pylist(), block.column("source").to_pylist(), strict=True
+            )
+        ]
+        rows = self.processor.rows(items)
+        return block.append_column("row", pa.array([json.dumps(row) for row in rows], pa.string()))
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise RayEngineError(
+            "the ray engine needs Ray: pip install 'photoqc[ray]' (or 'ray[data]')"
+        ) from None
+    return ray

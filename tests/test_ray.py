@@ -1,0 +1,89 @@
+"""`photoqc score --engine ray`: the same rows as the local engine, on a local Ray with the
+machine's cores, from folders, manifests and globs, resumable, bad files as error rows."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import encode
+from typer.testing import CliRunner
+
+from photoqc.cli import app
+
+pytest.importorskip("ray", reason="ray not installed (pip install 'photoqc[ray]')")
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory, astronaut, chelsea, coffee):
+    """Five good photos and the bad files a batch meets: corrupt, empty, a FIFO, a bomb."""
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for name, photo in (("astronaut", astronaut), ("chelsea", chelsea), ("coffee", coffee)):
+        (folder / f"{name}.jpg").write_bytes(encode(photo, "JPEG", quality=90))
+    (folder / "astronaut_small.png").write_bytes(encode(astronaut[::2, ::2]))
+    (folder / "noisy.jpg").write_bytes(
+        encode(np.clip(coffee + rng.normal(0, 40, coffee.shape), 0, 255).astype(np.uint8), "JPEG")
+    )
+    (folder / "corrupt.jpg").write_bytes(rng.bytes(4000))
+    (folder / "empty.jpg").write_bytes(b"")
+    os.mkfifo(folder / "pipe.jpg")
+    big = np.zeros((2100, 2100, 3), np.uint8)  # over the --max-pixels of the runs below
+    (folder / "bomb.png").write_bytes(encode(big))
+    return folder
+
+
+def _score(source, out, *extra):
+    result = runner.invoke(
+        app, ["score", str(source), "--out", str(out), "--max-pixels", "4000000", *extra]
+    )
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def _by_image(table: pd.DataFrame) -> pd.DataFrame:
+    return table.set_index("image").sort_index()
+
+
+def test_ray_rows_equal_the_local_engine_s_and_resume(photos, tmp_path, monkeypatch):
+    # A local Ray gets the machine's cores: two, as on the smallest machine photoqc runs on
+    # (actors at 0.5 CPU each leave room for Ray's own work; 1 CPU each would stall).
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    local = tmp_path / "local.csv"
+    _score(photos, local)
+    expected = _by_image(pd.read_csv(local, keep_default_na=False, na_values=[""]))
+    assert len(expected) == 9 and (expected["status"] == "error").sum() == 4
+
+    # A first Ray run on part of the photos (a Parquet manifest), then all of them (a glob):
+    # the second scores only the rest.
+    out = tmp_path / "ray_out"
+    part = tmp_path / "part.parquet"
+    pd.DataFrame({"image": sorted(str(p) for p in photos.glob("*"))[:4]}).to_parquet(part)
+    first = _score(part, out, "--engine", "ray")
+    assert "4 scored now" in first.output
+    second = _score(f"{photos}/*", out, "--engine", "ray", "--ray-actors", "2")
+    assert "5 scored now" in second.output and "4 already there" in second.output
+
+    got = _by_image(pd.read_parquet(out))
+    assert got.index.is_unique and list(got.index) == list(expected.index)
+    assert list(pd.read_parquet(out).columns) == list(pd.read_csv(local, nrows=0).columns)
+    ok = expected["status"] == "ok"
+    np.testing.assert_allclose(got.loc[ok, "p_good"], expected.loc[ok, "p_good"], atol=1e-9, rtol=0)
+    for column in ("status", "verdict", "reasons", "reasons_json", "error", "model_sha256"):
+        assert got[column].fillna("").tolist() == expected[column].fillna("").tolist(), column
+    errors = got.loc[~ok, "error"]
+    assert errors.str.contains("FIFO").any() and errors.str.contains("image too large").any()
+
+
+def test_ray_refuses_a_csv_out_and_a_local_run_refuses_a_folder(photos, tmp_path):
+    result = runner.invoke(
+        app, ["score", str(photos), "--out", str(tmp_path / "s.csv"), "--engine", "ray"]
+    )
+    assert result.exit_code == 2 and "folder of Parquet parts" in result.output
+    (tmp_path / "folder").mkdir()
+    result = runner.invoke(app, ["score", str(photos), "--out", str(tmp_path / "folder")])
+    assert result.exit_code == 2 and "writes a CSV file" in result.output
