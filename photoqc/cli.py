@@ -27,6 +27,7 @@ from photoqc import terminal
 from photoqc.assess.recipe import RecipeOptions
 from photoqc.assess.scorer import DEFAULT_TOP_REASONS
 from photoqc.errors import EXIT_INTERRUPTED, EXIT_ROWS_FAILED, PhotoqcError
+from photoqc.pipelines.batch.outputs import PART_ROWS
 from photoqc.pipelines.training.labels import DEFAULT_MOS_SCALE
 from photoqc.pipelines.training.nima_config import NimaTrainConfig
 from photoqc.pipelines.training.train import TrainConfig
@@ -109,24 +110,8 @@ def _resolve(options: RecipeOptions):
 
 
 def _engine(options: o.EngineOptions):
-    """The engine asked for; more local workers than cores are capped, and said so."""
-    import os
-
-    from photoqc.engines import build_engine
-
-    if options.engine == "ray":
-        return build_engine(
-            "ray",
-            address=options.ray_address,
-            actors=options.ray_actors,
-            cpus_per_actor=options.cpus_per_actor,
-            gpus_per_actor=options.gpus_per_actor,
-        )
-    cores, workers = os.cpu_count() or 1, options.workers
-    if workers > cores:
-        warn([f"--workers {workers} is more than this machine's {cores} cores: using {cores}"])
-        workers = cores
-    return build_engine("local", workers=workers)
+    """The engine asked for (more local workers than cores are capped, and said so)."""
+    return options.build(lambda message: warn([message]))
 
 
 @app.command()
@@ -273,6 +258,7 @@ def score_command(
     allow_segmenter_mismatch: o.AllowMismatch = False,
     overwrite: o.Overwrite = False,
     fail_on_error: o.FailOnError = False,
+    part_rows: o.PartRows = PART_ROWS,
     engines: o.EngineOptions = o.EngineOptions(),
     recipe: RecipeOptions = RecipeOptions(),
 ) -> None:
@@ -301,7 +287,14 @@ def score_command(
     with terminal.progress() as progress:
         advance = progress.counter(f"scoring ({scorer.config.segmenter.kind})", len(items))
         summary = score_to_csv(
-            items, scorer, out, engine=engine, overwrite=overwrite, on_rows=advance, folder=folder
+            items,
+            scorer,
+            out,
+            engine=engine,
+            overwrite=overwrite,
+            on_rows=advance,
+            folder=folder,
+            part_rows=part_rows,
         )
     terminal.score_summary(summary, out, time.perf_counter() - started)
     if fail_on_error and summary.errors:

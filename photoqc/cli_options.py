@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -140,6 +141,25 @@ CpusPerActor = Annotated[
         "machine; 1 actor per CPU beside Ray's own work can stall).",
     ),
 ]
+RayCpus = Annotated[
+    int | None,
+    _option(
+        "--ray-cpus",
+        min=1,
+        show_default=False,
+        help="With --engine ray and no --ray-address: CPUs of the local Ray. Default: the "
+        "machine's cores.",
+    ),
+]
+PartRows = Annotated[
+    int,
+    _option(
+        "--part-rows",
+        min=1,
+        help="With --engine ray: rows per Parquet part of --out (a killed run loses at most "
+        "the rows not yet in a part; the same command scores them again).",
+    ),
+]
 GpusPerActor = Annotated[
     float,
     _option(
@@ -168,6 +188,29 @@ class EngineOptions:
     ray_actors: int | None = None
     cpus_per_actor: float = 0.5
     gpus_per_actor: float = 0.0
+    ray_cpus: int | None = None
+
+    def build(self, warn: Callable[[str], None]):
+        """The engine these options ask for; ``warn`` says what was changed (more local
+        workers than the machine's cores are capped to its cores)."""
+        import os
+
+        from photoqc.engines import build_engine
+
+        if self.engine == "ray":
+            return build_engine(
+                "ray",
+                address=self.ray_address,
+                actors=self.ray_actors,
+                cpus_per_actor=self.cpus_per_actor,
+                gpus_per_actor=self.gpus_per_actor,
+                num_cpus=self.ray_cpus,
+            )
+        cores, workers = os.cpu_count() or 1, self.workers
+        if workers > cores:
+            warn(f"--workers {workers} is more than this machine's {cores} cores: using {cores}")
+            workers = cores
+        return build_engine("local", workers=workers)
 
 
 ENGINE_OPTIONS: dict[str, tuple[object, object]] = {
@@ -177,6 +220,7 @@ ENGINE_OPTIONS: dict[str, tuple[object, object]] = {
     "ray_actors": (RayActors, None),
     "cpus_per_actor": (CpusPerActor, 0.5),
     "gpus_per_actor": (GpusPerActor, 0.0),
+    "ray_cpus": (RayCpus, None),
 }
 
 

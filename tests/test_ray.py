@@ -4,9 +4,14 @@ machine's cores, from folders, manifests and globs, resumable, bad files as erro
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pandas as pd
+import psutil
 import pytest
 from conftest import encode
 from typer.testing import CliRunner
@@ -87,3 +92,93 @@ def test_ray_refuses_a_csv_out_and_a_local_run_refuses_a_folder(photos, tmp_path
     (tmp_path / "folder").mkdir()
     result = runner.invoke(app, ["score", str(photos), "--out", str(tmp_path / "folder")])
     assert result.exit_code == 2 and "writes a CSV file" in result.output
+
+
+def _cli(*args) -> list[str]:
+    return [sys.executable, "-m", "photoqc.cli", *map(str, args)]
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory, astronaut, coffee, chelsea):
+    """30 distinct photos (crops of scikit-image's) and two broken files."""
+    folder = tmp_path_factory.mktemp("many")
+    rng = np.random.default_rng(1)
+    sources = [astronaut, coffee, chelsea]
+    for k in range(30):
+        photo = sources[k % 3]
+        h, w = photo.shape[:2]
+        y, x = rng.integers(0, h - 256), rng.integers(0, w - 256)
+        (folder / f"p{k:02d}.jpg").write_bytes(encode(photo[y : y + 256, x : x + 256], "JPEG"))
+    (folder / "corrupt.jpg").write_bytes(rng.bytes(5000))
+    (folder / "empty.jpg").write_bytes(b"")
+    return folder
+
+
+def _parts(out) -> list:
+    return sorted(out.glob("part-*.parquet")) if out.is_dir() else []
+
+
+def test_a_killed_driver_reruns_to_exactly_one_row_per_input(many, tmp_path):
+    out = tmp_path / "scores"
+    args = ["score", many, "--out", out, "--engine", "ray", "--part-rows", "4", "--batch-size", "2",
+            "--ray-cpus", "2"]  # fmt: skip
+    driver = subprocess.Popen(
+        _cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 150
+    while len(_parts(out)) < 2 and time.monotonic() < deadline and driver.poll() is None:
+        time.sleep(0.2)
+    assert driver.poll() is None, driver.stderr.read().decode()
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
+    driver.wait()
+    kept = len(pd.read_parquet(out))
+    assert 0 < kept < 32
+    rerun = subprocess.run(_cli(*args), capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{kept} already there" in " ".join(rerun.stderr.split())
+    table = pd.read_parquet(out)
+    assert len(table) == 32 and table["image"].is_unique
+
+
+def test_a_worker_killed_mid_run_is_retried_and_loses_no_row(many, tmp_path):
+    out = tmp_path / "scores"
+    args = ["score", many, "--out", out, "--engine", "ray", "--part-rows", "4", "--batch-size", "2",
+            "--ray-cpus", "2"]  # fmt: skip
+    driver = subprocess.Popen(
+        _cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )  # fmt: skip
+    killed = None
+    deadline = time.monotonic() + 150
+    while killed is None and time.monotonic() < deadline and driver.poll() is None:
+        if _parts(out):  # scoring has begun: kill one scoring actor outright
+            for process in psutil.process_iter(["cmdline"]):
+                if any("MapWorker" in part for part in process.info["cmdline"] or []):
+                    process.kill()
+                    killed = process.pid
+                    break
+        time.sleep(0.1)
+    assert killed is not None, "no scoring actor was found to kill"
+    stderr = driver.communicate(timeout=300)[1].decode()
+    assert driver.returncode == 0, stderr
+    table = pd.read_parquet(out)
+    assert len(table) == 32 and table["image"].is_unique
+    assert (table["status"] == "error").sum() == 2
+
+
+def test_an_address_where_nothing_listens_is_refused_in_one_line(many, tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.monotonic()
+    result = runner.invoke(
+        app,
+        ["score", str(many), "--out", str(tmp_path / "o"), "--engine", "ray",
+         "--ray-address", f"ray://127.0.0.1:{port}"],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert f"nothing listens at ray://127.0.0.1:{port}" in result.output
+    assert time.monotonic() - started < 30

@@ -16,11 +16,12 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
-from photoqc.assess.extractor import Extraction, FeatureExtractor
+from photoqc.assess.extractor import Extraction, FeatureExtractor, error_row
 from photoqc.assess.items import ImageSource, InputItem
 from photoqc.assess.recipe import TEXT_COLUMNS, ExtractConfig, RecipeOptions
 from photoqc.errors import PhotoqcError
@@ -175,7 +176,6 @@ class Scorer:
         top: int = DEFAULT_TOP_REASONS,
     ):
         self.bundle = bundle if isinstance(bundle, ModelBundle) else load_bundle(bundle)
-        self.extractor = FeatureExtractor(config)
         self.config = config
         self.with_shap = with_shap
         self.top = top
@@ -210,6 +210,12 @@ class Scorer:
             bundle.recipe, options, used_features=bundle.feature_names
         )
         return cls(bundle, config, with_shap, top), warnings
+
+    @cached_property
+    def extractor(self) -> FeatureExtractor:
+        """The recipe's extractor (segmenter, NIMA), built on first use: a process that only
+        hands the work to others (the ray engine's driver) never loads the networks."""
+        return FeatureExtractor(self.config)
 
     def worker_args(self) -> tuple:
         """Arguments that build this scorer again in a worker process."""
@@ -266,4 +272,4 @@ class Scorer:
         return row
 
     def error_row(self, item: InputItem, message: str) -> dict[str, object]:
-        return self._row(self.extractor.error_row(item, message))
+        return self._row(error_row(item, message, self.config.segmenter.kind, self.config))

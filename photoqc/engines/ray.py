@@ -1,7 +1,7 @@
 """The ``ray`` engine: batches run on a Ray cluster, through Ray Data.
 
 The driver (this process) hands over only names and paths: the batches it is given are
-put into Ray's object store a block at a time (:func:`ray.data.from_arrow_refs`), so the
+put into Ray's object store, a block each (:func:`ray.data.from_arrow_refs`), so the
 manifest lives in the cluster, not in the driver, and the pixels are read by the workers.
 One Ray Data stage runs the job's processor in a pool of actors
 (``map_batches`` with a callable class and ``compute=ActorPoolStrategy``): each actor
@@ -39,10 +39,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_CPUS_PER_ACTOR = 0.5
 """CPUs each scoring actor asks Ray for (measured: see README, "Ray")."""
 
-BLOCK_ROWS = 64
-"""Inputs per block of the dataset the driver puts into the object store: the unit Ray
-hands to an actor, so small enough that every actor gets work on a few hundred photos."""
-
 OBJECT_STORE_MB = 256
 """Object store of a local Ray (it holds names, paths and rows, never pixels)."""
 
@@ -65,6 +61,8 @@ class RayEngine:
         Resources each actor asks for; GPUs only when the cluster has them.
     batch_rows : int, optional
         Inputs per actor call (default: the job's batch size).
+    num_cpus : int, optional
+        CPUs of a local Ray (default: the machine's cores).
     workers : int
         Ignored (``--workers`` belongs to the local engine).
     """
@@ -79,6 +77,7 @@ class RayEngine:
         cpus_per_actor: float = DEFAULT_CPUS_PER_ACTOR,
         gpus_per_actor: float = 0.0,
         batch_rows: int | None = None,
+        num_cpus: int | None = None,
         workers: int = 1,
     ):
         if cpus_per_actor <= 0 or gpus_per_actor < 0:
@@ -88,6 +87,7 @@ class RayEngine:
         self.cpus_per_actor = cpus_per_actor
         self.gpus_per_actor = gpus_per_actor
         self.batch_rows = batch_rows
+        self.num_cpus = num_cpus
 
     def batch_size(self, n_items: int, preferred: int) -> int:
         return self.batch_rows or preferred
@@ -106,12 +106,15 @@ class RayEngine:
                 ray.shutdown()
 
     def _start(self, ray) -> None:
+        logging.getLogger("ray").setLevel(logging.WARNING)
+        if self.address:
+            _check_listening(self.address)
         try:
             if self.address:
                 ray.init(address=self.address, log_to_driver=False, configure_logging=False)
             else:
                 ray.init(
-                    num_cpus=os.cpu_count() or 1,
+                    num_cpus=self.num_cpus or os.cpu_count() or 1,
                     object_store_memory=OBJECT_STORE_MB << 20,
                     include_dashboard=False,
                     log_to_driver=False,
@@ -131,14 +134,9 @@ class RayEngine:
         import pyarrow as pa
         from ray.data import ActorPoolStrategy, DataContext
 
-        blocks, pending = [], []
-        for batch in batches:
-            pending.extend(batch)
-            while len(pending) >= BLOCK_ROWS:
-                blocks.append(ray.put(_block(pending[:BLOCK_ROWS], pa)))
-                pending = pending[BLOCK_ROWS:]
-        if pending:
-            blocks.append(ray.put(_block(pending, pa)))
+        # One block a batch: the unit Ray hands to an actor, so every actor gets work, and
+        # rows come back (and parts get written) as batches finish.
+        blocks = [ray.put(_block(batch, pa)) for batch in batches]
         if not blocks:
             return
         context = DataContext.get_current()
@@ -198,6 +196,29 @@ class _Actor:
         ]
         rows = self.processor.rows(items)
         return block.append_column("row", pa.array([json.dumps(row) for row in rows], pa.string()))
+
+
+def _check_listening(address: str, timeout_s: float = 5.0) -> None:
+    """Refuse at once, in one line, an address where nothing listens (``ray.init`` would
+    wait a long while and then fail with a traceback). ``auto`` is Ray's to find."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if address == "auto":
+        return
+    parts = urlsplit(address if "://" in address else f"ray://{address}")
+    default = 10001 if address.startswith("ray://") else 6379
+    try:
+        host, port = parts.hostname or "127.0.0.1", parts.port or default
+    except ValueError:
+        raise RayEngineError(f"--ray-address {address}: not HOST:PORT or ray://HOST:PORT") from None
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as exc:
+        raise RayEngineError(
+            f"nothing listens at {address} ({exc.strerror or exc}): start the cluster there "
+            "(`ray start --head`) or check --ray-address"
+        ) from None
 
 
 def _ray():

@@ -311,7 +311,7 @@ class ResumableParquetFolder:
     """A Parquet dataset folder written part by part that a later run can continue (the
     interface of :class:`ResumableCsv`).
 
-    Rows are collected and written :data:`PART_ROWS` at a time (and at :meth:`close`) as
+    Rows are collected and written ``part_rows`` at a time (and at :meth:`close`) as
     ``part-NNNNNN-XXXXXXXX.parquet``, each through a hidden temporary file and a rename, so
     a part is whole or absent: a killed run loses the rows not yet written, never a file
     half written. Opening an existing folder checks every part's columns, that every row
@@ -328,9 +328,11 @@ class ResumableParquetFolder:
         overwrite: bool = False,
         run: Mapping[str, object] | None = None,
         describe_run: Mapping[str, str] | None = None,
+        part_rows: int = PART_ROWS,
     ):
         import pyarrow as pa
 
+        self.part_rows = max(1, part_rows)
         self.path = Path(path)
         self.columns = list(columns)
         text = set(text_columns)
@@ -388,7 +390,7 @@ class ResumableParquetFolder:
     def write(self, rows: Sequence[Mapping[str, object]]) -> None:
         """Collect rows; write a part when enough are in."""
         self.pending.extend(rows)
-        if len(self.pending) >= PART_ROWS:
+        if len(self.pending) >= self.part_rows:
             self.flush()
 
     def flush(self) -> None:

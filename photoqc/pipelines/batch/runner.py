@@ -30,6 +30,7 @@ from photoqc.assess.extractor import STATUS_OK
 from photoqc.assess.items import InputItem
 from photoqc.engines import Batch, Engine, Job, Row, batched, build_engine
 from photoqc.pipelines.batch.outputs import (
+    PART_ROWS,
     Interrupted,
     OutputLock,
     ResumableCsv,
@@ -71,8 +72,8 @@ class TableSpec:
         at the end (``.csv`` or ``.parquet``) with these columns, numbers as floats except
         ``text_columns``.
     folder : bool
-        ``out`` is a Parquet dataset folder, written part by part (text columns as
-        strings, the rest float64), resumable as a CSV is.
+        ``out`` is a Parquet dataset folder, written ``part_rows`` rows a part (text
+        columns as strings, the rest float64), resumable as a CSV is.
     """
 
     out: Path
@@ -84,6 +85,7 @@ class TableSpec:
     final_columns: Sequence[str] | None = None
     text_columns: Sequence[str] = ()
     folder: bool = False
+    part_rows: int = PART_ROWS
 
     @property
     def journal(self) -> Path:
@@ -193,6 +195,7 @@ def _open(table: TableSpec) -> ResumableCsv | ResumableParquetFolder:
                 table.out,
                 table.columns,
                 text_columns=table.text_columns,
+                part_rows=table.part_rows,
                 overwrite=overwrite,
                 run=table.run,
                 describe_run=table.describe_run,

@@ -16,6 +16,7 @@ from pathlib import Path
 from photoqc.assess.items import InputItem
 from photoqc.assess.scorer import RUN_WORDS, SCORE_TEXT_COLUMNS, Scorer
 from photoqc.engines import Engine, Job
+from photoqc.pipelines.batch.outputs import PART_ROWS
 from photoqc.pipelines.batch.runner import RunSummary, TableSpec, run
 
 
@@ -35,9 +36,10 @@ def score_to_csv(
     overwrite: bool = False,
     on_rows: Callable[[int], None] | None = None,
     folder: bool = False,
+    part_rows: int = PART_ROWS,
 ) -> RunSummary:
     """Score ``items`` into the CSV ``out`` (with ``folder``, a Parquet dataset folder of
-    the same columns), continuing a previous run of the same job.
+    the same columns, ``part_rows`` rows a part), continuing a previous run of the same job.
 
     Rows already in ``out`` are kept only when the same model, threshold and recipe wrote
     them (:data:`photoqc.assess.scorer.RUN_COLUMNS`). ``on_rows(n)`` is called as rows
@@ -60,5 +62,6 @@ def score_to_csv(
         overwrite=overwrite,
         text_columns=SCORE_TEXT_COLUMNS,
         folder=folder,
+        part_rows=part_rows,
     )
     return run(items, scoring_job(scorer), engine=engine, table=table, on_rows=on_rows)
