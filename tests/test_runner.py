@@ -3,6 +3,8 @@ are written in input order, once each, and a second run goes on from the first."
 
 from __future__ import annotations
 
+import itertools
+
 import pandas as pd
 import pytest
 
@@ -156,3 +158,36 @@ def test_a_parquet_folder_is_written_in_whole_parts_and_resumed(tmp_path, monkey
             engine=_Backwards(),
             table=TableSpec(**{**table.__dict__, "run": {"run": "b"}}),
         )
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_a_manifest_streams_a_chunk_at_a_time(tmp_path, monkeypatch, suffix):
+    from photoqc.pipelines.batch.inputs import Manifest, collect_inputs
+
+    path = tmp_path / f"manifest{suffix}"
+    table = pd.DataFrame({"image": [f"photos/{i}.jpg" for i in range(1000)], "id": range(1000)})
+    table.to_parquet(path) if suffix == ".parquet" else table.to_csv(path, index=False)
+    monkeypatch.setattr(Manifest, "CHUNK_ROWS", 100)
+    read = []
+    chunks = Manifest._chunks
+
+    def counted(self):
+        for names in chunks(self):
+            read.append(len(names))
+            yield names
+
+    monkeypatch.setattr(Manifest, "_chunks", counted)
+    manifest = collect_inputs(path).items
+    assert len(manifest) == 1000 and isinstance(manifest, Manifest)
+    read.clear()  # opening counted the rows
+    first = list(itertools.islice(iter(manifest), 150))
+    assert read == [100, 100]  # two chunks read for 150 rows, not the whole file
+    assert first[149].image == "photos/149.jpg"
+    assert str(first[0].source) == str(tmp_path / "photos" / "0.jpg")
+    summary = run(manifest, Job(_Named, batch_size=50), engine=_Backwards(), collect=lambda _: None)
+    assert summary.processed == 1000
+
+
+class _Named(_Echo):
+    def rows(self, items):
+        return [{"image": i.image, "status": "ok", "error": "", "value": 0.0} for i in items]

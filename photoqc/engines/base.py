@@ -76,7 +76,13 @@ class Engine(Protocol):
         ...
 
 
-def batched(items: Sequence[InputItem], size: int) -> list[Batch]:
-    """Consecutive batches of ``(position, item)``."""
-    indexed = list(enumerate(items))
-    return [indexed[i : i + size] for i in range(0, len(indexed), max(1, size))]
+def batched(items: Iterable[InputItem], size: int) -> Iterator[Batch]:
+    """Consecutive batches of ``(position, item)``, positions from 0, as ``items`` stream."""
+    batch: Batch = []
+    for pair in enumerate(items):
+        batch.append(pair)
+        if len(batch) >= max(1, size):
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +36,7 @@ class InputError(PhotoqcError):
 class Inputs:
     """The inputs found, and what could not be looked at (said once, as warnings)."""
 
-    items: list[InputItem] = field(default_factory=list)
+    items: Sequence[InputItem] | Manifest = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -186,39 +187,91 @@ def _identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     return info.st_dev, info.st_ino
 
 
-def csv_inputs(csv_path: Path) -> list[InputItem]:
-    """The ``image`` column of a manifest (CSV or Parquet); relative paths are relative to
-    the manifest's folder."""
-    if csv_path.suffix.lower() == ".parquet":
-        table = _parquet_manifest(csv_path)
-    else:
+class Manifest:
+    """The ``image`` column of a manifest (CSV or Parquet), read a chunk at a time: a
+    manifest of millions of photos is never held whole. Sized (rows are counted when it
+    is opened) and iterable (again and again) as :class:`InputItem`; relative paths are
+    relative to the manifest's folder.
+
+    Raises
+    ------
+    InputError
+        The file cannot be read as a CSV or Parquet table, or has no ``image`` column
+        (when opened); a CSV broken further down (while iterating).
+    """
+
+    CHUNK_ROWS = 1 << 16
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.base = str(self.path.parent)
+        self.parquet = self.path.suffix.lower() == ".parquet"
+        self.rows = self._count()
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def __iter__(self) -> Iterator[InputItem]:
+        for names in self._chunks():
+            for name in names:
+                yield InputItem(name, _csv_source(self.base, name))
+
+    def _refuse(self, what: str, exc: BaseException | None = None) -> InputError:
+        said = f" ({exc})" if exc is not None else ""
+        return InputError(f"{display_name(self.path)}: {what}{said}")
+
+    def _columns(self) -> list[str]:
+        if self.parquet:
+            import pyarrow.parquet as pq
+
+            return pq.read_schema(self.path).names
+        return [str(c) for c in pd.read_csv(self.path, nrows=0).columns]
+
+    def _count(self) -> int:
+        import pyarrow as pa
+
         try:
-            table = pd.read_csv(csv_path, dtype={IMAGE_COLUMN: str}, keep_default_na=False)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise InputError(f"{display_name(csv_path)}: not a readable CSV ({exc})") from None
-    if IMAGE_COLUMN not in table.columns:
-        columns = ", ".join(map(str, table.columns))
-        raise InputError(
-            f"{display_name(csv_path)}: no '{IMAGE_COLUMN}' column (columns are: {columns})"
-        )
-    base = str(csv_path.parent)
-    return [InputItem(name, _csv_source(base, name)) for name in map(str, table[IMAGE_COLUMN])]
+            columns = self._columns()
+        except (pd.errors.ParserError, UnicodeDecodeError, pa.ArrowInvalid, OSError) as exc:
+            kind = "Parquet file" if self.parquet else "CSV"
+            raise self._refuse(f"not a readable {kind}", exc) from None
+        except pd.errors.EmptyDataError as exc:
+            raise self._refuse("not a readable CSV", exc) from None
+        if IMAGE_COLUMN not in columns:
+            raise self._refuse(
+                f"no '{IMAGE_COLUMN}' column (columns are: {', '.join(map(str, columns))})"
+            )
+        if self.parquet:
+            import pyarrow.parquet as pq
+
+            return pq.ParquetFile(self.path).metadata.num_rows
+        return sum(len(names) for names in self._chunks())
+
+    def _chunks(self) -> Iterator[list[str]]:
+        if self.parquet:
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(self.path).iter_batches(
+                batch_size=self.CHUNK_ROWS, columns=[IMAGE_COLUMN]
+            ):
+                yield [str(v) for v in batch.column(0).to_pylist()]
+            return
+        try:
+            for chunk in pd.read_csv(
+                self.path,
+                usecols=[IMAGE_COLUMN],
+                dtype={IMAGE_COLUMN: str},
+                keep_default_na=False,
+                chunksize=self.CHUNK_ROWS,
+            ):
+                yield list(map(str, chunk[IMAGE_COLUMN]))
+        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise self._refuse("not a readable CSV", exc) from None
 
 
-def _parquet_manifest(path: Path) -> pd.DataFrame:
-    """The ``image`` column of a Parquet manifest (all its columns' names when it has none,
-    for the error that follows)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        names = pq.read_schema(path).names
-        if IMAGE_COLUMN not in names:
-            return pd.DataFrame(columns=names)
-        table = pd.read_parquet(path, columns=[IMAGE_COLUMN])
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"{display_name(path)}: not a readable Parquet file ({exc})") from None
-    return table.astype({IMAGE_COLUMN: str})
+def csv_inputs(csv_path: Path) -> Manifest:
+    """The ``image`` column of a manifest (CSV or Parquet), read as it is used."""
+    return Manifest(csv_path)
 
 
 def _csv_source(base: str, name: str) -> str:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,7 +134,7 @@ class RunSummary:
 
 
 def run(
-    items: Sequence[InputItem],
+    items: Collection[InputItem],
     job: Job,
     *,
     engine: Engine | None = None,
@@ -161,12 +161,14 @@ def run(
     with OutputLock(table.out) if table else contextlib.nullcontext():
         writer = _open(table) if table else None
         done = writer.done if writer else Counter()
-        positions = remaining(items, done)
-        summary = RunSummary(total=len(items), already_done=len(items) - len(positions))
-        if on_rows and summary.already_done:
-            on_rows(summary.already_done)
-        todo = [items[i] for i in positions]
-        size = engine.batch_size(len(todo), job.batch_size)
+        summary = RunSummary(total=len(items))
+        # Inputs stream through (a manifest of millions is never held): those already done
+        # are counted as they pass; a progress bar starts at the rows the output holds.
+        expected_done = min(len(items), sum(done.values()))
+        if on_rows and expected_done:
+            on_rows(expected_done)
+        todo = remaining(items, done, summary)
+        size = engine.batch_size(len(items) - expected_done, job.batch_size)
         try:
             for _, rows in in_input_order(engine.run(batched(todo, size), job)):
                 if writer is not None:
@@ -217,16 +219,19 @@ def _open(table: TableSpec) -> ResumableCsv | ResumableParquetFolder:
         return open_csv(True)
 
 
-def remaining(items: Sequence[InputItem], done: Counter[str]) -> list[int]:
-    """Positions of the items not yet in an output (an image listed twice needs two rows)."""
+def remaining(
+    items: Iterable[InputItem], done: Counter[str], summary: RunSummary | None = None
+) -> Iterator[InputItem]:
+    """The items not yet in an output, in order (an image listed twice needs two rows);
+    those skipped are counted in ``summary.already_done`` as they pass."""
     left = Counter(done)
-    todo = []
-    for i, item in enumerate(items):
+    for item in items:
         if left[item.image] > 0:
             left[item.image] -= 1
+            if summary is not None:
+                summary.already_done += 1
         else:
-            todo.append(i)
-    return todo
+            yield item
 
 
 def in_input_order(
