@@ -39,10 +39,13 @@ from sklearn.metrics import roc_auc_score
 
 from photoqc.assess.recipe import ExtractConfig, RecipeOptions
 from photoqc.engines.local import LocalEngine
+from photoqc.features.nima import READOUT_FEATURE
+from photoqc.models.readout import EmbeddingReadout
 from photoqc.pipelines.training.augment import AugmentConfig, augment
 from photoqc.pipelines.training.cache import FeatureCache, default_cache_dir
 from photoqc.pipelines.training.labels import Labels, read_labels
 from photoqc.pipelines.training.train import (
+    Readout,
     TrainConfig,
     cross_validate,
     defect_directions,
@@ -66,6 +69,7 @@ BEFORE = replace(SHIPPED, monotone=False, augment=AugmentConfig(copies=0))
 
 VARIANTS = {
     "shipped": (SHIPPED, True, "linear"),
+    "no readout": (replace(SHIPPED, readout=False), True, "linear"),
     "no NIMA": (SHIPPED, False, "linear"),
     "no monotone": (replace(SHIPPED, monotone=False), True, "linear"),
     "no copies": (replace(SHIPPED, augment=AugmentConfig(copies=0)), True, "linear"),
@@ -75,7 +79,8 @@ VARIANTS = {
 }
 """name -> (training recipe, with NIMA, MOS target: linear MOS / 100 or sigmoid((MOS - 50)
 / 10)). "before" is the recipe of the last release: sigmoid targets, no monotone
-constraints, no degraded copies."""
+constraints, no degraded copies. "no readout": without the learned impression of NIMA's
+embeddings (``nima_embedding_quality``)."""
 
 TARGETS = {"linear": 50.0, "sigmoid": 10.0}
 """MOS target -> its scale s (see :func:`photoqc.pipelines.training.labels.read_labels`)."""
@@ -142,16 +147,15 @@ def main() -> int:
     frames = {}
     for name, part in (("dev", dev), ("lockbox", box)):
         frames[name], failed, _ = extract_labelled(
-            part, config, cache=cache, engine=LocalEngine(args.workers)
+            part, config, cache=cache, engine=LocalEngine(args.workers), embeddings=True
         )
         assert not failed, failed
     names = [n for n in config.feature_names() if frames["dev"][n].notna().any()]
     copies_dir = (args.cache_dir or default_cache_dir()) / "copies"
 
     def measure(copy_labels: Labels) -> pd.DataFrame:
-        return extract_labelled(copy_labels, config, cache=cache, engine=LocalEngine(args.workers))[
-            0
-        ]
+        engine = LocalEngine(args.workers)
+        return extract_labelled(copy_labels, config, cache=cache, engine=engine, embeddings=True)[0]
 
     print(
         f"clive-dev: {len(dev)} dev photos ({int(dev.is_good.sum())} good), {len(box)} in the "
@@ -167,12 +171,25 @@ def main() -> int:
         dev, box = parts[target]
         columns = [n for n in names if with_nima or not n.startswith("nima_")]
         X_dev = frames["dev"][columns].astype(float).reset_index(drop=True)
-        monotone = monotone_constraints(columns, config, train_config.monotone)
-        defects = defect_directions(columns, config)
+        X_box = frames["lockbox"][columns].astype(float).reset_index(drop=True)
         extra = None
         if train_config.augment.copies:
             extra = augment(dev, train_config.augment, copies_dir, measure)
+        models = tuple(f.name for f in config.nima) if with_nima and train_config.readout else ()
+        readout = Readout.of(frames["dev"], extra, models, train_config.folds)
+        if readout is not None:
+            fitted = EmbeddingReadout.fit(readout.embeddings, dev.target, models)
+            X_dev[READOUT_FEATURE] = readout.out_of_fold(np.arange(len(X_dev)), dev, 0)
+            locked = Readout.of(frames["lockbox"], None, models, train_config.folds)
+            X_box[READOUT_FEATURE] = fitted.predict(locked.embeddings)
+            if extra is not None:
+                extra.embeddings = readout.copies
+                extra.X[READOUT_FEATURE] = fitted.predict(readout.copies)
+            columns = [*columns, READOUT_FEATURE]
+        if extra is not None:
             extra.X = extra.X[columns].astype(float)
+        monotone = monotone_constraints(columns, config, train_config.monotone)
+        defects = defect_directions(columns, config)
         aucs, srccs = [], []
         for seed in range(args.repeats):
             result = cross_validate(
@@ -182,6 +199,7 @@ def main() -> int:
                 monotone=monotone,
                 extra=extra,
                 defects=defects,
+                readout=readout,
             )
             aucs.append(result.metrics["roc_auc_oof"])
             srccs.append(spearmanr(result.oof, dev.mos)[0])
@@ -200,7 +218,7 @@ def main() -> int:
                 extra=extra,
                 defects=defects,
             )
-            p_good = model.predict_good(frames["lockbox"][columns].astype(float))
+            p_good = model.predict_good(X_box[columns])
             line += (
                 f" {roc_auc_score(box.is_good, p_good):>16.3f}"
                 f" {spearmanr(p_good, box.mos)[0]:>13.3f}"

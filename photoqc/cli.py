@@ -59,16 +59,7 @@ class _Commands(TyperGroup):
 app = typer.Typer(
     name="photoqc",
     cls=_Commands,
-    help=(
-        "Decide whether listing photos are technically good enough to publish, and say why.\n\n"
-        "Try it: `photoqc demo` (offline, about 2 minutes). Then: `photoqc train LABELS.csv "
-        "--out model/`, `photoqc score PHOTOS/ --model model/ --out scores.csv`, `photoqc explain "
-        "PHOTO --model model/`, `photoqc report scores.csv --out report.html`. "
-        "`photoqc features PHOTOS/ --out features.parquet` measures brightness, contrast, "
-        "clipping, sharpness, noise, compression and object-versus-background light without "
-        "a model. `photoqc serve` answers uploads over HTTP (`POST /v1/check`) and shows a "
-        "page to drop a photo on."
-    ),
+    help=o.APP_HELP,
     no_args_is_help=True,
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -92,11 +83,11 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _inputs(source: Path):
+def _inputs(source: Path, carry: list[str] | None = None):
     """The input items of a folder or CSV (what could not be looked at, said once)."""
     from photoqc.pipelines.batch.inputs import collect_inputs
 
-    found = collect_inputs(source)
+    found = collect_inputs(source, carry or ())
     warn(found.warnings)
     return found.items
 
@@ -158,13 +149,6 @@ def list_features(
     terminal.feature_list(table_groups(), markdown=markdown)
 
 
-DEFAULT_MODEL_NOTE = (
-    "using photoqc's built-in default model (trained on real phone photos of everyday "
-    "scenes scored by people, CLIVE). For your own domain, train on your hand labels and "
-    "pass --model."
-)
-
-
 def _scorer(model: Path | None, options: RecipeOptions, **kwargs):
     """The model's whole scoring pipeline (said once when it is the built-in default)."""
     from photoqc.assess.scorer import Scorer
@@ -172,7 +156,7 @@ def _scorer(model: Path | None, options: RecipeOptions, **kwargs):
 
     model_dir, is_default = model_dir_or_default(model)
     if is_default:
-        say(f"note: {DEFAULT_MODEL_NOTE}", "cyan")
+        say(f"note: {o.DEFAULT_MODEL_NOTE}", "cyan")
     scorer, warnings = Scorer.from_model(model_dir, options, **kwargs)
     warn(warnings)
     return scorer
@@ -246,6 +230,18 @@ def train_command(
     terminal.training_summary(outcome, out)
 
 
+def _score(items, scorer, out: Path, engine, **options):
+    """Score ``items`` into ``out`` with a progress bar, then say what was done."""
+    from photoqc.pipelines.batch.score import score_to_csv
+
+    started = time.perf_counter()
+    with terminal.progress() as progress:
+        advance = progress.counter(f"scoring ({scorer.config.segmenter.kind})", len(items))
+        summary = score_to_csv(items, scorer, out, engine=engine, on_rows=advance, **options)
+    terminal.score_summary(summary, out, time.perf_counter() - started)
+    return summary
+
+
 @app.command("score")
 @o.recipe_options("segmenter", "weights_dir", "nima_weights", "max_pixels", "batch_size", "offline")
 @o.engine_options
@@ -259,6 +255,7 @@ def score_command(
     overwrite: o.Overwrite = False,
     fail_on_error: o.FailOnError = False,
     part_rows: o.PartRows = PART_ROWS,
+    carry: o.Carry = None,
     engines: o.EngineOptions = o.EngineOptions(),
     recipe: RecipeOptions = RecipeOptions(),
 ) -> None:
@@ -272,33 +269,56 @@ def score_command(
     scored on a Ray cluster and `--out` is a folder of Parquet parts with the same columns.
     """
     from photoqc.errors import UsageError
-    from photoqc.pipelines.batch.score import score_to_csv
 
     folder = engines.engine == "ray"
     wrong = (out.exists() and not out.is_dir()) or out.suffix == ".csv" if folder else out.is_dir()
     if wrong:
         kind = "a folder of Parquet parts" if folder else "a CSV file"
         raise UsageError(f"--out {out}: the {engines.engine} engine writes {kind}: name one")
-    items = _inputs(input)
+    items = _inputs(input, carry)
     recipe = replace(recipe, allow_segmenter_mismatch=allow_segmenter_mismatch)
     scorer = _scorer(model, recipe, with_shap=shap, top=top)
-    started = time.perf_counter()
-    engine = _engine(engines)
-    with terminal.progress() as progress:
-        advance = progress.counter(f"scoring ({scorer.config.segmenter.kind})", len(items))
-        summary = score_to_csv(
-            items,
-            scorer,
-            out,
-            engine=engine,
-            overwrite=overwrite,
-            on_rows=advance,
-            folder=folder,
-            part_rows=part_rows,
-        )
-    terminal.score_summary(summary, out, time.perf_counter() - started)
+    summary = _score(
+        items,
+        scorer,
+        out,
+        _engine(engines),
+        overwrite=overwrite,
+        folder=folder,
+        part_rows=part_rows,
+        carry=getattr(items, "carry", ()),
+    )
     if fail_on_error and summary.errors:
         raise typer.Exit(EXIT_ROWS_FAILED)
+
+
+@app.command("rank")
+@o.recipe_options("segmenter", "weights_dir", "nima_weights", "max_pixels", "batch_size", "offline")
+@o.engine_options
+def rank_command(
+    input: o.RankInput,
+    group_by: o.GroupBy,
+    out: o.RankedOut,
+    model: o.Model = None,
+    engines: o.EngineOptions = o.EngineOptions(),
+    recipe: RecipeOptions = RecipeOptions(),
+) -> None:
+    """Choose each listing's cover photo: rank the photos of every group, flag near-duplicates.
+
+    Good verdicts come before bad ones, then a higher `cover_score` (p_good and NIMA's
+    aesthetic score); near-duplicates go behind every distinct photo, error rows last.
+    Columns: the group column, `image, rank, is_cover, cover_score, p_good, verdict,
+    reasons, why, duplicate_of, status, error`. A manifest is scored into
+    `OUT.scores.csv` first (resumed if stopped); a scores CSV is ranked as it is.
+    """
+    from photoqc.pipelines.rank.run import rank_to_csv
+
+    def score(manifest, scores_csv):
+        scorer = _scorer(model, recipe)
+        return _score(manifest, scorer, scores_csv, _engine(engines), carry=[group_by])
+
+    outcome = rank_to_csv(input, group_by, out, score=score)
+    terminal.rank_summary(outcome.ranking, out, group_by)
 
 
 @app.command("explain")
@@ -356,14 +376,6 @@ def demo_command(
     terminal.demo_summary(result, out, time.perf_counter() - started)
 
 
-TUNE_FLAGS = {
-    "target_precision": "--target-precision",
-    "cost_accept_bad": "--cost-accept-bad",
-    "cost_reject_good": "--cost-reject-good",
-    "mos_threshold": "--mos-threshold",
-}
-
-
 @app.command("tune")
 def tune_command(
     scores: o.TuneScores,
@@ -389,7 +401,7 @@ def tune_command(
     if min_short_side is not None and all(v is None for v in rule):
         typer.echo(f"minimum short side {min_short_side} px (was {bundle.min_short_side})")
     else:
-        tuning.check_rule(*rule, names=TUNE_FLAGS)
+        tuning.check_rule(*rule, names=o.TUNE_FLAGS)
         joined, table, choice = tuning.tune(
             scores,
             labels,
@@ -398,7 +410,7 @@ def tune_command(
             cost_reject_good=None if target_precision is not None else cost_reject_good,
             mos_threshold=mos_threshold,
             model=bundle,
-            names=TUNE_FLAGS,
+            names=o.TUNE_FLAGS,
         )
         terminal.loud(tuning.tuning_warnings(scores, joined, bundle))
         rows = tuning.summary_rows(table, choice.threshold)
@@ -414,7 +426,10 @@ def tune_command(
 
 @app.command("report")
 def report_command(
-    scores: Annotated[Path, o.existing_file("Scores CSV from `photoqc score`.")],
+    scores: Annotated[
+        Path,
+        o.existing_file("Scores CSV from `photoqc score`, or a ranked CSV from `photoqc rank`."),
+    ],
     out: Annotated[Path, o.out("The HTML file to write.")],
     model: o.ReportModel = None,
     images: o.ReportImagesOption = o.ReportImages.auto,
@@ -426,7 +441,8 @@ def report_command(
     Summary counts; a table with thumbnail, verdict, p_good and reasons, sortable and
     filterable by verdict and by reason; a detail view with the mask overlay and the
     features that pushed the verdict; good/bad marks exported as a labels CSV that
-    `photoqc train` reads.
+    `photoqc train` reads. A ranked CSV (`photoqc rank`) gets one row per listing instead:
+    its photos in rank order, the cover marked, with reasons and why.
     """
     from photoqc.pipelines.review.report import build_report
 
@@ -464,9 +480,11 @@ def serve_command(
     api_key_env: o.ApiKeyEnv = None,
     timeout_s: o.TimeoutS = ServeSettings.timeout_s,
     read_timeout_s: o.ReadTimeoutS = ServeSettings.read_timeout_s,
+    max_photos: o.MaxPhotos = ServeSettings.max_photos,
 ) -> None:
-    """Serve the upload check over HTTP: `POST /v1/check`, `/healthz`, `/readyz`,
-    `/metrics`, the API schema at `/openapi.json`, and a page at `/`."""
+    """Serve the upload check over HTTP: `POST /v1/check`, `POST /v1/rank` (a listing's
+    photos in cover order), `/healthz`, `/readyz`, `/metrics`, the API schema at
+    `/openapi.json`, and a page at `/`."""
     from photoqc.service.launch import serve
 
     settings = ServeSettings(
@@ -478,6 +496,7 @@ def serve_command(
         threads=threads,
         queue=queue,
         read_timeout_s=read_timeout_s,
+        max_photos=max_photos,
     )
     settings.api_key()  # an unset key variable: said here, before anything starts
     if model is not None:
@@ -561,24 +580,7 @@ def nima_train(
             "allow_download": not offline,
         }
     )
-    with terminal.progress() as progress:
-        task = progress.add_task("training", total=None, unit="step")
-
-        def on_step(stage: str, epoch: int, step: int, steps: int, loss: float) -> None:
-            progress.update(
-                task,
-                total=steps,
-                completed=step,
-                description=f"epoch {epoch} ({stage}) loss {loss:.4f}",
-            )
-
-        def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-            progress.console.print(
-                f"epoch {epoch}: train EMD {metrics['train_emd']:.4f}, validation EMD "
-                f"{metrics['emd']:.4f}, LCC {metrics['lcc']:.3f}, SRCC {metrics['srcc']:.3f}",
-                highlight=False,
-            )
-
+    with terminal.nima_training() as (on_step, on_epoch):
         result = train_nima(data, out, config, restart=restart, on_step=on_step, on_epoch=on_epoch)
     m = result.metrics
     say(

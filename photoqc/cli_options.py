@@ -151,6 +151,34 @@ RayCpus = Annotated[
         "machine's cores.",
     ),
 ]
+Carry = Annotated[
+    list[str] | None,
+    _option(
+        "--carry",
+        show_default=False,
+        help="A column of the input manifest to copy into every output row, after `image` "
+        "(e.g. `--carry listing_id`, for `photoqc rank`); give it once per column.",
+    ),
+]
+RankInput = Annotated[
+    Path,
+    typer.Argument(
+        show_default=False,
+        help="A CSV (or Parquet) with `image` and the group column, to score; or a scores CSV "
+        "written by `photoqc score MANIFEST --carry COLUMN`, ranked without scoring again.",
+    ),
+]
+GroupBy = Annotated[
+    str,
+    _option(
+        "--group-by",
+        show_default=False,
+        help="The column saying which photos belong to one listing (e.g. `listing_id`).",
+    ),
+]
+RankedOut = Annotated[
+    Path, out("Ranked CSV, one row per input photo; the scores go beside it (`OUT.scores.csv`).")
+]
 PartRows = Annotated[
     int,
     _option(
@@ -591,6 +619,10 @@ MaxUploadMb = Annotated[
     float,
     _option("--max-upload-mb", min=0.001, help="Largest upload, MB; larger gets 413 unread."),
 ]
+MaxPhotos = Annotated[
+    int,
+    _option("--max-photos", min=1, help="Most photos one `POST /v1/rank` may send; more get 413."),
+]
 ApiKeyEnv = Annotated[
     str | None,
     _option(
@@ -678,3 +710,30 @@ ValFraction = Annotated[
 NimaSeed = Annotated[int, _option("--seed", help="Seed of the split, order, crops and flips.")]
 MaxSteps = Annotated[int | None, _option("--max-steps", min=1, help="Cap on steps per epoch.")]
 Restart = Annotated[bool, _option("--restart", help="Ignore an existing checkpoint in --out.")]
+
+
+DEFAULT_MODEL_NOTE = (
+    "using photoqc's built-in default model (trained on real phone photos of everyday "
+    "scenes scored by people, CLIVE). For your own domain, train on your hand labels and "
+    "pass --model."
+)
+
+TUNE_FLAGS = {
+    "target_precision": "--target-precision",
+    "cost_accept_bad": "--cost-accept-bad",
+    "cost_reject_good": "--cost-reject-good",
+    "mos_threshold": "--mos-threshold",
+}
+
+APP_HELP = (
+    "Decide whether listing photos are technically good enough to publish, and say why.\n\n"
+    "Try it: `photoqc demo` (offline, about 2 minutes). Then: `photoqc train LABELS.csv "
+    "--out model/`, `photoqc score PHOTOS/ --model model/ --out scores.csv`, `photoqc explain "
+    "PHOTO --model model/`, `photoqc report scores.csv --out report.html`. "
+    "`photoqc features PHOTOS/ --out features.parquet` measures brightness, contrast, "
+    "clipping, sharpness, noise, compression and object-versus-background light without "
+    "a model. `photoqc serve` answers uploads over HTTP (`POST /v1/check`) and shows a "
+    "page to drop a photo on. "
+    "`photoqc rank MANIFEST --group-by listing_id --out ranked.csv` chooses each listing's "
+    "cover photo."
+)

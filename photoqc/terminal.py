@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich import box
@@ -104,6 +105,20 @@ def score_summary(summary, out: Path, seconds: float) -> None:
         f"in {seconds:.1f} s"
     )
     errors_said(summary)
+
+
+def rank_summary(summary, out: Path, group_by: str) -> None:
+    """Listings ranked, those without a publishable photo (the first few named), and
+    duplicates found."""
+    none = summary.unpublishable
+    say(
+        f"{out}: {summary.groups} listings ({group_by}) ranked, {summary.photos} photos; "
+        f"{len(none)} with no publishable photo; {summary.duplicates} near-duplicates flagged"
+        + (f"; {summary.errors} photos could not be judged" if summary.errors else "")
+    )
+    if none:
+        named = ", ".join(none[:10]) + (f" ... and {len(none) - 10} more" if len(none) > 10 else "")
+        say(f"  no publishable photo (ask the seller for new ones): {named}", "yellow")
 
 
 def errors_said(summary) -> None:
@@ -231,3 +246,28 @@ def demo_summary(result, out: Path, seconds: float) -> None:
         f"model: {result.model_dir}  scores: {result.scores_csv}  ({seconds:.0f} s)\n"
         f"next: photoqc explain {out}/images/<photo>.jpg --model {result.model_dir}"
     )
+
+
+@contextmanager
+def nima_training():
+    """A progress bar for ``photoqc nima train``: yields its ``(on_step, on_epoch)``
+    callbacks (steps move the bar; each epoch's metrics are printed above it)."""
+    with progress() as progress_bar:
+        task = progress_bar.add_task("training", total=None, unit="step")
+
+        def on_step(stage: str, epoch: int, step: int, steps: int, loss: float) -> None:
+            progress_bar.update(
+                task,
+                total=steps,
+                completed=step,
+                description=f"epoch {epoch} ({stage}) loss {loss:.4f}",
+            )
+
+        def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+            progress_bar.console.print(
+                f"epoch {epoch}: train EMD {metrics['train_emd']:.4f}, validation EMD "
+                f"{metrics['emd']:.4f}, LCC {metrics['lcc']:.3f}, SRCC {metrics['srcc']:.3f}",
+                highlight=False,
+            )
+
+        yield on_step, on_epoch

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from photoqc.assess.extractor import FeatureExtractor
 from photoqc.assess.recipe import ExtractConfig, RecipeOptions
 from photoqc.degradations import defocus_blur, source_photo, underexpose
 from photoqc.features import spec_index, table_groups
@@ -39,8 +38,8 @@ def bundle(demo_run):
 
 @pytest.fixture(scope="module")
 def train_features(demo_run, bundle):
-    frame = demo_run.outcome.features
-    return frame[frame["status"] == "ok"][bundle.feature_names].astype(float).reset_index(drop=True)
+    # What the model learnt from: the features and its learned impression (out of fold).
+    return demo_run.outcome.X[bundle.feature_names].astype(float).reset_index(drop=True)
 
 
 def test_bundle_records_what_is_needed_to_use_it(demo_run, bundle):
@@ -58,7 +57,7 @@ def test_bundle_records_what_is_needed_to_use_it(demo_run, bundle):
 
 
 def test_bundle_round_trip_gives_identical_predictions(bundle, train_features, tmp_path):
-    copy = ModelBundle(bundle.booster, json.loads(json.dumps(bundle.meta)))
+    copy = ModelBundle(bundle.booster, json.loads(json.dumps(bundle.meta)), readout=bundle.readout)
     copy.save(tmp_path / "copy")
     again = load_bundle(tmp_path / "copy")
     np.testing.assert_array_equal(
@@ -141,8 +140,11 @@ def _features_of(image, bundle, tmp_path, name):
 
     path = tmp_path / f"{name}.jpg"
     path.write_bytes(encode(image, "JPEG", quality=92))
+    from photoqc.assess.scorer import Scorer
+
     config, _ = ExtractConfig.from_record(bundle.recipe, RecipeOptions(offline=True))
-    return FeatureExtractor(config).row(InputItem(name, path))
+    # The scorer's row: the features and the model's learned impression of the same pass.
+    return Scorer(bundle, config).assess([InputItem(name, path)])[0].row
 
 
 @pytest.mark.parametrize(
@@ -189,7 +191,10 @@ def test_reason_sentences_say_the_value_and_what_is_typical():
 def test_extract_config_of_the_bundle_matches_training(bundle):
     config, warnings = ExtractConfig.from_record(bundle.recipe, RecipeOptions(offline=True))
     assert config.segmenter.kind == "none" and not warnings
-    assert set(bundle.feature_names) <= set(config.feature_names())
+    from photoqc.features.nima import READOUT_FEATURE
+
+    # Every feature the recipe makes, and the model's own learned impression.
+    assert set(bundle.feature_names) - {READOUT_FEATURE} <= set(config.feature_names())
     assert isinstance(config, ExtractConfig)
 
 

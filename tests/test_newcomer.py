@@ -30,10 +30,10 @@ def default_scorer() -> Scorer:
 # --- too small to publish ------------------------------------------------------------------
 
 
-def test_a_thumbnail_of_a_good_photo_is_too_small_to_publish(default_scorer, astronaut):
-    (full,) = default_scorer.assess([encode(astronaut, "JPEG", quality=92)])
+def test_a_thumbnail_of_a_good_photo_is_too_small_to_publish(default_scorer, coffee):
+    (full,) = default_scorer.assess([encode(coffee, "JPEG", quality=92)])
     assert full.verdict == "good"
-    thumbnail = cv2.resize(astronaut, (80, 80), interpolation=cv2.INTER_AREA)
+    thumbnail = cv2.resize(coffee, (80, 80), interpolation=cv2.INTER_AREA)
     (small,) = default_scorer.assess([encode(thumbnail, "JPEG", quality=92)])
     assert small.p_good >= default_scorer.bundle.threshold  # the classifier alone says good
     assert small.verdict == "bad"

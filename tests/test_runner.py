@@ -172,9 +172,9 @@ def test_a_manifest_streams_a_chunk_at_a_time(tmp_path, monkeypatch, suffix):
     chunks = Manifest._chunks
 
     def counted(self):
-        for names in chunks(self):
+        for names, carried in chunks(self):
             read.append(len(names))
-            yield names
+            yield names, carried
 
     monkeypatch.setattr(Manifest, "_chunks", counted)
     manifest = collect_inputs(path).items

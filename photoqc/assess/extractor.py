@@ -60,6 +60,8 @@ class Extraction:
         The segmenter's answer, whose ``mask`` the object features used.
     analysis_rgb : ndarray (h, w, 3) float32 0–255, or None
         The image at the features' analysis scale, as they measured it.
+    embeddings : dict of str to ndarray, or None
+        Each NIMA model's pooled embedding (float32), from the pass that gave its scores.
     """
 
     row: dict[str, object]
@@ -67,6 +69,7 @@ class Extraction:
     image: LoadedImage | None = None
     segmentation: SegmentationResult | None = None
     analysis_rgb: np.ndarray | None = None
+    embeddings: dict[str, np.ndarray] | None = None
 
     @property
     def ok(self) -> bool:
@@ -78,11 +81,21 @@ class Extraction:
         return self.segmentation.mask if self.segmentation is not None else None
 
 
-class FeatureExtractor:
-    """Turns inputs into rows; holds the segmenter and NIMA so each is built once."""
+EMBEDDINGS_KEY = "nima_embeddings"
+"""Where :meth:`FeatureExtractor.rows` puts each image's NIMA embeddings when asked to
+(``keep_embeddings``): ``{model name: list of floats}``, for training's read-out."""
 
-    def __init__(self, config: ExtractConfig):
+
+class FeatureExtractor:
+    """Turns inputs into rows; holds the segmenter and NIMA so each is built once.
+
+    With ``keep_embeddings``, each ok row also carries its NIMA embeddings under
+    :data:`EMBEDDINGS_KEY` (training's read-out needs them; tables leave them out).
+    """
+
+    def __init__(self, config: ExtractConfig, keep_embeddings: bool = False):
         self.config = config
+        self.keep_embeddings = keep_embeddings
         self.groups = config.groups()
         self.segmenter = build_segmenter(config.segmenter)
         self.nima = None
@@ -98,7 +111,15 @@ class FeatureExtractor:
 
     def rows(self, items: Sequence[InputItem | ImageSource]) -> list[dict[str, object]]:
         """Feature rows of a batch of images, in order; never raises for a bad file."""
-        return [e.row for e in self.extract(items)]
+        extracted = self.extract(items)
+        if not self.keep_embeddings:
+            return [e.row for e in extracted]
+        return [
+            {**e.row, EMBEDDINGS_KEY: {k: v.tolist() for k, v in e.embeddings.items()}}
+            if e.embeddings
+            else e.row
+            for e in extracted
+        ]
 
     def extract(self, items: Sequence[InputItem | ImageSource]) -> list[Extraction]:
         """A batch of images measured, in order, each with what was computed on the way;
@@ -113,8 +134,8 @@ class FeatureExtractor:
                 staged.append((i, image, self.segmenter.segment(image.pixels)))
             except Exception as exc:  # one odd file must never end a batch of thousands
                 out[i] = self._failure(item, exc)
-        nima_scores = self._nima_scores([image.pixels for _, image, _ in staged])
-        for (i, image, seg), nima in zip(staged, nima_scores, strict=True):
+        nima_scores, embeddings = self._nima_outputs([image.pixels for _, image, _ in staged])
+        for (i, image, seg), nima, embedded in zip(staged, nima_scores, embeddings, strict=True):
             x = FeatureInput(
                 image.pixels,
                 seg.mask,
@@ -140,7 +161,7 @@ class FeatureExtractor:
                 **features,
             }
             # The analysis-scale view only when the features made it (they all do today).
-            out[i] = Extraction(row, None, image, seg, x.__dict__.get("rgb_small"))
+            out[i] = Extraction(row, None, image, seg, x.__dict__.get("rgb_small"), embedded)
         return out  # type: ignore[return-value]
 
     def _decoded(self, source: ImageSource) -> LoadedImage:
@@ -148,14 +169,16 @@ class FeatureExtractor:
             return source
         return load_image(source, max_pixels=self.config.max_pixels)
 
-    def _nima_scores(self, images: list) -> list[dict[str, tuple[float, float]] | None]:
+    def _nima_outputs(self, images: list) -> tuple[list, list]:
+        """NIMA's (mean, std) and embeddings per image, None each where NIMA is off or
+        failed on the batch."""
         if self.nima is None or not images:
-            return [None] * len(images)
+            return [None] * len(images), [None] * len(images)
         try:
-            return self.nima.scores(images)
+            return self.nima.outputs(images)
         except Exception:  # a failed batch loses its NIMA values, not its rows
             logger.exception("NIMA failed on a batch of %d images", len(images))
-            return [None] * len(images)
+            return [None] * len(images), [None] * len(images)
 
     def error_row(self, item: InputItem, message: str) -> dict[str, object]:
         """The row of ``item`` when it could not be processed."""

@@ -27,10 +27,14 @@ class InputItem:
     source : ImageSource
         Where the pixels come from: a path (read when the item is processed, by whichever
         process does it), bytes, or a decoded image.
+    carried : tuple of (column, value) pairs
+        A manifest's other columns asked to be carried through to the output's row
+        (``photoqc score --carry listing_id``), as text.
     """
 
     image: str
     source: ImageSource
+    carried: tuple[tuple[str, str], ...] = ()
 
 
 def as_item(value: InputItem | ImageSource) -> InputItem:

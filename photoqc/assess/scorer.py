@@ -25,14 +25,17 @@ from photoqc.assess.extractor import Extraction, FeatureExtractor, error_row
 from photoqc.assess.items import ImageSource, InputItem
 from photoqc.assess.recipe import TEXT_COLUMNS, ExtractConfig, RecipeOptions
 from photoqc.errors import PhotoqcError
+from photoqc.features.nima import READOUT_FEATURE, READOUT_SPEC
 from photoqc.models.bundle import ModelBundle, load_bundle
 from photoqc.models.explain import (
     Reason,
+    overall_reason,
     reasons_json,
     reasons_text,
     too_small_reason,
     top_reasons,
 )
+from photoqc.perceptual_hash import hash_text, photo_hashes
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +57,11 @@ PROVENANCE_COLUMNS = (
     "reasons_json",
     "model_sha256",
     "recipe",
+    "phash",
 )
-"""After the score columns: where the row came from, and the reasons as structured data."""
+"""After the score columns: where the row came from, the reasons as structured data, and
+the photo's perceptual hashes (:mod:`photoqc.perceptual_hash`, for ``photoqc rank``'s
+near-duplicates)."""
 
 SCORE_TEXT_COLUMNS = (
     *TEXT_COLUMNS,
@@ -64,6 +70,7 @@ SCORE_TEXT_COLUMNS = (
     "reasons_json",
     "model_sha256",
     "recipe",
+    "phash",
 )
 """Columns of a scores table that hold text; every other column is a number."""
 
@@ -81,8 +88,11 @@ DEFAULT_TOP_REASONS = 3
 
 
 def score_columns(config: ExtractConfig, bundle: ModelBundle, with_shap: bool) -> list[str]:
-    """Column order of a scores CSV."""
+    """Column order of a scores CSV (the model's learned impression after the recipe's
+    features, when it has an embedding read-out)."""
     columns = [*SCORE_COLUMNS, *PROVENANCE_COLUMNS, *config.feature_names()]
+    if bundle.readout is not None:
+        columns.append(READOUT_FEATURE)
     if with_shap:
         columns += [f"shap_{name}" for name in bundle.feature_names]
     return columns
@@ -118,6 +128,8 @@ def judge(
     if label == "good":
         return label, []
     found = top_reasons(row, contributions, bundle.feature_names, good, specs, top=top)
+    if not found and not small:  # a bad verdict always says why, if only as a whole
+        found = [overall_reason(p_good, bundle.threshold)]
     return label, ([small] if small else []) + found[: top - 1 if small else top]
 
 
@@ -136,6 +148,16 @@ class Assessment:
     reasons: list[Reason] = field(default_factory=list)
     contributions: np.ndarray | None = None
     expected: float = math.nan
+
+    @cached_property
+    def hashes(self) -> tuple[int, ...] | None:
+        """The photo's perceptual hashes (of the analysis-scale image), None for an error."""
+        pixels = self.extraction.analysis_rgb
+        if pixels is None and self.extraction.image is not None:
+            pixels = self.extraction.image.pixels
+        if pixels is None:
+            return None
+        return photo_hashes(np.clip(pixels, 0, 255).astype(np.uint8))
 
     @property
     def row(self) -> dict[str, object]:
@@ -182,6 +204,8 @@ class Scorer:
         self.columns = score_columns(config, self.bundle, with_shap)
         self.good = self.bundle.good_ranges
         self.specs = config.specs()
+        if self.bundle.readout is not None:
+            self.specs[READOUT_SPEC.name] = READOUT_SPEC
         self.run = {
             "model_sha256": self.bundle.sha256,
             "threshold": self.bundle.threshold,
@@ -228,6 +252,11 @@ class Scorer:
         ok = [a for a in out if a.ok]
         if not ok:
             return out
+        readout = self.bundle.readout
+        if readout is not None:  # from the NIMA pass that gave the scores: no extra cost
+            values = readout.predict(readout.matrix([a.extraction.embeddings for a in ok]))
+            for a, value in zip(ok, values, strict=True):
+                a.row[READOUT_FEATURE] = float(value)
         frame = pd.DataFrame([a.row for a in ok])
         p_good = self.bundle.predict_good(frame)
         contributions, expected = self.bundle.contributions(frame)
@@ -253,6 +282,7 @@ class Scorer:
             verdict=assessment.verdict,
             reasons=reasons_text(assessment.reasons),
             reasons_json=reasons_json(assessment.reasons),
+            phash=hash_text(assessment.hashes) if assessment.hashes else "",
         )
         if self.with_shap and assessment.contributions is not None:
             row.update(
@@ -268,7 +298,7 @@ class Scorer:
     def _row(self, feature_row: dict[str, object]) -> dict[str, object]:
         row = dict.fromkeys(self.columns, math.nan)
         row.update({k: v for k, v in feature_row.items() if k in row})
-        row.update(p_good=math.nan, verdict="", reasons="", reasons_json="[]", **self.run)
+        row.update(p_good=math.nan, verdict="", reasons="", reasons_json="[]", phash="", **self.run)
         return row
 
     def error_row(self, item: InputItem, message: str) -> dict[str, object]:

@@ -14,6 +14,23 @@ from photoqc.features.base import NAN, Direction, FeatureGroup, FeatureInput, Fe
 DEFAULT_NIMA_MODELS = ("technical", "aesthetic")
 """NIMA models whose columns every feature table has (NaN while that model is off)."""
 
+READOUT_FEATURE = "nima_embedding_quality"
+
+READOUT_SPEC = FeatureSpec(
+    READOUT_FEATURE,
+    "people's overall impression, read out of NIMA's embeddings by a ridge fitted to the "
+    "model's own training labels: the predicted target, about 0–1",
+    "overall impression",
+    Direction.HIGHER_BETTER,
+    low="people would likely rate this photo poorly overall (impression {v})",
+    fmt=".2f",
+    short="people's overall impression (learned from NIMA's embeddings)",
+    last_resort=True,
+)
+"""The learned impression a model with an embedding read-out adds to its features (the
+model makes it, not the recipe: :mod:`photoqc.models.readout`). It speaks only after every
+concrete defect."""
+
 
 def nima_group(model_names: Sequence[str]) -> FeatureGroup:
     """The feature group for the NIMA models called ``model_names``."""

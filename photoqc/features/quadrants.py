@@ -90,7 +90,12 @@ def _quarter_specs(q: str) -> tuple[FeatureSpec, ...]:
     return (
         *light_specs(f"q_{q}", quarter, where),
         *light_specs(f"q_{q}_object", f"object {where}", f"of the object {where}"),
-        *light_specs(f"q_{q}_background", f"background {where}", f"of the background {where}"),
+        *light_specs(
+            f"q_{q}_background",
+            f"background {where}",
+            f"of the background {where}",
+            flat_is_defect=False,
+        ),
         *difference_specs(f"q_{q}_brightness_diff", f"q_{q}_contrast_diff", f" {where}"),
     )
 

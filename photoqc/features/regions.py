@@ -98,7 +98,12 @@ WHOLE_FRAME_BRIGHTNESS = ("quadrant_brightest_brightness", "brightness")
 
 
 def light_specs(
-    prefix: str, subject: str, where: str, *, brightness: str = "brightness"
+    prefix: str,
+    subject: str,
+    where: str,
+    *,
+    brightness: str = "brightness",
+    flat_is_defect: bool = True,
 ) -> tuple[FeatureSpec, FeatureSpec]:
     """Specs of a region's brightness and relative contrast.
 
@@ -112,6 +117,9 @@ def light_specs(
         The region in descriptions ("of the object in the top-left quarter").
     brightness : str
         The brightness column's last word.
+    flat_is_defect : bool
+        Whether low contrast is a reason. Not for a background: a plain, low-detail
+        background is what a listing photo wants.
     """
     return (
         FeatureSpec(
@@ -126,7 +134,7 @@ def light_specs(
             f"{prefix}_contrast",
             f"relative RMS contrast (std / mean of luma) {where}, >= 0",
             "contrast",
-            low=f"flat {subject}: contrast {{v}}",
+            low=f"flat {subject}: contrast {{v}}" if flat_is_defect else "",
             high=f"harsh light on the {subject}: contrast {{v}}",
         ),
     )
@@ -163,7 +171,7 @@ def difference_specs(
             f"object minus background relative RMS contrast{where}",
             "object vs background",
             low="object flatter than the background" + where + values,
-            high="background flatter than the object" + where + values,
+            # A background plainer than the object is what a listing photo wants.
             near="object and background alike in contrast" + where + values,
         ),
     )
@@ -193,7 +201,7 @@ GROUP = FeatureGroup(
             high="object cut off at the edge of the frame",
         ),
         *light_specs("object", "object", "of the object"),
-        *light_specs("background", "background", "of the background"),
+        *light_specs("background", "background", "of the background", flat_is_defect=False),
         *difference_specs("object_background_brightness_diff", "object_background_contrast_diff"),
         FeatureSpec(
             "object_sharpness",

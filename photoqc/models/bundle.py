@@ -88,6 +88,7 @@ class ModelBundle:
     booster: object  # lightgbm.Booster
     meta: dict
     path: Path | None = None
+    readout: object | None = None  # photoqc.models.readout.EmbeddingReadout
 
     @property
     def feature_names(self) -> list[str]:
@@ -135,10 +136,15 @@ class ModelBundle:
 
     @property
     def specs(self) -> dict:
-        """Spec (family, direction, reason phrase) of each feature this model may use."""
+        """Spec (family, direction, reason phrase) of each feature this model may use (the
+        learned impression too, when it has an embedding read-out)."""
         from photoqc.features import spec_index, table_groups
+        from photoqc.features.nima import READOUT_SPEC
 
-        return spec_index(table_groups(self.nima_models))
+        specs = spec_index(table_groups(self.nima_models))
+        if self.readout is not None:
+            specs[READOUT_SPEC.name] = READOUT_SPEC
+        return specs
 
     @property
     def good_ranges(self) -> dict:
@@ -193,6 +199,16 @@ class ModelBundle:
         folder this bundle was loaded from) beside them."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        from photoqc.models.readout import READOUT_FEATURE, READOUT_FILE
+
+        if self.readout is None and READOUT_FEATURE in self.feature_names:
+            raise ValueError(f"the model uses {READOUT_FEATURE} but the bundle has no read-out")
+        if self.readout is not None:
+            data = self.readout.to_bytes()
+            (folder / READOUT_FILE).write_bytes(data)
+            self.meta["embedding_readout_sha256"] = hashlib.sha256(data).hexdigest()
+        else:
+            self.meta.pop("embedding_readout_sha256", None)
         hashes = self.training_images() if training_images is None else training_images
         if hashes:
             listing = "".join(f"{h}\n" for h in sorted(set(hashes))).encode("ascii")
@@ -346,6 +362,7 @@ def load_bundle(
             f"{meta_path}: changed after training or tuning (sha256 mismatch): set the "
             "threshold with `photoqc tune --write`, not by hand; retrain or restore it"
         )
+    readout = _load_readout(folder, meta)
     listed = meta.get("training_images_sha256")
     if listed is not None:
         listing = _read_limited(
@@ -366,9 +383,12 @@ def load_bundle(
         raise BundleError(f"{model_path}: not a LightGBM model ({exc})") from None
     if known_features is None:
         from photoqc.features import feature_names, table_groups
+        from photoqc.features.nima import READOUT_FEATURE
 
         nima_models = tuple(m["name"] for m in meta["feature_config"].get("nima", []))
         known_features = set(feature_names(table_groups(nima_models)))
+        if readout is not None:
+            known_features.add(READOUT_FEATURE)
     penalised = (meta.get("defect_penalty") or {}).get("features", [])
     if not set(penalised) <= set(meta["feature_names"]):
         raise BundleError(f"{meta_path}: defect_penalty names features the model does not use")
@@ -378,4 +398,27 @@ def load_bundle(
             f"{folder}: feature schema mismatch: the model (photoqc {meta.get('photoqc_version')}) "
             f"needs features this photoqc does not compute: {', '.join(unknown[:6])}"
         )
-    return ModelBundle(booster=booster, meta=meta, path=folder)
+    return ModelBundle(booster=booster, meta=meta, path=folder, readout=readout)
+
+
+MAX_READOUT_BYTES = 16 << 20
+
+
+def _load_readout(folder: Path, meta: dict):
+    """The folder's embedding read-out, checked against the description (sha256) and
+    parsed as data; None when the model has none."""
+    from photoqc.models.readout import READOUT_FILE, EmbeddingReadout, ReadoutError
+
+    recorded = meta.get("embedding_readout_sha256")
+    if recorded is None:
+        return None
+    data = _read_limited(folder / READOUT_FILE, MAX_READOUT_BYTES, "the embedding read-out")
+    if hashlib.sha256(data).hexdigest() != recorded:
+        raise BundleError(
+            f"{folder / READOUT_FILE}: differs from what {META_FILE} records (sha256 "
+            "mismatch); retrain or restore it"
+        )
+    try:
+        return EmbeddingReadout.from_bytes(data)
+    except ReadoutError as exc:
+        raise BundleError(f"{folder / READOUT_FILE}: {exc}") from None

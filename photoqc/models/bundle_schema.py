@@ -118,6 +118,7 @@ class ModelDescription(_Strict):
     defect_penalty: PenaltyRecord | None = None
     min_short_side: int | None = Field(default=None, ge=0, le=100_000)
     training_images_sha256: Sha256 | None = None
+    embedding_readout_sha256: Sha256 | None = None
     training: dict[Key, Scalar] = Field(default_factory=dict, max_length=100)
     model_file: FileName
     model_sha256: Sha256

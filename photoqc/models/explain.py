@@ -206,13 +206,8 @@ def top_reasons(
         if spec.last_resort:
             last.add(spec.family)
     totals = {family: float(contributions[idx].sum()) for family, idx in families.items()}
-    reasons: list[Reason] = []
-    # Strongest push first, overall judgements (NIMA) after every defect family.
-    for family in sorted(totals, key=lambda f: (f in last, totals[f])):
-        if len(reasons) >= top:
-            break
-        if totals[family] > -min_contribution:
-            continue
+
+    def said(family: str) -> Reason | None:
         # Strongest push first; a feature that is not visibly off on a defect side (or was
         # not measured) shows the moderator nothing, so the next one speaks.
         for i in sorted(families[family], key=lambda i: contributions[i]):
@@ -225,19 +220,43 @@ def top_reasons(
             side = defect_side(spec, value, range_)
             if side is None or range_ is None:
                 continue
-            reasons.append(
-                Reason(
-                    feature=spec.name,
-                    value=value,
-                    typical=range_.median,
-                    contribution=float(contributions[i]),
-                    family=family,
-                    family_contribution=totals[family],
-                    text=describe(spec, value, range_.median, side),
-                )
+            return Reason(
+                feature=spec.name,
+                value=value,
+                typical=range_.median,
+                contribution=float(contributions[i]),
+                family=family,
+                family_contribution=totals[family],
+                text=describe(spec, value, range_.median, side),
             )
-            break
-    return reasons
+        return None
+
+    # Strongest push first, overall judgements (NIMA, the learned impression) after every
+    # concrete defect.
+    order = sorted(totals, key=lambda f: (f in last, totals[f]))
+    strong = [f for f in order if totals[f] <= -min_contribution]
+    reasons = [r for r in map(said, strong) if r is not None]
+    if all(r.family in last for r in reasons):
+        # Only an overall judgement spoke: a concrete defect that is visibly off and pushes
+        # towards bad at all, however weakly, is said before it.
+        weak = [f for f in order if f not in last and f not in strong and totals[f] < 0]
+        concrete = [r for r in map(said, weak) if r is not None]
+        reasons = concrete[:1] + reasons
+    return reasons[:top]
+
+
+def overall_reason(p_good: float, threshold: float) -> Reason:
+    """The reason of a bad verdict that no single feature explains: the photo as a whole."""
+    return Reason(
+        feature="p_good",
+        value=float(p_good),
+        typical=float(threshold),
+        contribution=math.nan,
+        family="overall impression",
+        family_contribution=math.nan,
+        text=f"people would likely rate this photo poorly overall (quality score "
+        f"{p_good:.2f}; published from {threshold:.2f}), though no single defect stands out",
+    )
 
 
 def reasons_text(reasons: Sequence[Reason]) -> str:

@@ -62,11 +62,25 @@ class NimaPredictor:
 
     def scores(self, images: Sequence[np.ndarray]) -> list[dict[str, tuple[float, float]]]:
         """Per image, ``{model name: (mean, std)}`` in score units 1–10."""
-        per_image: list[dict[str, tuple[float, float]]] = [{} for _ in images]
+        return self.outputs(images)[0]
+
+    def outputs(
+        self, images: Sequence[np.ndarray]
+    ) -> tuple[list[dict[str, tuple[float, float]]], list[dict[str, np.ndarray]]]:
+        """From one forward pass, per image: ``{model name: (mean, std)}`` in score units
+        1–10, and ``{model name: pooled embedding}`` (float32, the backbone's width, e.g.
+        1,024 for MobileNet v1) that NIMA's head reads."""
+        scores: list[dict[str, tuple[float, float]]] = [{} for _ in images]
+        embeddings: list[dict[str, np.ndarray]] = [{} for _ in images]
         if not images:
-            return per_image
-        for name, probs in self.predict(images).items():
-            means, stds = distribution_mean_std(probs)
-            for i, (m, s) in enumerate(zip(means, stds, strict=True)):
-                per_image[i][name] = (float(m), float(s))
-        return per_image
+            return scores, embeddings
+        with torch.inference_mode():
+            for name, model in self.models.items():
+                batch = model.preprocessing(images).contiguous(memory_format=torch.channels_last)
+                pooled = model.backbone(batch)
+                probs = torch.softmax(model.head(pooled), dim=-1).numpy()
+                means, stds = distribution_mean_std(probs)
+                for i, vector in enumerate(pooled.numpy().astype(np.float32)):
+                    scores[i][name] = (float(means[i]), float(stds[i]))
+                    embeddings[i][name] = vector
+        return scores, embeddings

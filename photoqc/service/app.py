@@ -46,12 +46,15 @@ from photoqc.service.uploads import (
     ClientGone,
     check_content_type,
     check_length,
+    read_photos,
     read_upload,
 )
 
 logger = logging.getLogger(__name__)
 
-KNOWN_PATHS = frozenset({"/", "/v1/check", "/healthz", "/readyz", "/metrics", "/openapi.json"})
+KNOWN_PATHS = frozenset(
+    {"/", "/v1/check", "/v1/rank", "/healthz", "/readyz", "/metrics", "/openapi.json"}
+)
 
 
 def _error(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
@@ -146,6 +149,56 @@ class Checker:
         if with_mask and assessment.extraction.mask is not None:
             answer["mask_png"] = _mask_png(assessment.extraction.mask)
         return answer
+
+    def rank(self, photos: list[tuple[BinaryIO, str]]) -> dict:
+        """The JSON answer for one listing's photos (runs in the pool): each photo's row as
+        ``photoqc rank`` writes it, in rank order, and a summary."""
+        import pandas as pd
+
+        from photoqc.pipelines.rank.covers import rank_groups
+
+        start = time.perf_counter()
+        scorer = self._scorer()
+        assessments = scorer.assess([InputItem(name, file) for file, name in photos])
+        rows = []
+        for (_, name), assessment in zip(photos, assessments, strict=True):
+            row = scorer.csv_row(assessment)
+            if not assessment.ok:
+                row = scorer.error_row(InputItem(name, name), str(assessment.row["error"]))
+            rows.append({**row, "image": name, LISTING: "upload"})
+        ranked, summary = rank_groups(pd.DataFrame(rows), LISTING)
+        answer_rows = [
+            {k: _json_value(v) for k, v in row.items() if k != LISTING}
+            for row in ranked.to_dict("records")
+        ]
+        return {
+            "photos": answer_rows,
+            "summary": {
+                "photos": summary.photos,
+                "publishable": not summary.unpublishable,
+                "duplicates": summary.duplicates,
+                "errors": summary.errors,
+            },
+            "model": {
+                "sha256": scorer.bundle.sha256,
+                "trained_on": _trained_on(scorer.bundle.meta),
+            },
+            "timing_ms": {"check": round(1000 * (time.perf_counter() - start), 1)},
+        }
+
+
+LISTING = "listing"
+"""The group column of the one listing a ``/v1/rank`` request holds (not answered)."""
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return _finite(value)
+    return value
 
 
 def _finite(value: object) -> float | None:
@@ -272,6 +325,50 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         },
     )
     async def check(request: Request, features: bool = False, mask: bool = False) -> dict:
+        async def read(reader: BodyReader):
+            image, name = await read_upload(request, reader)
+            if reader.size == 0:
+                image.close()
+                raise ApiError(400, "bad_image", "empty upload (0 bytes)")
+            return (image, name), [image]
+
+        answer = await answer_with(
+            request, limit, read, lambda c, upload: c.check(*upload, features, mask)
+        )
+        metrics.verdicts.labels(answer["verdict"]).inc()
+        return answer
+
+    @app.post(
+        "/v1/rank",
+        summary="Rank a listing's photos: the cover first, near-duplicates flagged",
+        description=(
+            "The photos as multipart/form-data, one field `images` per photo (at most "
+            "`--max-photos`, each within `--max-upload-mb`). Answers the photos in rank "
+            "order with the fields `photoqc rank` writes: `image` (the field's file name), "
+            "`rank`, `is_cover`, `cover_score`, `p_good`, `verdict`, `reasons`, `why`, "
+            "`duplicate_of`, `status`, `error`; and a summary."
+        ),
+        responses={
+            400: {"description": "no `images` field, or an unreadable body"},
+            401: {"description": "missing or wrong API key"},
+            413: {"description": "too many photos, or one over the size limit"},
+            415: {"description": "not multipart/form-data"},
+            503: {"description": "queue full or shutting down (see Retry-After)"},
+            504: {"description": "ranking took longer than the timeout"},
+        },
+    )
+    async def rank(request: Request) -> dict:
+        async def read(reader: BodyReader):
+            photos = await read_photos(request, reader, settings.max_photos)
+            return photos, [file for file, _ in photos]
+
+        total = limit * settings.max_photos
+        return await answer_with(request, total, read, lambda c, photos: c.rank(photos))
+
+    async def answer_with(request: Request, body_limit: int, read, work) -> dict:
+        """The one way a request is answered: key, readiness, admission *before* the body
+        is read, the body through a guarded reader, the work in the pool within the
+        timeout (scaled by the photos it holds), the slot given back when it ends."""
         start = time.perf_counter()
         if api_key:
             given = request.headers.get("x-api-key") or request.headers.get(
@@ -283,7 +380,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         if checker is None:
             raise ApiError(503, "not_ready", "the model is still loading", {"Retry-After": "5"})
         check_content_type(request)
-        check_length(request, limit)
+        check_length(request, body_limit)
         # Admitted before the body is read: at most threads + queue bodies are ever held.
         if checker.busy >= checker.slots:
             raise ApiError(
@@ -292,29 +389,33 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         checker.busy += 1
         metrics.in_flight.set(checker.busy)
         reader = BodyReader(
-            request.receive, limit, settings.read_timeout_s, lambda: app.state.draining
+            request.receive,
+            body_limit,
+            settings.read_timeout_s,
+            lambda: app.state.draining,
+            each_limit=limit,
         )
         try:
-            image, name = await read_upload(request, reader)
+            payload, files = await read(reader)
         except BaseException:
             _release(checker, metrics)
             raise
-        if reader.size == 0:
-            image.close()
+
+        def finished(_) -> None:
+            for file in files:
+                file.close()
             _release(checker, metrics)
-            raise ApiError(400, "bad_image", "empty upload (0 bytes)")
+
         loop = asyncio.get_running_loop()
-        job = loop.run_in_executor(checker.pool, checker.check, image, name, features, mask)
-        job.add_done_callback(lambda _: (image.close(), _release(checker, metrics)))
+        job = loop.run_in_executor(checker.pool, work, checker, payload)
+        job.add_done_callback(finished)
+        timeout = settings.timeout_s * max(1, len(files))
         try:
-            answer = await asyncio.wait_for(asyncio.shield(job), settings.timeout_s)
+            answer = await asyncio.wait_for(asyncio.shield(job), timeout)
         except TimeoutError:
-            raise ApiError(
-                504, "timeout", f"the check took longer than {settings.timeout_s:g} s"
-            ) from None
+            raise ApiError(504, "timeout", f"the check took longer than {timeout:g} s") from None
         answer["timing_ms"]["total"] = round(1000 * (time.perf_counter() - start), 1)
         metrics.latency.observe(time.perf_counter() - start)
-        metrics.verdicts.labels(answer["verdict"]).inc()
         return answer
 
     return app

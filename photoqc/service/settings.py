@@ -41,6 +41,8 @@ class ServeSettings:
     read_timeout_s : float
         Seconds a client may take to send its request line and headers, and again its
         whole body; past them it gets 408 and the connection is closed.
+    max_photos : int
+        Most photos one ``POST /v1/rank`` may send (each within ``max_upload_mb``).
     """
 
     model: str | None = None
@@ -51,6 +53,7 @@ class ServeSettings:
     threads: int = 2
     queue: int = 16
     read_timeout_s: float = 15.0
+    max_photos: int = 20
 
     @property
     def grace_s(self) -> float:

@@ -62,6 +62,8 @@ class BodyReader:
         The request's own receive channel.
     limit : int
         Largest body, bytes.
+    each_limit : int, optional
+        Largest photo of a body holding several, bytes (default ``limit``).
     read_timeout : float
         Seconds the whole body may take, from now.
     draining : callable
@@ -69,10 +71,16 @@ class BodyReader:
     """
 
     def __init__(
-        self, receive, limit: int, read_timeout: float, draining: Callable[[], bool]
+        self,
+        receive,
+        limit: int,
+        read_timeout: float,
+        draining: Callable[[], bool],
+        each_limit: int | None = None,
     ) -> None:
         self.receive = receive
         self.limit = limit
+        self.each_limit = each_limit or limit
         self.read_timeout = read_timeout
         self.draining = draining
         self.deadline = asyncio.get_running_loop().time() + read_timeout
@@ -146,6 +154,49 @@ def check_length(request: Request, limit: int) -> None:
             f"the upload is larger than the limit of {limit / 1e6:g} MB",
             CLOSE,
         )
+
+
+async def read_photos(
+    request: Request, reader: BodyReader, most: int
+) -> list[tuple[BinaryIO, str]]:
+    """The photos of a multipart body's ``images`` fields, in order, each as a file at its
+    start with its name (``photo-N`` when it has none); 413 past ``most`` photos or a
+    photo over the reader's limit. The caller closes the files."""
+    if not check_content_type(request).startswith("multipart/form-data"):
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "send the photos as multipart/form-data, one field 'images' per photo",
+        )
+    guarded = Request(request.scope, reader)
+    try:
+        form = await guarded.form(max_files=most, max_fields=most + 10)
+    except PhotoqcError:
+        raise
+    except Exception as exc:
+        too_many = "Too many files" in str(exc)
+        if too_many:
+            raise ApiError(
+                413, "too_many_photos", f"more than {most} photos (--max-photos)"
+            ) from None
+        raise ApiError(400, "bad_request", f"unreadable multipart body ({exc})") from None
+    fields = [f for f in form.getlist("images") if not isinstance(f, str)]
+    if not fields:
+        await form.close()
+        raise ApiError(400, "bad_request", "the multipart body has no file field 'images'")
+    photos = []
+    for i, field in enumerate(fields, start=1):
+        field.file.seek(0, 2)
+        if field.file.tell() > reader.each_limit:
+            await form.close()
+            raise ApiError(
+                413,
+                "body_too_large",
+                f"photo {i} is larger than the limit of {reader.each_limit / 1e6:g} MB",
+            )
+        field.file.seek(0)
+        photos.append((field.file, field.filename or f"photo-{i}"))
+    return photos
 
 
 async def read_upload(request: Request, reader: BodyReader) -> tuple[BinaryIO, str]:

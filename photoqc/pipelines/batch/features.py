@@ -18,10 +18,10 @@ from photoqc.pipelines.batch.outputs import check_table_path
 from photoqc.pipelines.batch.runner import RunSummary, TableSpec, run
 
 
-def extraction_job(config: ExtractConfig) -> Job:
+def extraction_job(config: ExtractConfig, keep_embeddings: bool = False) -> Job:
     """The job that measures features with ``config`` (a resolved recipe, so that every
-    worker agrees on one segmenter)."""
-    return Job(FeatureExtractor, (config,), batch_size=config.batch_size)
+    worker agrees on one segmenter), with each row's NIMA embeddings if asked."""
+    return Job(FeatureExtractor, (config, keep_embeddings), batch_size=config.batch_size)
 
 
 def write_features(
@@ -64,12 +64,15 @@ def extract_rows(
     *,
     engine: Engine | None = None,
     on_rows: Callable[[int], None] | None = None,
+    keep_embeddings: bool = False,
 ) -> list[Row]:
-    """The feature row of every item, in input order, in memory (for training sets).
+    """The feature row of every item, in input order, in memory (for training sets), with
+    its NIMA embeddings with ``keep_embeddings``.
 
     ``config`` should already be resolved (:meth:`ExtractConfig.resolve`) so that workers
     agree on one segmenter. ``on_rows(n)`` is called as rows come back.
     """
     rows: list[Row] = []
-    run(items, extraction_job(config), engine=engine, on_rows=on_rows, collect=rows.extend)
+    job = extraction_job(config, keep_embeddings)
+    run(items, job, engine=engine, on_rows=on_rows, collect=rows.extend)
     return rows

@@ -69,25 +69,34 @@ MANIFEST_SUFFIXES = (".csv", ".parquet")
 GLOB_CHARACTERS = frozenset("*?[")
 
 
-def collect_inputs(source: str | Path) -> Inputs:
+def collect_inputs(source: str | Path, carry: Sequence[str] = ()) -> Inputs:
     """The images named by ``source``: a folder (recursive), a manifest (``.csv`` or
     ``.parquet`` with an ``image`` column), or a glob pattern (``photos/*/*.jpg``,
     ``**`` for any depth; quote it so that the shell leaves it alone).
 
+    ``carry`` names a manifest's columns to carry through to each output row (see
+    :attr:`InputItem.carried`); only a manifest has them.
+
     Raises
     ------
     InputError
-        When ``source`` does not exist, is a manifest without an ``image`` column, a
-        folder without any image files or a pattern matching none, or a web address.
+        When ``source`` does not exist, is a manifest without an ``image`` column (or a
+        column of ``carry``), a folder without any image files or a pattern matching
+        none, or a web address; or ``carry`` is given for input that is not a manifest.
     """
     # A Path keeps one slash of "https://": look at the text as typed, and as Path left it.
     if is_url(str(source)) or re.match(r"https?:/[^/]", str(source), re.IGNORECASE):
         raise InputError(URLS_REFUSED)
     source = Path(source)
+    if source.is_file() and source.suffix.lower() in MANIFEST_SUFFIXES:
+        return Inputs(Manifest(source, carry))
+    if carry:
+        raise InputError(
+            f"{display_name(source)}: only a manifest (.csv or .parquet) has columns to carry "
+            f"({', '.join(carry)})"
+        )
     if source.is_dir():
         return folder_inputs(source)
-    if source.is_file() and source.suffix.lower() in MANIFEST_SUFFIXES:
-        return Inputs(csv_inputs(source))
     if GLOB_CHARACTERS & set(str(source)) and not source.exists():
         return glob_inputs(str(source))
     if not source.exists():
@@ -202,19 +211,21 @@ class Manifest:
 
     CHUNK_ROWS = 1 << 16
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, carry: Sequence[str] = ()):
         self.path = Path(path)
         self.base = str(self.path.parent)
         self.parquet = self.path.suffix.lower() == ".parquet"
+        self.carry = tuple(dict.fromkeys(c for c in carry if c != IMAGE_COLUMN))
         self.rows = self._count()
 
     def __len__(self) -> int:
         return self.rows
 
     def __iter__(self) -> Iterator[InputItem]:
-        for names in self._chunks():
-            for name in names:
-                yield InputItem(name, _csv_source(self.base, name))
+        for names, carried in self._chunks():
+            for i, name in enumerate(names):
+                kept = tuple((c, carried[c][i]) for c in self.carry)
+                yield InputItem(name, _csv_source(self.base, name), kept)
 
     def _refuse(self, what: str, exc: BaseException | None = None) -> InputError:
         said = f" ({exc})" if exc is not None else ""
@@ -237,41 +248,52 @@ class Manifest:
             raise self._refuse(f"not a readable {kind}", exc) from None
         except pd.errors.EmptyDataError as exc:
             raise self._refuse("not a readable CSV", exc) from None
-        if IMAGE_COLUMN not in columns:
-            raise self._refuse(
-                f"no '{IMAGE_COLUMN}' column (columns are: {', '.join(map(str, columns))})"
-            )
+        for wanted in (IMAGE_COLUMN, *self.carry):
+            if wanted not in columns:
+                raise self._refuse(
+                    f"no '{wanted}' column (columns are: {', '.join(map(str, columns))})"
+                )
         if self.parquet:
             import pyarrow.parquet as pq
 
             return pq.ParquetFile(self.path).metadata.num_rows
-        return sum(len(names) for names in self._chunks())
+        return sum(len(names) for names, _ in self._chunks())
 
-    def _chunks(self) -> Iterator[list[str]]:
+    def _chunks(self) -> Iterator[tuple[list[str], dict[str, list[str]]]]:
+        """Chunks of the ``image`` column, each with the carried columns' values as text."""
+        wanted = [IMAGE_COLUMN, *self.carry]
         if self.parquet:
             import pyarrow.parquet as pq
 
             for batch in pq.ParquetFile(self.path).iter_batches(
-                batch_size=self.CHUNK_ROWS, columns=[IMAGE_COLUMN]
+                batch_size=self.CHUNK_ROWS, columns=wanted
             ):
-                yield [str(v) for v in batch.column(0).to_pylist()]
+                names = [str(v) for v in batch.column(IMAGE_COLUMN).to_pylist()]
+                yield names, {c: _texts(batch.column(c).to_pylist()) for c in self.carry}
             return
         try:
             for chunk in pd.read_csv(
                 self.path,
-                usecols=[IMAGE_COLUMN],
-                dtype={IMAGE_COLUMN: str},
+                usecols=wanted,
+                dtype=dict.fromkeys(wanted, str),
                 keep_default_na=False,
                 chunksize=self.CHUNK_ROWS,
             ):
-                yield list(map(str, chunk[IMAGE_COLUMN]))
+                yield (
+                    list(map(str, chunk[IMAGE_COLUMN])),
+                    {c: list(map(str, chunk[c])) for c in self.carry},
+                )
         except (pd.errors.ParserError, UnicodeDecodeError) as exc:
             raise self._refuse("not a readable CSV", exc) from None
 
 
-def csv_inputs(csv_path: Path) -> Manifest:
+def csv_inputs(csv_path: Path, carry: Sequence[str] = ()) -> Manifest:
     """The ``image`` column of a manifest (CSV or Parquet), read as it is used."""
-    return Manifest(csv_path)
+    return Manifest(csv_path, carry)
+
+
+def _texts(values: list) -> list[str]:
+    return ["" if v is None else str(v) for v in values]
 
 
 def _csv_source(base: str, name: str) -> str:

@@ -170,7 +170,8 @@ def run(
         todo = remaining(items, done, summary)
         size = engine.batch_size(len(items) - expected_done, job.batch_size)
         try:
-            for _, rows in in_input_order(engine.run(batched(todo, size), job)):
+            for batch, rows in in_input_order(engine.run(batched(todo, size), job)):
+                rows = with_carried(batch, rows)
                 if writer is not None:
                     writer.write([{**row, **writer.run} for row in rows])
                 summary.add(rows)
@@ -188,6 +189,13 @@ def run(
         if table is not None and table.final_columns is not None:
             finish_table(table.journal, table.out, table.final_columns, table.text_columns)
     return summary
+
+
+def with_carried(batch: Batch, rows: list[Row]) -> list[Row]:
+    """``rows`` with the manifest columns their items carry (the engine never sees them)."""
+    if not any(item.carried for _, item in batch):
+        return rows
+    return [{**row, **dict(item.carried)} for (_, item), row in zip(batch, rows, strict=True)]
 
 
 def _open(table: TableSpec) -> ResumableCsv | ResumableParquetFolder:

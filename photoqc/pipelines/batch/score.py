@@ -27,6 +27,20 @@ def scoring_job(scorer: Scorer) -> Job:
     return Job(Scorer, scorer.worker_args(), batch_size=scorer.config.batch_size, local=scorer)
 
 
+def carried_columns(columns: Sequence[str], carry: Sequence[str]) -> list[str]:
+    """``columns`` with the carried ones after ``image`` (a carried column that is also a
+    score column is refused: it would be overwritten)."""
+    from photoqc.errors import UsageError
+
+    clash = [c for c in carry if c in columns]
+    if clash:
+        raise UsageError(
+            f"--carry {', '.join(clash)}: already a column of the scores table; rename it in "
+            "the manifest"
+        )
+    return [columns[0], *carry, *columns[1:]]
+
+
 def score_to_csv(
     items: Sequence[InputItem],
     scorer: Scorer,
@@ -37,13 +51,15 @@ def score_to_csv(
     on_rows: Callable[[int], None] | None = None,
     folder: bool = False,
     part_rows: int = PART_ROWS,
+    carry: Sequence[str] = (),
 ) -> RunSummary:
     """Score ``items`` into the CSV ``out`` (with ``folder``, a Parquet dataset folder of
     the same columns, ``part_rows`` rows a part), continuing a previous run of the same job.
 
     Rows already in ``out`` are kept only when the same model, threshold and recipe wrote
     them (:data:`photoqc.assess.scorer.RUN_COLUMNS`). ``on_rows(n)`` is called as rows
-    are written.
+    are written. ``carry`` names the manifest columns the items carry (written after
+    ``image``, as text).
 
     Raises
     ------
@@ -56,11 +72,11 @@ def score_to_csv(
     """
     table = TableSpec(
         out=Path(out),
-        columns=scorer.columns,
+        columns=carried_columns(scorer.columns, carry),
         run=scorer.run,
         describe_run=RUN_WORDS,
         overwrite=overwrite,
-        text_columns=SCORE_TEXT_COLUMNS,
+        text_columns=(*SCORE_TEXT_COLUMNS, *carry),
         folder=folder,
         part_rows=part_rows,
     )

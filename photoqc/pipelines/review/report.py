@@ -41,6 +41,7 @@ from photoqc.images import ImageLoadError, load_image
 from photoqc.models.bundle import BundleError, ModelBundle, default_model_dir, load_bundle
 from photoqc.models.explain import push_label
 from photoqc.pipelines.batch.inputs import scored_image_paths
+from photoqc.pipelines.review.listings import build_listings_report, is_ranked_table
 from photoqc.segmentation import SegmenterConfig, build_segmenter
 from photoqc.visuals import detail_jpeg, thumbnail_jpeg
 
@@ -226,6 +227,8 @@ def build_report(
     """
     scores_csv, out_html = Path(scores_csv), Path(out_html)
     frame = pd.read_csv(scores_csv, keep_default_na=False, na_values=[""], dtype={"image": str})
+    if is_ranked_table(list(frame.columns)):
+        return _listings_report(scores_csv, out_html, images, len(frame), on_progress)
     if not {"image", "status"} <= set(frame.columns):
         raise ReportError(f"{scores_csv}: not a scores CSV (needs image and status columns)")
     result = ReportResult()
@@ -327,6 +330,27 @@ def build_report(
     out_html.parent.mkdir(parents=True, exist_ok=True)
     out_html.write_text(template.replace("__PHOTOQC_DATA__", embed_json(payload)), encoding="utf-8")
     result.verdicts.update(r["verdict"] if r["status"] == STATUS_OK else STATUS_ERROR for r in rows)
+    return result
+
+
+def _listings_report(ranked_csv, out_html, images, rows, on_progress) -> ReportResult:
+    """A ranked table's report: one row per listing (:mod:`.listings`)."""
+    mode = images if images != "auto" else ("embed" if rows <= EMBED_LIMIT else "link")
+    counts = build_listings_report(
+        ranked_csv,
+        out_html,
+        mode=mode,
+        asset=_asset,
+        image_path=_image_path,
+        on_progress=on_progress,
+    )
+    result = ReportResult(with_image=counts["with_image"])
+    result.verdicts.update(counts["verdicts"])
+    result.threshold_note = (
+        f"{counts['listings']} listings in rank order, the cover marked; "
+        f"{counts['unpublishable']} with no publishable photo, "
+        f"{counts['duplicates']} near-duplicates"
+    )
     return result
 
 

@@ -96,6 +96,7 @@ class Augmented:
     weight: np.ndarray
     source: np.ndarray
     defect: list[str] = field(default_factory=list)
+    embeddings: np.ndarray | None = None  # (n, d) NIMA embeddings, for the read-out
 
     def __len__(self) -> int:
         return len(self.target)
@@ -109,6 +110,7 @@ class Augmented:
             self.weight[keep],
             self.source[keep],
             [d for d, k in zip(self.defect, keep, strict=True) if k],
+            self.embeddings[keep] if self.embeddings is not None else None,
         )
 
 

@@ -26,14 +26,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from photoqc.assess.extractor import STATUS_OK
+from photoqc.assess.extractor import EMBEDDINGS_KEY, STATUS_OK
 from photoqc.assess.items import InputItem
 from photoqc.assess.recipe import ExtractConfig
 from photoqc.engines import Engine
 from photoqc.errors import PhotoqcError
+from photoqc.features import FeatureSpec
+from photoqc.features.nima import READOUT_FEATURE, READOUT_SPEC
 from photoqc.models.bundle import DEFAULT_MIN_SHORT_SIDE, ModelBundle, new_meta
 from photoqc.models.classifier import MAX_ROUNDS, PATIENCE, GoodBadClassifier
 from photoqc.models.penalty import DefectPenalty
+from photoqc.models.readout import EmbeddingReadout, embedding_matrix, out_of_fold
 from photoqc.pipelines.batch.features import extract_rows
 from photoqc.pipelines.training.augment import AugmentConfig, Augmented, augment
 from photoqc.pipelines.training.cache import FeatureCache, file_sha256
@@ -55,7 +58,9 @@ class TrainConfig:
 
     ``monotone``: constrain each feature's effect to its direction (see
     :class:`photoqc.features.Direction`): more blur, noise, clipping or blocking never makes
-    a photo better. ``min_short_side``: photos with a shorter short side (pixels) are bad
+    a photo better. ``readout``: with NIMA, learn people's overall impression from its
+    embeddings as one more feature (:mod:`photoqc.models.readout`).
+    ``min_short_side``: photos with a shorter short side (pixels) are bad
     whatever the classifier says. ``augment``: degraded copies of good photos to learn
     defects from,
     as penalties on defect features beyond the ``penalty_from`` quantile of the good
@@ -71,6 +76,7 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     penalty_from: float = 1.0
     min_short_side: int = DEFAULT_MIN_SHORT_SIDE
+    readout: bool = True
 
 
 @dataclass
@@ -92,6 +98,8 @@ class TrainOutcome:
     features: pd.DataFrame
     failed: list[tuple[str, str]] = field(default_factory=list)  # (image, error)
     from_cache: int = 0
+    X: pd.DataFrame | None = None  # what the final model learnt from (the learned impression
+    # out of fold), one row per readable labelled photo
 
 
 def extract_labelled(
@@ -101,10 +109,12 @@ def extract_labelled(
     cache: FeatureCache | None = None,
     engine: Engine | None = None,
     on_progress: ProgressCallback | None = None,
+    embeddings: bool = False,
 ) -> tuple[pd.DataFrame, list[tuple[str, str]], int]:
     """Feature rows for the labelled images, in label order, using and filling the cache.
 
-    Returns the table (one row per label, status ok or error), the failures
+    Returns the table (one row per label, status ok or error; with ``embeddings``, a
+    column :data:`EMBEDDINGS_KEY` of each photo's NIMA embeddings too), the failures
     ``(image, error)``, and how many rows came from the cache.
     """
     fingerprint = config.fingerprint()
@@ -114,7 +124,7 @@ def extract_labelled(
     rows: dict[int, dict[str, object]] = {}
     todo: list[int] = []
     for i, key in enumerate(keys):
-        if key in cached:
+        if key in cached and (not embeddings or EMBEDDINGS_KEY in cached[key]):
             rows[i] = {**cached[key], "image": labels.images[i]}
         else:
             todo.append(i)
@@ -129,7 +139,9 @@ def extract_labelled(
             on_progress(done, total)
 
     items = [InputItem(labels.images[i], labels.paths[i]) for i in todo]
-    measured = extract_rows(items, config, engine=engine, on_rows=advance)
+    measured = extract_rows(
+        items, config, engine=engine, on_rows=advance, keep_embeddings=embeddings
+    )
     fresh: dict[str, dict[str, object]] = {}
     for i, row in zip(todo, measured, strict=True):
         rows[i] = row
@@ -137,7 +149,8 @@ def extract_labelled(
             fresh[keys[i]] = row
     if cache and fresh:
         cache.put_many(fresh)
-    frame = pd.DataFrame([rows[i] for i in range(total)], columns=list(config.columns()))
+    columns = [*config.columns(), *([EMBEDDINGS_KEY] if embeddings else [])]
+    frame = pd.DataFrame([rows[i] for i in range(total)], columns=columns)
     failed = [
         (r["image"], r["error"]) for r in frame.to_dict("records") if r["status"] != STATUS_OK
     ]
@@ -171,11 +184,17 @@ def best_f1_threshold(is_good: np.ndarray, p_good: np.ndarray) -> float:
     return float(thresholds[best])
 
 
+def model_specs(config: ExtractConfig) -> dict[str, FeatureSpec]:
+    """The spec of every feature a model of ``config`` may use: the recipe's, and the
+    learned impression of an embedding read-out."""
+    return {**config.specs(), READOUT_FEATURE: READOUT_SPEC}
+
+
 def monotone_constraints(names: list[str], config: ExtractConfig, on: bool) -> list[int] | None:
     """LightGBM's monotone constraint of each feature, from its spec's direction."""
     if not on:
         return None
-    specs = config.specs()
+    specs = model_specs(config)
     return [specs[n].direction.monotone if n in specs else 0 for n in names]
 
 
@@ -197,7 +216,7 @@ def fit_rows(
 def defect_directions(names: list[str], config: ExtractConfig) -> dict[str, int]:
     """The features a defect penalty may use, with their directions: those with one (more
     blur, noise, blocking, clipping, cast: never better), but no overall judgement (NIMA)."""
-    specs = config.specs()
+    specs = model_specs(config)
     return {
         n: specs[n].direction.monotone
         for n in names
@@ -250,10 +269,13 @@ def cross_validate(
     monotone: list[int] | None = None,
     extra: Augmented | None = None,
     defects: dict[str, int] | None = None,
+    readout: Readout | None = None,
 ) -> CVResult:
     """Stratified k-fold out-of-fold predictions of the labelled photos; rounds chosen by
     CV inside each fold; degraded copies (``extra``) train only in the folds where their
-    source photo trains."""
+    source photo trains. With a ``readout``, the learned impression is made again in each
+    fold from its training part alone: out of fold (inner folds) for the photos that
+    train, fitted on them for the photos that test and the copies."""
     from sklearn.model_selection import StratifiedKFold
 
     is_good = labels.is_good
@@ -281,8 +303,14 @@ def cross_validate(
             # Sources renumbered to positions within the training part.
             position = {int(i): j for j, i in enumerate(train_idx)}
             fold_extra.source = np.array([position[int(i)] for i in fold_extra.source], int)
+        X_train = X.iloc[train_idx].reset_index(drop=True)
+        X_test = X.iloc[test_idx]
+        if readout is not None:
+            X_train, X_test, fold_extra = readout.in_fold(
+                X_train, X_test, fold_extra, labels, train_idx, test_idx, config.seed + fold
+            )
         model = fit_classifier(
-            X.iloc[train_idx].reset_index(drop=True),
+            X_train,
             labels.target[train_idx],
             labels.soft,
             config,
@@ -291,7 +319,7 @@ def cross_validate(
             extra=fold_extra,
             defects=defects,
         )
-        oof[test_idx] = model.predict_good(X.iloc[test_idx])
+        oof[test_idx] = model.predict_good(X_test)
         best_iterations.append(model.best_iteration_)
         fold_metrics.append(classification_metrics(is_good[test_idx], oof[test_idx]))
     metrics: dict[str, float] = {"folds": float(n_splits)}
@@ -302,6 +330,57 @@ def cross_validate(
     for name, value in classification_metrics(is_good, oof).items():
         metrics[f"{name}_oof"] = value
     return CVResult(oof, metrics, fold_metrics, best_iterations)
+
+
+@dataclass
+class Readout:
+    """The embeddings a read-out learns from: the photos' (rows of X) and their copies',
+    and the NIMA models in the order they are joined."""
+
+    embeddings: np.ndarray
+    copies: np.ndarray | None
+    models: tuple[str, ...]
+    folds: int = 5
+
+    @classmethod
+    def of(
+        cls, frame: pd.DataFrame, extra: Augmented | None, models: tuple[str, ...], folds: int
+    ) -> Readout | None:
+        """From feature tables with an :data:`EMBEDDINGS_KEY` column; None without NIMA."""
+        if not models or EMBEDDINGS_KEY not in frame:
+            return None
+        first = next((e for e in frame[EMBEDDINGS_KEY] if isinstance(e, dict) and e), None)
+        if first is None:
+            return None
+        width = sum(len(first[m]) for m in models if m in first)
+        photos = embedding_matrix(list(frame[EMBEDDINGS_KEY]), models, width)
+        copies = None
+        if extra is not None and EMBEDDINGS_KEY in extra.X:
+            copies = embedding_matrix(list(extra.X[EMBEDDINGS_KEY]), models, width)
+        return cls(photos, copies, models, folds)
+
+    def out_of_fold(self, rows: np.ndarray, labels: Labels, seed: int) -> np.ndarray:
+        return out_of_fold(
+            self.embeddings[rows],
+            labels.target[rows],
+            labels.is_good[rows],
+            self.models,
+            folds=self.folds,
+            seed=seed,
+        )
+
+    def in_fold(self, X_train, X_test, fold_extra, labels, train_idx, test_idx, seed):
+        """The fold's tables with the learned impression made from its training part."""
+        fitted = EmbeddingReadout.fit(
+            self.embeddings[train_idx], labels.target[train_idx], self.models
+        )
+        X_train = X_train.assign(**{READOUT_FEATURE: self.out_of_fold(train_idx, labels, seed)})
+        test_values = fitted.predict(self.embeddings[test_idx]) if fitted else np.nan
+        X_test = X_test.assign(**{READOUT_FEATURE: test_values})
+        if fold_extra is not None and len(fold_extra) and fold_extra.embeddings is not None:
+            values = fitted.predict(fold_extra.embeddings) if fitted else np.nan
+            fold_extra.X = fold_extra.X.assign(**{READOUT_FEATURE: values})
+        return X_train, X_test, fold_extra
 
 
 GOOD_RANGE_PERCENTILES = (50, 10, 90)
@@ -361,8 +440,14 @@ def train(
     ``copies_dir`` (default: ``copies`` in the cache folder, else in ``out_dir``)."""
     config = config or TrainConfig()
     out_dir = Path(out_dir)
+    nima_models = tuple(f.name for f in extract_config.nima) if config.readout else ()
     frame, failed, from_cache = extract_labelled(
-        labels, extract_config, cache=cache, engine=engine, on_progress=on_progress
+        labels,
+        extract_config,
+        cache=cache,
+        engine=engine,
+        on_progress=on_progress,
+        embeddings=bool(nima_models),
     )
     ok = (frame["status"] == STATUS_OK).to_numpy()
     if failed:
@@ -385,12 +470,35 @@ def train(
         folder = copies_dir or (cache.folder if cache else out_dir) / "copies"
 
         def measure(copy_labels: Labels) -> pd.DataFrame:
-            return extract_labelled(copy_labels, extract_config, cache=cache, engine=engine)[0]
+            return extract_labelled(
+                copy_labels,
+                extract_config,
+                cache=cache,
+                engine=engine,
+                embeddings=bool(nima_models),
+            )[0]
 
         extra = augment(kept, config.augment, folder, measure)
+    readout = Readout.of(frame[ok].reset_index(drop=True), extra, nima_models, config.folds)
+    fitted = None
+    if readout is not None:
+        fitted = EmbeddingReadout.fit(readout.embeddings, kept.target, readout.models)
+    if fitted is not None:
+        # Out of fold, so the trees never learn from a value fitted to the photo itself.
+        X = X.assign(**{READOUT_FEATURE: readout.out_of_fold(np.arange(len(X)), kept, config.seed)})
+        names = [*names, READOUT_FEATURE]
+        monotone = monotone_constraints(names, extract_config, config.monotone)
+        if extra is not None and readout.copies is not None:
+            extra.embeddings = readout.copies
+            extra.X = extra.X.assign(**{READOUT_FEATURE: fitted.predict(readout.copies)})
+    else:
+        readout = None
+    if extra is not None:
         extra.X = extra.X[names].astype(np.float64)
     defects = defect_directions(names, extract_config)
-    cv = cross_validate(X, kept, config, monotone=monotone, extra=extra, defects=defects)
+    cv = cross_validate(
+        X, kept, config, monotone=monotone, extra=extra, defects=defects, readout=readout
+    )
     threshold = best_f1_threshold(kept.is_good, cv.oof)
     cv.metrics.update(
         {
@@ -436,7 +544,7 @@ def train(
         defect_penalty=final.penalty_.record() if final.penalty_ is not None else None,
         min_short_side=config.min_short_side,
     )
-    bundle = ModelBundle(final.booster_, meta)
+    bundle = ModelBundle(final.booster_, meta, readout=fitted)
     hashes = [h for h in (file_sha256(p) for p in kept.paths) if h]
     bundle.save(out_dir, training_images=hashes)
     save_curves(kept.is_good, cv.oof, out_dir)
@@ -444,4 +552,4 @@ def train(
     if kept.mos is not None:
         oof["mos"] = kept.mos
     oof.to_csv(out_dir / "cv_predictions.csv", index=False)
-    return TrainOutcome(bundle, cv, frame, failed, from_cache)
+    return TrainOutcome(bundle, cv, frame, failed, from_cache, X)

@@ -1,0 +1,1 @@
+"""Choosing each listing's cover photo: ``photoqc rank``."""
