@@ -73,6 +73,16 @@ VARIANTS = {
     "no NIMA": (SHIPPED, False, "linear"),
     "no monotone": (replace(SHIPPED, monotone=False), True, "linear"),
     "no copies": (replace(SHIPPED, augment=AugmentConfig(copies=0)), True, "linear"),
+    "kadid copies": (
+        replace(SHIPPED, augment=AugmentConfig(copies=2, kind="kadid")),
+        True,
+        "linear",
+    ),
+    "kadid copies x4": (
+        replace(SHIPPED, augment=AugmentConfig(copies=4, kind="kadid", weight=0.5)),
+        True,
+        "linear",
+    ),
     "sigmoid targets": (SHIPPED, True, "sigmoid"),
     "before": (BEFORE, True, "sigmoid"),
     "before, no NIMA": (BEFORE, False, "sigmoid"),
@@ -80,7 +90,10 @@ VARIANTS = {
 """name -> (training recipe, with NIMA, MOS target: linear MOS / 100 or sigmoid((MOS - 50)
 / 10)). "before" is the recipe of the last release: sigmoid targets, no monotone
 constraints, no degraded copies. "no readout": without the learned impression of NIMA's
-embeddings (``nima_embedding_quality``)."""
+embeddings (``nima_embedding_quality``). "kadid copies": the copies drawn from KADID-10k's
+25 types at levels 1–5 and labelled by their fidelity to the original (``kind="kadid"``)
+instead of the 6 defects labelled by severity; "x4": four such copies a photo, each
+weighing half a real photo."""
 
 TARGETS = {"linear": 50.0, "sigmoid": 10.0}
 """MOS target -> its scale s (see :func:`photoqc.pipelines.training.labels.read_labels`)."""

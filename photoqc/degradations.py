@@ -5,6 +5,10 @@ and returns a new RGB uint8 image. They imitate what listing photos suffer: unde
 over-exposure, blown highlights, flat light, a dark corner, missed focus, camera shake,
 sensor noise, heavy JPEG compression, and an object cut off by the frame. The demo's
 source photos (scikit-image's) and their framings come from here too.
+
+The 25 distortion types of KADID-10k at 5 levels (for calibrated training copies and
+``benchmarks/bench_distortions.py``) live in :mod:`photoqc.distortions` and are named here
+too: ``KADID_DISTORTIONS``, ``distort`` and ``fidelity``.
 """
 
 from __future__ import annotations
@@ -215,3 +219,8 @@ def framings(
             )
         out.append(np.ascontiguousarray(crop))
     return out
+
+
+from photoqc.distortions import DISTORTIONS as KADID_DISTORTIONS  # noqa: E402
+from photoqc.distortions import distort as distort  # noqa: E402
+from photoqc.distortions import fidelity as fidelity  # noqa: E402

@@ -3,13 +3,23 @@
 Real labelled photos rarely show every defect at every strength: a set of phone photos may
 hold no heavily noisy, blocky or colour-cast one, and a tree model cannot call bad what it
 has never seen. So each good training photo lends a few copies of itself, each with one
-defect of :data:`photoqc.degradations.DEFECT_FAMILIES` (noise, JPEG blocking, blur, under-
-and over-exposure, a colour cast) at a graded severity, labelled with a *soft* target: the
-photo's own target scaled down by the severity, ``target x (1 - severity)``. A copy keeps
-its source's format (PNG stays PNG; a JPEG is saved at its own quality), so nothing but
-the defect tells it apart; copies count less than real photos (``weight``); and in
-cross-validation a copy trains only where its source trains, never beside it in a test
-fold.
+defect, labelled with a *soft* target. Two kinds (``AugmentConfig.kind``):
+
+- ``defects``: one of :data:`photoqc.degradations.DEFECT_FAMILIES` (noise, JPEG blocking,
+  blur, under- and over-exposure, a colour cast) at a graded severity; target
+  ``target x (1 - severity)``;
+- ``kadid``: one of KADID-10k's 25 distortion types (:mod:`photoqc.distortions`) at a level
+  1-5; target ``target x fidelity ** gamma``, where *fidelity* is the copy's full-reference
+  similarity to its own original (mean SSIM over Lab, 1 for untouched): labelled by how
+  much the photo lost, not by a level number that means something else for every type.
+  The mapping is monotone (less fidelity, lower target; an untouched copy keeps its
+  source's target) and ``gamma`` sets how fast people give up on a photo as it loses
+  fidelity (3: a copy at fidelity 0.8, a clearly visible blur, keeps half its target).
+
+A copy keeps its source's format (PNG stays PNG; a JPEG is saved at its own quality), so
+nothing but the defect tells it apart; copies count less than real photos (``weight``);
+and in cross-validation a copy trains only where its source trains, never beside it in a
+test fold.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from PIL import Image
 
 from photoqc.assess.extractor import STATUS_OK
 from photoqc.degradations import CAST_HUES, DEFECT_FAMILIES, DEGRADATIONS, jpeg_quality_for
+from photoqc.distortions import DISTORTIONS, LEVELS, distort, fidelity
 from photoqc.features.compression import jpeg_quality
 from photoqc.images import ImageLoadError, load_image
 from photoqc.pipelines.training.labels import Labels
@@ -60,6 +71,22 @@ class AugmentConfig:
     defects: tuple[str, ...] = tuple(DEFECT_FAMILIES)
     weight: float = 1.0
     seed: int = 0
+    kind: str = "defects"
+    gamma: float = 3.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("defects", "kadid"):
+            raise ValueError(f"kind must be 'defects' or 'kadid', got {self.kind!r}")
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """The defects (or KADID types) drawn from."""
+        return self.defects if self.kind == "defects" else tuple(DISTORTIONS)
+
+    @property
+    def strengths(self) -> tuple[float, ...]:
+        """Severities (0–1), or KADID levels as severities (level / 5)."""
+        return self.severities if self.kind == "defects" else tuple(lv / 5 for lv in LEVELS)
 
     def record(self) -> dict[str, object]:
         return {
@@ -69,6 +96,8 @@ class AugmentConfig:
             "defects": list(self.defects),
             "weight": self.weight,
             "seed": self.seed,
+            "kind": self.kind,
+            "gamma": self.gamma,
         }
 
 
@@ -80,9 +109,23 @@ class Copy:
     defect: str
     severity: float
     variant: int
+    gamma: float = 3.0
+    kind: str = "defects"
 
-    def target(self, source_target: float) -> float:
-        """The copy's soft target: its source's, scaled down by the severity."""
+    @property
+    def kadid(self) -> bool:
+        return self.kind == "kadid"
+
+    @property
+    def level(self) -> int:
+        """A KADID copy's level, 1–5."""
+        return round(self.severity * 5)
+
+    def target(self, source_target: float, fidelity: float | None = None) -> float:
+        """The copy's soft target: its source's, scaled down by the severity, or (a KADID
+        copy) by its ``fidelity`` to the original raised to ``gamma``."""
+        if self.kadid and fidelity is not None:
+            return float(source_target) * float(np.clip(fidelity, 0.0, 1.0)) ** self.gamma
         return float(source_target) * (1.0 - self.severity)
 
 
@@ -124,9 +167,11 @@ def plan(labels: Labels, config: AugmentConfig) -> list[Copy]:
             copies.append(
                 Copy(
                     int(source),
-                    str(rng.choice(config.defects)),
-                    float(rng.choice(config.severities)),
+                    str(rng.choice(config.choices)),
+                    float(rng.choice(config.strengths)),
                     int(rng.integers(0, 2**31)),
+                    config.gamma,
+                    config.kind,
                 )
             )
     return copies
@@ -134,6 +179,8 @@ def plan(labels: Labels, config: AugmentConfig) -> list[Copy]:
 
 def apply(copy: Copy, pixels: np.ndarray) -> np.ndarray:
     """The copy's pixels: its defect at its severity, with its own noise draw or cast hue."""
+    if copy.kadid:
+        return distort(pixels, copy.defect, copy.level, seed=copy.variant % (2**31))
     degrade = DEGRADATIONS[copy.defect]
     if copy.defect in ("gaussian_noise", "sensor_noise"):
         return degrade(pixels, copy.severity, seed=copy.variant)
@@ -143,25 +190,31 @@ def apply(copy: Copy, pixels: np.ndarray) -> np.ndarray:
     return degrade(pixels, copy.severity)
 
 
-def write_copy(copy: Copy, source_path: str | os.PathLike[str], folder: Path) -> Path | None:
+def write_copy(
+    copy: Copy, source_path: str | os.PathLike[str], folder: Path
+) -> tuple[Path, float | None] | None:
     """Make one copy as a file in ``folder`` (kept: the same copy is made once), in its
-    source's format; None when the source cannot be read."""
+    source's format, and (a KADID copy) its fidelity to the original, kept beside it; None
+    when the source cannot be read."""
+    kind = f"|{copy.kind}" if copy.kadid else ""
     digest = hashlib.sha256(
-        f"{Path(source_path).resolve()}|{copy.defect}|{copy.severity}|{copy.variant}".encode()
+        f"{Path(source_path).resolve()}|{copy.defect}|{copy.severity}|{copy.variant}{kind}".encode()
     ).hexdigest()[:20]
     try:
         original = load_image(source_path)
     except ImageLoadError as exc:
         logger.warning("no copies of %s: %s", source_path, exc.cause)
         return None
-    as_jpeg = copy.defect == "jpeg" or original.format == "JPEG"
+    encode_jpeg = copy.defect == "jpeg" and not copy.kadid
+    as_jpeg = encode_jpeg or original.format == "JPEG"
     path = folder / f"{digest}.{'jpg' if as_jpeg else 'png'}"
-    if path.is_file():
-        return path
+    kept = folder / f"{digest}.fidelity"
+    if path.is_file() and (not copy.kadid or kept.is_file()):
+        return path, float(kept.read_text()) if copy.kadid else None
     folder.mkdir(parents=True, exist_ok=True)
     pixels = apply(copy, original.pixels)
     temporary = path.with_suffix(".tmp")
-    if copy.defect == "jpeg":
+    if encode_jpeg:
         quality = jpeg_quality_for(copy.severity)
         Image.fromarray(pixels).save(temporary, "JPEG", quality=quality)
     elif as_jpeg:
@@ -171,7 +224,11 @@ def write_copy(copy: Copy, source_path: str | os.PathLike[str], folder: Path) ->
     else:
         Image.fromarray(pixels).save(temporary, "PNG")
     os.replace(temporary, path)
-    return path
+    if not copy.kadid:
+        return path, None
+    similarity = fidelity(original.pixels, load_image(path).pixels)  # as saved, as measured
+    kept.write_text(f"{similarity!r}\n")
+    return path, similarity
 
 
 def augment(
@@ -184,14 +241,14 @@ def augment(
     takes labels and returns feature rows with a ``status`` column, in order)."""
     folder = Path(folder)
     copies = plan(labels, config)
-    made: list[tuple[Copy, Path]] = []
+    made: list[tuple[Copy, Path, float | None]] = []
     for copy in copies:
-        path = write_copy(copy, labels.paths[copy.source], folder)
-        if path is not None:
-            made.append((copy, path))
-    sources = np.array([c.source for c, _ in made], dtype=int)
-    target = np.array([c.target(labels.target[c.source]) for c, _ in made], dtype=float)
-    copy_labels = Labels([str(p) for _, p in made], [p for _, p in made], target, "votes")
+        written = write_copy(copy, labels.paths[copy.source], folder)
+        if written is not None:
+            made.append((copy, *written))
+    sources = np.array([c.source for c, _, _ in made], dtype=int)
+    target = np.array([c.target(labels.target[c.source], f) for c, _, f in made], dtype=float)
+    copy_labels = Labels([str(p) for _, p, _ in made], [p for _, p, _ in made], target, "votes")
     rows = features(copy_labels)
     ok = (rows["status"] == STATUS_OK).to_numpy()
     return Augmented(
@@ -199,5 +256,5 @@ def augment(
         target[ok],
         np.full(int(ok.sum()), config.weight),
         sources[ok],
-        [c.defect for (c, _), k in zip(made, ok, strict=True) if k],
+        [c.defect for (c, _, _), k in zip(made, ok, strict=True) if k],
     )
