@@ -221,6 +221,6 @@ def framings(
     return out
 
 
-from photoqc.distortions import DISTORTIONS as KADID_DISTORTIONS  # noqa: E402
+from photoqc.distortions import DISTORTIONS as KADID_DISTORTIONS  # noqa: E402, F401
 from photoqc.distortions import distort as distort  # noqa: E402
 from photoqc.distortions import fidelity as fidelity  # noqa: E402
