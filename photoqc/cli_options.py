@@ -34,6 +34,11 @@ MosTarget = StrEnum("MosTarget", [(t, t) for t in MOS_TARGETS])
 EngineChoice = StrEnum("EngineChoice", [(e, e) for e in ENGINES])
 
 
+class CopyKind(StrEnum):
+    defects = "defects"
+    kadid = "kadid"
+
+
 class ReportImages(StrEnum):
     auto = "auto"
     embed = "embed"
@@ -469,9 +474,23 @@ Copies = Annotated[
     _option(
         "--copies",
         min=0,
-        help="Degraded copies per good photo (noise, JPEG, blur, exposure, colour cast) to "
-        "learn defects the photos lack; 0 for none.",
+        help="Degraded copies per good photo (noise, JPEG, blur, exposure, colour cast; or "
+        "KADID-10k's 25 types with --copy-kind kadid) to learn defects the photos lack; 0 "
+        "for none.",
     ),
+]
+CopyKindOption = Annotated[
+    CopyKind,
+    _option(
+        "--copy-kind",
+        help="`defects`: 6 defects, target scaled by severity; `kadid`: KADID-10k's 25 "
+        "distortion types at levels 1-5, target scaled by the copy's fidelity to its original "
+        "(SSIM over Lab) cubed.",
+    ),
+]
+CopyWeight = Annotated[
+    float,
+    _option("--copy-weight", min=0.0, help="Training weight of a copy (a real photo weighs 1)."),
 ]
 NoMonotone = Annotated[
     bool,

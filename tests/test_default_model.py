@@ -232,3 +232,18 @@ def test_more_of_a_feature_that_is_better_higher_never_lowers_p_good(default, as
         assert (steps >= -1e-12).all(), (name, p)
         checked += 1
     assert checked >= 20
+
+
+@pytest.mark.parametrize(("kind", "family"), [("white_noise", "noise"), ("jpeg", "compression")])
+@pytest.mark.parametrize("photo", ["astronaut", "coffee"])
+def test_kadid_level_5_noise_and_jpeg_are_bad_and_named(default, photo, request, kind, family):
+    from photoqc.assess.scorer import Scorer
+    from photoqc.distortions import distort
+
+    bundle, scored, _ = default
+    original = request.getfixturevalue(photo)
+    # PNG: only the distortion shows (a JPEG at level 5 is its own encoding).
+    body = encode(distort(original, kind, 5), "PNG")
+    (assessment,) = Scorer(bundle, scored.config).assess([InputItem(photo, body)])
+    assert assessment.verdict == "bad", assessment.p_good
+    assert assessment.reasons and assessment.reasons[0].family == family, assessment.reasons
