@@ -190,22 +190,12 @@ def _rank_one(group: pd.DataFrame, distance: int, summary: RankSummary, name: st
     good = group["_ok"] & (group["verdict"] == "good")
     # Best first before duplicates are known, so that the original kept is the better one.
     group["_class"] = np.where(~group["_ok"], 3, np.where(good, 0, 1))
-    group = group.sort_values(
-        ["_class", "cover_score", "image", "_order"],
-        ascending=[True, False, True, True],
-        na_position="last",
-        kind="mergesort",
-    )
+    group = _in_order(group)
     group["duplicate_of"] = _duplicates(group, distance)
     dup = group["duplicate_of"] != ""
     summary.duplicates += int(dup.sum())
     group["_class"] = np.where(group["_class"] == 3, 3, np.where(dup, 2, group["_class"]))
-    group = group.sort_values(
-        ["_class", "cover_score", "image", "_order"],
-        ascending=[True, False, True, True],
-        na_position="last",
-        kind="mergesort",
-    )
+    group = _in_order(group)
     group["rank"] = np.arange(1, len(group) + 1)
     group["is_cover"] = (group["rank"] == 1) & group["_ok"]
     publishable = bool((group["_class"] == 0).any())
@@ -213,6 +203,17 @@ def _rank_one(group: pd.DataFrame, distance: int, summary: RankSummary, name: st
         summary.unpublishable.append(name)
     group["why"] = _reasons_why(group, publishable)
     return group
+
+
+def _in_order(group: pd.DataFrame) -> pd.DataFrame:
+    """Rows by class (good, bad, duplicate, error), then cover score (highest first), then
+    image name and input order: one order, whatever order the rows came in."""
+    return group.sort_values(
+        ["_class", "cover_score", "image", "_order"],
+        ascending=[True, False, True, True],
+        na_position="last",
+        kind="mergesort",
+    )
 
 
 def _duplicates(group: pd.DataFrame, distance: int) -> list[str]:
