@@ -450,7 +450,8 @@ def _drain_on_signals(app: FastAPI):
 
 
 def _declare_api_key(app: FastAPI) -> None:
-    """Say in the OpenAPI schema that /v1/check wants a key (X-API-Key or Bearer)."""
+    """Say in the OpenAPI schema that /v1/check and /v1/rank want a key (X-API-Key or
+    Bearer)."""
 
     def schema() -> dict:
         if app.openapi_schema is None:
@@ -461,7 +462,8 @@ def _declare_api_key(app: FastAPI) -> None:
                 "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
                 "Bearer": {"type": "http", "scheme": "bearer"},
             }
-            document["paths"]["/v1/check"]["post"]["security"] = [{"ApiKey": []}, {"Bearer": []}]
+            for path in ("/v1/check", "/v1/rank"):
+                document["paths"][path]["post"]["security"] = [{"ApiKey": []}, {"Bearer": []}]
             app.openapi_schema = document
         return app.openapi_schema
 

@@ -350,7 +350,7 @@ def test_a_client_leaving_mid_upload_is_one_log_line_not_a_traceback(service, as
 # --- 6. offline docs, the key in the schema and on the page -------------------------------
 
 
-def test_docs_make_no_external_request_and_the_schema_declares_the_key(tmp_path):
+def test_docs_make_no_external_request_and_the_schema_declares_the_key(tmp_path, coffee):
     service = Service("--api-key-env", "PHOTOQC_TEST_KEY", env={"PHOTOQC_TEST_KEY": "s3cret"})
     try:
         docs = httpx.get(service.url + "/docs", timeout=5)
@@ -359,6 +359,15 @@ def test_docs_make_no_external_request_and_the_schema_declares_the_key(tmp_path)
         schemes = schema["components"]["securitySchemes"]
         assert schemes["ApiKey"] == {"type": "apiKey", "in": "header", "name": "X-API-Key"}
         assert schema["paths"]["/v1/check"]["post"]["security"]
+        assert schema["paths"]["/v1/rank"]["post"]["security"]
+        # And the key is asked for on /v1/rank as on /v1/check.
+        files = [("images", ("c.jpg", encode(coffee, "JPEG", quality=90), "image/jpeg"))]
+        refused = httpx.post(service.url + "/v1/rank", files=files, timeout=30)
+        assert refused.status_code == 401
+        keyed = httpx.post(
+            service.url + "/v1/rank", files=files, headers={"X-API-Key": "s3cret"}, timeout=60
+        )
+        assert keyed.status_code == 200 and keyed.json()["photos"][0]["image"] == "c.jpg"
     finally:
         service.stop()
 
