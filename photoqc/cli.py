@@ -307,8 +307,9 @@ def rank_command(
 ) -> None:
     """Choose each listing's cover photo: rank the photos of every group, flag near-duplicates.
 
-    Good verdicts come before bad ones, then a higher `cover_score` (p_good and NIMA's
-    aesthetic score); near-duplicates go behind every distinct photo, error rows last.
+    Good verdicts come before bad ones, then a higher `cover_score` (p_good and the learned
+    impression, or NIMA's aesthetic score); near-duplicates go behind every distinct photo,
+    error rows last.
     Columns: the group column, `image, rank, is_cover, cover_score, p_good, verdict,
     reasons, why, duplicate_of, status, error`. A manifest is scored into
     `OUT.scores.csv` first (resumed if stopped); a scores CSV is ranked as it is.
