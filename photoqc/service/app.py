@@ -162,10 +162,7 @@ class Checker:
         assessments = scorer.assess([InputItem(name, file) for file, name in photos])
         rows = []
         for (_, name), assessment in zip(photos, assessments, strict=True):
-            row = scorer.csv_row(assessment)
-            if not assessment.ok:
-                row = scorer.error_row(InputItem(name, name), str(assessment.row["error"]))
-            rows.append({**row, "image": name, LISTING: "upload"})
+            rows.append({**scorer.csv_row(assessment), "image": name, LISTING: "upload"})
         ranked, summary = rank_groups(pd.DataFrame(rows), LISTING)
         answer_rows = [
             {k: _json_value(v) for k, v in row.items() if k != LISTING}

@@ -156,6 +156,20 @@ def check_length(request: Request, limit: int) -> None:
         )
 
 
+async def _form(guarded: Request, too_many: ApiError | None, **limits):
+    """The multipart form of a guarded request, parsed within ``limits``; a body the parser
+    refuses is 400 (``too_many`` instead, when given, for more files than allowed), and
+    what the guarded reader raises (413, 408, 503) passes through."""
+    try:
+        return await guarded.form(**limits)
+    except PhotoqcError:
+        raise
+    except Exception as exc:
+        if too_many is not None and "Too many files" in str(exc):
+            raise too_many from None
+        raise ApiError(400, "bad_request", f"unreadable multipart body ({exc})") from None
+
+
 async def read_photos(
     request: Request, reader: BodyReader, most: int
 ) -> list[tuple[BinaryIO, str]]:
@@ -168,18 +182,10 @@ async def read_photos(
             "unsupported_media_type",
             "send the photos as multipart/form-data, one field 'images' per photo",
         )
-    guarded = Request(request.scope, reader)
-    try:
-        form = await guarded.form(max_files=most, max_fields=most + 10)
-    except PhotoqcError:
-        raise
-    except Exception as exc:
-        too_many = "Too many files" in str(exc)
-        if too_many:
-            raise ApiError(
-                413, "too_many_photos", f"more than {most} photos (--max-photos)"
-            ) from None
-        raise ApiError(400, "bad_request", f"unreadable multipart body ({exc})") from None
+    too_many = ApiError(413, "too_many_photos", f"more than {most} photos (--max-photos)")
+    form = await _form(
+        Request(request.scope, reader), too_many, max_files=most, max_fields=most + 10
+    )
     fields = [f for f in form.getlist("images") if not isinstance(f, str)]
     if not fields:
         await form.close()
@@ -214,12 +220,7 @@ async def read_upload(request: Request, reader: BodyReader) -> tuple[BinaryIO, s
             raise
         spool.seek(0)
         return spool, "upload"
-    try:
-        form = await guarded.form(max_files=1, max_fields=10, max_part_size=reader.limit)
-    except PhotoqcError:
-        raise
-    except Exception as exc:
-        raise ApiError(400, "bad_request", f"unreadable multipart body ({exc})") from None
+    form = await _form(guarded, None, max_files=1, max_fields=10, max_part_size=reader.limit)
     field = form.get("image")
     if field is None or isinstance(field, str):
         await form.close()

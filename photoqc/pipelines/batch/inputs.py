@@ -63,6 +63,11 @@ def scored_image_paths(image: str, table_csv: str | Path) -> list[Path]:
     return [Path(os.path.abspath(base / path)) for base in (Path.cwd(), Path(table_csv).parent)]
 
 
+def scored_image_file(image: str, table_csv: str | Path) -> Path | None:
+    """The first of :func:`scored_image_paths` that is a file, or None."""
+    return next((p for p in scored_image_paths(image, table_csv) if p.is_file()), None)
+
+
 MANIFEST_SUFFIXES = (".csv", ".parquet")
 """A manifest: a table with an ``image`` column, as CSV or Parquet."""
 

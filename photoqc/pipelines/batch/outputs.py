@@ -210,13 +210,7 @@ class ResumableCsv:
         if complete < size:
             logger.warning("%s: dropping a half-written last row", self.path)
             self._guard(lambda: os.truncate(self.path, complete))
-        stale = _run_differences(seen, self.run, self.describe_run)
-        if stale:
-            raise StaleOutputError(
-                f"{self.path} holds rows written with {'; '.join(stale)}; resuming would keep "
-                "them as if they were this run's. Use --overwrite to start again, or "
-                "another --out"
-            )
+        _refuse_other_runs(self.path, seen, self.run, self.describe_run)
         self.done = Counter(images)
 
     def close(self) -> None:
@@ -249,6 +243,18 @@ class ResumableCsv:
                 f"cannot write {self.path}: {exc.strerror or exc}. The rows already written "
                 "are kept: fix that and run the same command again to resume"
             ) from None
+
+
+def _refuse_other_runs(path: Path, seen, run, describe_run) -> None:
+    """Raise StaleOutputError when the rows of ``path`` hold other values of the run's
+    columns than ``run`` (another model, threshold or recipe wrote them)."""
+    stale = _run_differences(seen, run, describe_run)
+    if stale:
+        raise StaleOutputError(
+            f"{path} holds rows written with {'; '.join(stale)}; resuming would keep "
+            "them as if they were this run's. Use --overwrite to start again, or "
+            "another --out"
+        )
 
 
 def _run_differences(
@@ -379,13 +385,7 @@ class ResumableParquetFolder:
             self.done.update(table.column("image").to_pylist())
             for column in self.run:
                 seen[column].update(str(v) for v in table.column(column).to_pylist())
-        stale = _run_differences(seen, self.run, self.describe_run)
-        if stale:
-            raise StaleOutputError(
-                f"{self.path} holds rows written with {'; '.join(stale)}; resuming would keep "
-                "them as if they were this run's. Use --overwrite to start again, or "
-                "another --out"
-            )
+        _refuse_other_runs(self.path, seen, self.run, self.describe_run)
 
     def write(self, rows: Sequence[Mapping[str, object]]) -> None:
         """Collect rows; write a part when enough are in."""

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from photoqc.errors import UsageError
-from photoqc.pipelines.batch.inputs import IMAGE_COLUMN, InputError, Manifest, scored_image_paths
+from photoqc.pipelines.batch.inputs import IMAGE_COLUMN, InputError, Manifest, scored_image_file
 from photoqc.pipelines.batch.runner import RunSummary
 from photoqc.pipelines.rank.covers import RankSummary, rank_groups
 
@@ -127,7 +127,7 @@ def hashes_from_files(rows: pd.DataFrame, table: Path) -> list:
 
     out = []
     for image in rows[IMAGE_COLUMN]:
-        found = next((p for p in scored_image_paths(str(image), table) if p.is_file()), None)
+        found = scored_image_file(str(image), table)
         try:
             out.append(photo_hashes(load_image(found).pixels) if found else None)
         except Exception:  # a file changed since it was scored: no hash, no duplicate

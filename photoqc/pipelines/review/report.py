@@ -40,7 +40,7 @@ from photoqc.features import FeatureSpec, spec_index, table_groups
 from photoqc.images import ImageLoadError, load_image
 from photoqc.models.bundle import BundleError, ModelBundle, default_model_dir, load_bundle
 from photoqc.models.explain import push_label
-from photoqc.pipelines.batch.inputs import scored_image_paths
+from photoqc.pipelines.batch.inputs import scored_image_file
 from photoqc.pipelines.review.listings import build_listings_report, is_ranked_table
 from photoqc.segmentation import SegmenterConfig, build_segmenter
 from photoqc.visuals import detail_jpeg, thumbnail_jpeg
@@ -68,10 +68,6 @@ class ReportResult:
     @property
     def rows(self) -> int:
         return sum(self.verdicts.values())
-
-
-def _image_path(image: str, scores_csv: Path) -> Path | None:
-    return next((p for p in scored_image_paths(image, scores_csv) if p.is_file()), None)
 
 
 def embed_json(payload: object) -> str:
@@ -286,7 +282,7 @@ def build_report(
         else:
             label = str(record.get("verdict") or "") if row_ok else STATUS_ERROR
             reasons = _reasons_of(record) if row_ok else []
-        path = _image_path(str(record["image"]), scores_csv)
+        path = scored_image_file(str(record["image"]), scores_csv)
         thumb = detail = ""
         if path is not None:
             try:
@@ -341,7 +337,7 @@ def _listings_report(ranked_csv, out_html, images, rows, on_progress) -> ReportR
         out_html,
         mode=mode,
         asset=_asset,
-        image_path=_image_path,
+        image_path=scored_image_file,
         on_progress=on_progress,
     )
     result = ReportResult(with_image=counts["with_image"])
