@@ -21,8 +21,6 @@ import logging
 import os
 from pathlib import Path
 
-import torch
-
 from photoqc.errors import PhotoqcError
 
 WEIGHTS_DIR_ENV = "PHOTOQC_WEIGHTS_DIR"
@@ -37,6 +35,8 @@ class WeightsNotFoundError(PhotoqcError):
 
 def hub_checkpoint_dir() -> Path:
     """The torch hub cache folder that torchvision's weights API downloads into."""
+    import torch  # here: scoring without Mask R-CNN never needs torch (a second to import)
+
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
@@ -104,6 +104,8 @@ def resolve_weights_file(
 
 def _download(url: str, destination: Path) -> Path:
     destination.parent.mkdir(parents=True, exist_ok=True)
+    import torch
+
     match = torch.hub.HASH_REGEX.search(destination.name)
     logger.info("downloading %s to %s", url, destination)
     torch.hub.download_url_to_file(

@@ -27,13 +27,13 @@ from photoqc.models.nima import (
     MOBILENET_V1_BLOCKS,
     NIMA,
     KerasMobileNetV1,
-    distribution_mean_std,
     emd,
     mos_to_distribution,
     votes_to_distribution,
 )
 from photoqc.models.nima_import import NimaImportError, import_weights, state_from_tflite
 from photoqc.models.nima_predict import NimaPredictor
+from photoqc.models.nima_spec import distribution_mean_std
 from photoqc.models.nima_weights import (
     NimaWeightsError,
     load_nima,

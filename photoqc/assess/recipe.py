@@ -347,10 +347,21 @@ def _nima_candidates(options: RecipeOptions) -> list[str]:
 
 
 def _nima_file(path: str) -> NimaFile:
-    from photoqc.models.nima_weights import NimaWeightsError, load_nima, nima_name, sha256_of
+    from photoqc.models.nima_onnx import BACKBONE, check_state
+    from photoqc.models.nima_weights import (
+        NimaWeightsError,
+        load_nima,
+        load_nima_state,
+        nima_name,
+        sha256_of,
+    )
 
-    try:
-        load_nima(path)  # fail here, naming the file, rather than in every worker
+    try:  # fail here, naming the file, rather than in every worker
+        state, meta = load_nima_state(path)
+        if meta["backbone"] == BACKBONE:
+            check_state(state, path)  # without building a torch network
+        else:
+            load_nima(path)
         return NimaFile(nima_name(path), path, sha256_of(path))
     except (NimaWeightsError, OSError) as exc:
         raise RecipeError(str(exc)) from None

@@ -21,71 +21,22 @@ The loss is the Earth Mover's Distance between cumulative score distributions
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 
 from photoqc.choices import choose
-
-NUM_BUCKETS = 10
-
-KERAS_BN_EPS = 1e-3
-
-
-# --- preprocessing --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How a backbone wants its input: size, resampling and value scaling.
-
-    Attributes
-    ----------
-    size : int
-        Side of the square input, pixels (the whole image is resized, not cropped).
-    resample : {"nearest", "bilinear"}
-        Resampling used to resize.
-    scaling : {"tf", "imagenet"}
-        ``"tf"``: ``x / 127.5 - 1`` (Keras MobileNet); ``"imagenet"``: ``(x / 255 - mean) / std``
-        with torchvision's ImageNet statistics.
-    """
-
-    size: int = 224
-    resample: str = "nearest"
-    scaling: str = "tf"
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-    def resize(self, rgb: np.ndarray, size: int | None = None) -> np.ndarray:
-        """Resize an (H, W, 3) uint8 image to a square of ``size`` (default ``self.size``)."""
-        side = size or self.size
-        resample = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR}[
-            self.resample
-        ]
-        return np.asarray(Image.fromarray(rgb).resize((side, side), resample))
-
-    def to_tensor(self, square: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Scale (N, H, W, 3) or (H, W, 3) uint8 pixels to the network's float NCHW input."""
-        x = torch.as_tensor(np.asarray(square)).float()
-        if x.ndim == 3:
-            x = x.unsqueeze(0)
-        x = x.permute(0, 3, 1, 2)
-        if self.scaling == "tf":
-            return x / 127.5 - 1.0
-        mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-        std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-        return (x / 255.0 - mean) / std
-
-    def __call__(self, images: Sequence[np.ndarray]) -> torch.Tensor:
-        """A batch of (H, W, 3) uint8 images -> (N, 3, size, size) float tensor."""
-        return self.to_tensor(np.stack([self.resize(im) for im in images]))
+from photoqc.models.nima_spec import (
+    KERAS_BN_EPS,
+    MOBILENET_V1_BLOCKS,
+    NUM_BUCKETS,
+    Preprocessing,
+    same_padding,
+)
 
 
 def random_crops(images: np.ndarray, crop: int, generator: torch.Generator) -> np.ndarray:
@@ -104,31 +55,17 @@ def random_crops(images: np.ndarray, crop: int, generator: torch.Generator) -> n
 # --- backbones ------------------------------------------------------------------------
 
 
-def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """TensorFlow "same" padding (before, after) for one dimension."""
-    out = math.ceil(size / stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
-
-
 class _SameConv2d(nn.Conv2d):
     """Conv2d with TensorFlow's "same" padding (asymmetric when stride is 2)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         kh, kw = self.kernel_size
         sh, sw = self.stride
-        top, bottom = _same_padding(x.shape[-2], kh, sh)
-        left, right = _same_padding(x.shape[-1], kw, sw)
+        top, bottom = same_padding(x.shape[-2], kh, sh)
+        left, right = same_padding(x.shape[-1], kw, sw)
         if top or bottom or left or right:
             x = F.pad(x, (left, right, top, bottom))
         return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
-
-
-MOBILENET_V1_BLOCKS = (
-    (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
-    (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1),
-)  # fmt: skip
-"""(pointwise filters, depthwise stride) of MobileNet v1's 13 separable blocks."""
 
 
 class KerasMobileNetV1(nn.Module):
@@ -242,15 +179,6 @@ class NIMA(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.head(self.dropout(self.backbone(x))), dim=-1)
-
-
-def distribution_mean_std(probs: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation (score units, 1–10) of score distributions (N, 10)."""
-    p = np.asarray(probs, dtype=np.float64).reshape(-1, NUM_BUCKETS)
-    scores = np.arange(1, NUM_BUCKETS + 1, dtype=np.float64)
-    mean = p @ scores
-    var = p @ (scores**2) - mean**2
-    return mean, np.sqrt(np.clip(var, 0.0, None))
 
 
 def emd(p: torch.Tensor, q: torch.Tensor, r: float = 2.0) -> torch.Tensor:

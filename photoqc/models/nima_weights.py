@@ -17,13 +17,20 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
+import numpy as np
+from safetensors import SafetensorError, safe_open
 
 from photoqc.errors import PhotoqcError
-from photoqc.models.nima import BACKBONES, NIMA
+
+if TYPE_CHECKING:
+    from photoqc.models.nima import NIMA
+
+# torch and the network are imported where a network is built: scoring through ONNX Runtime
+# reads the weights as numpy (photoqc.models.nima_onnx) and never pays torch's import.
+BACKBONE_NAMES = ("mobilenet_v1", "mobilenet_v2")
+"""The backbones :data:`photoqc.models.nima.BACKBONES` defines (a test keeps them equal)."""
 
 FORMAT = "photoqc-nima"
 FORMAT_VERSION = 1
@@ -78,6 +85,8 @@ def save_nima(
     ``half`` stores floating-point tensors as float16 (half the size; they load as
     float32). Returns the description.
     """
+    from safetensors.torch import save_file
+
     from photoqc import __version__
 
     path = Path(path)
@@ -119,7 +128,7 @@ def read_nima_meta(path: str | os.PathLike[str]) -> dict[str, object]:
             raise NimaWeightsError(f"{sidecar}: not valid JSON ({exc})") from None
     if path.suffix == ".safetensors":
         try:
-            with safe_open(str(path), framework="pt") as handle:
+            with safe_open(str(path), framework="numpy") as handle:
                 header = (handle.metadata() or {}).get("photoqc")
         except (SafetensorError, OSError) as exc:
             raise NimaWeightsError(f"{path}: not a readable safetensors file ({exc})") from None
@@ -143,13 +152,75 @@ def nima_name(path: str | os.PathLike[str]) -> str:
     return str(read_nima_meta(path).get("name") or model_name_from_path(path))
 
 
-def guess_backbone(state: dict[str, torch.Tensor]) -> str | None:
+def guess_backbone(state: dict[str, object]) -> str | None:
     """Which backbone a state dict was made for, judged from its tensor names."""
     if "backbone.conv_pw_13.weight" in state:
         return "mobilenet_v1"
     if "backbone.features.18.0.weight" in state:
         return "mobilenet_v2"
     return None
+
+
+def load_nima_state(
+    path: str | os.PathLike[str],
+    *,
+    expected_backbone: str | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, object]]:
+    """The tensors of a NIMA weights file (float32 numpy arrays, float16 files widened)
+    and its description, checked as :func:`load_nima` checks them, without building a
+    network: a ``.safetensors`` file is read without torch.
+
+    Raises
+    ------
+    NimaWeightsError
+        When the file is missing or unreadable, names an unknown backbone, or is for
+        another backbone than its description or ``expected_backbone`` says.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise NimaWeightsError(f"{path}: NIMA weights file not found")
+    if path.suffix not in WEIGHT_SUFFIXES:
+        raise NimaWeightsError(f"{path}: expected a {' or '.join(WEIGHT_SUFFIXES)} file")
+    meta = read_nima_meta(path)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.numpy import load_file
+
+            state = load_file(str(path))
+        else:
+            import torch
+
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values()):
+                state = {k: v.numpy() for k, v in state.items()}
+    except Exception as exc:  # safetensors and torch raise several types for a bad file
+        raise NimaWeightsError(
+            f"{path}: cannot read weights ({type(exc).__name__}: {exc})"
+        ) from None
+    if not isinstance(state, dict) or not all(isinstance(v, np.ndarray) for v in state.values()):
+        raise NimaWeightsError(f"{path}: does not hold a state dict of tensors")
+    state = {
+        k: v.astype(np.float32) if np.issubdtype(v.dtype, np.floating) else v
+        for k, v in state.items()
+    }
+    guessed = guess_backbone(state)
+    backbone = str(meta.get("backbone") or guessed or "")
+    if backbone not in BACKBONE_NAMES:
+        raise NimaWeightsError(
+            f"{path}: unknown or missing backbone {backbone!r} (known: {', '.join(BACKBONE_NAMES)})"
+        )
+    if guessed and guessed != backbone:
+        raise NimaWeightsError(
+            f"{path}: its description says backbone {backbone!r} but its tensors are for "
+            f"{guessed!r}; the file or its JSON was altered"
+        )
+    if expected_backbone and backbone != expected_backbone:
+        raise NimaWeightsError(
+            f"{path}: holds weights for backbone {backbone!r}, not {expected_backbone!r}"
+        )
+    meta.setdefault("name", model_name_from_path(path))
+    meta.setdefault("backbone", backbone)
+    return state, meta
 
 
 def load_nima(
@@ -172,48 +243,18 @@ def load_nima(
         When the file is missing or unreadable, names an unknown backbone, is for another
         backbone than expected, or its tensors do not fit the backbone it names.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise NimaWeightsError(f"{path}: NIMA weights file not found")
-    if path.suffix not in WEIGHT_SUFFIXES:
-        raise NimaWeightsError(f"{path}: expected a {' or '.join(WEIGHT_SUFFIXES)} file")
-    meta = read_nima_meta(path)
-    try:
-        if path.suffix == ".safetensors":
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # safetensors and torch raise several types for a bad file
-        raise NimaWeightsError(
-            f"{path}: cannot read weights ({type(exc).__name__}: {exc})"
-        ) from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise NimaWeightsError(f"{path}: does not hold a state dict of tensors")
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    import torch
 
-    guessed = guess_backbone(state)
-    backbone = str(meta.get("backbone") or guessed or "")
-    if backbone not in BACKBONES:
-        raise NimaWeightsError(
-            f"{path}: unknown or missing backbone {backbone!r} (known: {', '.join(BACKBONES)})"
-        )
-    if guessed and guessed != backbone:
-        raise NimaWeightsError(
-            f"{path}: its description says backbone {backbone!r} but its tensors are for "
-            f"{guessed!r}; the file or its JSON was altered"
-        )
-    if expected_backbone and backbone != expected_backbone:
-        raise NimaWeightsError(
-            f"{path}: holds weights for backbone {backbone!r}, not {expected_backbone!r}"
-        )
+    from photoqc.models.nima import NIMA
+
+    state, meta = load_nima_state(path, expected_backbone=expected_backbone)
+    backbone = str(meta["backbone"])
     model = NIMA(backbone)
     try:
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0:3]
         raise NimaWeightsError(
             f"{path}: tensors do not fit a NIMA {backbone} network ({' '.join(first)})"
         ) from None
-    meta.setdefault("name", model_name_from_path(path))
-    meta.setdefault("backbone", backbone)
     return model.eval(), meta

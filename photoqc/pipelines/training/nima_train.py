@@ -34,12 +34,12 @@ from photoqc.models.nima import (
     NIMA,
     NUM_BUCKETS,
     backbone_spec,
-    distribution_mean_std,
     emd,
     mos_to_distribution,
     random_crops,
     votes_to_distribution,
 )
+from photoqc.models.nima_spec import distribution_mean_std
 from photoqc.models.nima_weights import load_nima, save_nima, sha256_of
 from photoqc.pipelines.training.labels import problem_report
 from photoqc.pipelines.training.nima_config import NimaTrainConfig

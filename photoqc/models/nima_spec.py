@@ -1,0 +1,110 @@
+"""What a NIMA network is, without the network: score buckets, MobileNet v1's layout,
+preprocessing and reading a score distribution. Nothing here imports torch, so scoring
+through ONNX Runtime (:mod:`photoqc.models.nima_onnx`) starts without it (torch takes
+about a second to import).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+if TYPE_CHECKING:
+    import torch
+
+NUM_BUCKETS = 10
+
+KERAS_BN_EPS = 1e-3
+
+MOBILENET_V1_BLOCKS = (
+    (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
+    (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1),
+)  # fmt: skip
+"""(pointwise filters, depthwise stride) of MobileNet v1's 13 separable blocks."""
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow "same" padding (before, after) for one dimension."""
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a backbone wants its input: size, resampling and value scaling.
+
+    Attributes
+    ----------
+    size : int
+        Side of the square input, pixels (the whole image is resized, not cropped).
+    resample : {"nearest", "bilinear"}
+        Resampling used to resize.
+    scaling : {"tf", "imagenet"}
+        ``"tf"``: ``x / 127.5 - 1`` (Keras MobileNet); ``"imagenet"``: ``(x / 255 - mean) / std``
+        with torchvision's ImageNet statistics.
+    """
+
+    size: int = 224
+    resample: str = "nearest"
+    scaling: str = "tf"
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    def resize(self, rgb: np.ndarray, size: int | None = None) -> np.ndarray:
+        """Resize an (H, W, 3) uint8 image to a square of ``size`` (default ``self.size``)."""
+        side = size or self.size
+        resample = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR}[
+            self.resample
+        ]
+        return np.asarray(Image.fromarray(rgb).resize((side, side), resample))
+
+    def to_array(self, square: np.ndarray) -> np.ndarray:
+        """Scale (N, H, W, 3) or (H, W, 3) uint8 pixels to the network's float32 NCHW input
+        (what :meth:`to_tensor` gives, as numpy)."""
+        x = np.asarray(square, dtype=np.float32)
+        if x.ndim == 3:
+            x = x[None]
+        x = x.transpose(0, 3, 1, 2)
+        if self.scaling == "tf":
+            return np.ascontiguousarray(x / np.float32(127.5) - np.float32(1.0))
+        mean = np.array([0.485, 0.456, 0.406], np.float32).reshape(1, 3, 1, 1)
+        std = np.array([0.229, 0.224, 0.225], np.float32).reshape(1, 3, 1, 1)
+        return np.ascontiguousarray((x / np.float32(255.0) - mean) / std)
+
+    def batch(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """A batch of (H, W, 3) uint8 images -> (N, 3, size, size) float32 array."""
+        return self.to_array(np.stack([self.resize(im) for im in images]))
+
+    def to_tensor(self, square: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Scale (N, H, W, 3) or (H, W, 3) uint8 pixels to the network's float NCHW input."""
+        import torch  # here, not above: scoring with ONNX Runtime never imports torch
+
+        x = torch.as_tensor(np.asarray(square)).float()
+        if x.ndim == 3:
+            x = x.unsqueeze(0)
+        x = x.permute(0, 3, 1, 2)
+        if self.scaling == "tf":
+            return x / 127.5 - 1.0
+        mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+        std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+        return (x / 255.0 - mean) / std
+
+    def __call__(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        """A batch of (H, W, 3) uint8 images -> (N, 3, size, size) float tensor."""
+        return self.to_tensor(np.stack([self.resize(im) for im in images]))
+
+
+def distribution_mean_std(probs: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation (score units, 1–10) of score distributions (N, 10)."""
+    p = np.asarray(probs, dtype=np.float64).reshape(-1, NUM_BUCKETS)
+    scores = np.arange(1, NUM_BUCKETS + 1, dtype=np.float64)
+    mean = p @ scores
+    var = p @ (scores**2) - mean**2
+    return mean, np.sqrt(np.clip(var, 0.0, None))
