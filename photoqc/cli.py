@@ -484,6 +484,7 @@ def serve_command(
     timeout_s: o.TimeoutS = ServeSettings.timeout_s,
     read_timeout_s: o.ReadTimeoutS = ServeSettings.read_timeout_s,
     max_photos: o.MaxPhotos = ServeSettings.max_photos,
+    nima_batch_ms: o.NimaBatchMs = ServeSettings.nima_batch_ms,
 ) -> None:
     """Serve the upload check over HTTP: `POST /v1/check`, `POST /v1/rank` (a listing's
     photos in cover order), `/healthz`, `/readyz`, `/metrics`, the API schema at
@@ -500,6 +501,7 @@ def serve_command(
         queue=queue,
         read_timeout_s=read_timeout_s,
         max_photos=max_photos,
+        nima_batch_ms=nima_batch_ms,
     )
     settings.api_key()  # an unset key variable: said here, before anything starts
     if model is not None:

@@ -642,6 +642,15 @@ MaxPhotos = Annotated[
     int,
     _option("--max-photos", min=1, help="Most photos one `POST /v1/rank` may send; more get 413."),
 ]
+NimaBatchMs = Annotated[
+    float,
+    _option(
+        "--nima-batch-ms",
+        min=0.0,
+        help="Milliseconds a photo waits for other requests' photos to share NIMA's forward "
+        "pass (0: no waiting).",
+    ),
+]
 ApiKeyEnv = Annotated[
     str | None,
     _option(

@@ -13,7 +13,10 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +26,9 @@ from photoqc.errors import PhotoqcError
 from photoqc.features import FeatureInput, measure
 from photoqc.images import ImageLoadError, LoadedImage, load_image
 from photoqc.segmentation import SegmentationResult, build_segmenter
+
+if TYPE_CHECKING:
+    from photoqc.models.nima_batching import NimaBatcher
 
 logger = logging.getLogger(__name__)
 
@@ -91,19 +97,40 @@ class FeatureExtractor:
 
     With ``keep_embeddings``, each ok row also carries its NIMA embeddings under
     :data:`EMBEDDINGS_KEY` (training's read-out needs them; tables leave them out).
+    ``nima`` shares another extractor's networks (the service's threads share one
+    :class:`NimaBatcher`, so concurrent requests share forward passes); else the
+    extractor builds its own, gathering calls for ``nima_window_s`` seconds.
     """
 
-    def __init__(self, config: ExtractConfig, keep_embeddings: bool = False):
+    def __init__(
+        self,
+        config: ExtractConfig,
+        keep_embeddings: bool = False,
+        nima: NimaBatcher | None = None,
+        nima_window_s: float = 0.0,
+    ):
         self.config = config
         self.keep_embeddings = keep_embeddings
         self.groups = config.groups()
+        # NIMA's group reads the networks' outputs; the others only pixels, so they are
+        # measured while the networks run (on the batcher's thread).
+        self.pixel_groups = tuple(g for g in self.groups if g.name != "nima")
+        self.nima_groups = tuple(g for g in self.groups if g.name == "nima")
         self.segmenter = build_segmenter(config.segmenter)
-        self.nima = None
-        if config.nima_weights:
+        self.nima = nima
+        if config.nima_weights and nima is None:
+            from photoqc.models.nima_batching import NimaBatcher
             from photoqc.models.nima_predict import NimaPredictor
 
-            self.nima = NimaPredictor(config.nima_weights)
-        self.nima_provenance = self.nima.provenance() if self.nima else "off"
+            self.nima = NimaBatcher(NimaPredictor(config.nima_weights), window_s=nima_window_s)
+        elif not config.nima_weights:
+            self.nima = None
+        self.nima_provenance = self.nima.predictor.provenance() if self.nima else "off"
+
+    def close(self) -> None:
+        """Stop the NIMA thread (it is a daemon: a process may also just end)."""
+        if self.nima is not None:
+            self.nima.close()
 
     def row(self, item: InputItem | ImageSource) -> dict[str, object]:
         """The feature row of one image; never raises for a bad file."""
@@ -127,25 +154,25 @@ class FeatureExtractor:
         :class:`LoadedImage`, or an :class:`InputItem` naming one of these."""
         items = [as_item(item) for item in items]
         out: list[Extraction | None] = [None] * len(items)
-        staged: list[tuple[int, LoadedImage, SegmentationResult]] = []
-        for i, item in enumerate(items):
+        decoded: list[tuple[int, LoadedImage]] = []
+        for i, image in enumerate(self._pool.map(self._decoded, [item.source for item in items])):
+            if isinstance(image, BaseException):  # one odd file never ends a batch
+                out[i] = self._failure(items[i], image)
+            else:
+                decoded.append((i, image))
+        pending = self._submit_nima([image.pixels for _, image in decoded])
+        staged = []
+        measured_images = self._pool.map(self._measure_pixels, [image for _, image in decoded])
+        for k, ((i, image), result) in enumerate(zip(decoded, measured_images, strict=True)):
+            if isinstance(result, BaseException):
+                out[i] = self._failure(items[i], result)
+            else:
+                staged.append((k, i, image, *result))
+        nima_scores, embeddings = self._nima_outputs(pending, len(decoded))
+        for k, i, image, seg, x, measured in staged:
+            x.nima = nima_scores[k]
             try:
-                image = self._decoded(item.source)
-                staged.append((i, image, self.segmenter.segment(image.pixels)))
-            except Exception as exc:  # one odd file must never end a batch of thousands
-                out[i] = self._failure(item, exc)
-        nima_scores, embeddings = self._nima_outputs([image.pixels for _, image, _ in staged])
-        for (i, image, seg), nima, embedded in zip(staged, nima_scores, embeddings, strict=True):
-            x = FeatureInput(
-                image.pixels,
-                seg.mask,
-                image.jpeg_quantization,
-                self.config.analysis_long_side,
-                nima,
-                image.jpeg_subsampling,
-            )
-            try:
-                features = measure(x, self.groups)
+                measured.update(measure(x, self.nima_groups))
             except Exception as exc:
                 out[i] = self._failure(items[i], exc)
                 continue
@@ -158,27 +185,64 @@ class FeatureExtractor:
                 "object_class": seg.label or "",
                 "object_score": seg.score,
                 "nima": self.nima_provenance,
-                **features,
+                **{name: measured[name] for group in self.groups for name in group.names},
             }
             # The analysis-scale view only when the features made it (they all do today).
-            out[i] = Extraction(row, None, image, seg, x.__dict__.get("rgb_small"), embedded)
+            out[i] = Extraction(row, None, image, seg, x.__dict__.get("rgb_small"), embeddings[k])
         return out  # type: ignore[return-value]
 
-    def _decoded(self, source: ImageSource) -> LoadedImage:
+    def _decoded(self, source: ImageSource) -> LoadedImage | BaseException:
+        """The decoded image, or the exception that stopped it (returned, not raised)."""
         if isinstance(source, LoadedImage):
             return source
-        return load_image(source, max_pixels=self.config.max_pixels)
+        try:
+            return load_image(source, max_pixels=self.config.max_pixels)
+        except Exception as exc:
+            return exc
 
-    def _nima_outputs(self, images: list) -> tuple[list, list]:
+    @cached_property
+    def _pool(self) -> ThreadPoolExecutor:
+        """Threads that segment and measure the photos of a batch side by side (OpenCV and
+        numpy's large operations release the GIL), as many as the process's thread budget."""
+        from photoqc.models.nima_onnx import thread_budget
+
+        return ThreadPoolExecutor(thread_budget(), thread_name_prefix="photoqc-measure")
+
+    def _measure_pixels(
+        self, image: LoadedImage
+    ) -> tuple[SegmentationResult, FeatureInput, dict] | BaseException:
+        """Segment one photo and measure every feature that reads pixels only; the
+        exception instead of raising it, so one photo's failure stays its own."""
+        try:
+            seg = self.segmenter.segment(image.pixels)
+            x = FeatureInput(
+                image.pixels,
+                seg.mask,
+                image.jpeg_quantization,
+                self.config.analysis_long_side,
+                None,
+                image.jpeg_subsampling,
+            )
+            return seg, x, measure(x, self.pixel_groups)
+        except Exception as exc:
+            return exc
+
+    def _submit_nima(self, images: list) -> Future | None:
+        """NIMA started on a batch (its outputs come from :meth:`_nima_outputs`)."""
+        if self.nima is None or not images:
+            return None
+        return self.nima.submit(images)
+
+    def _nima_outputs(self, pending: Future | None, count: int) -> tuple[list, list]:
         """NIMA's (mean, std) and embeddings per image, None each where NIMA is off or
         failed on the batch."""
-        if self.nima is None or not images:
-            return [None] * len(images), [None] * len(images)
+        if pending is None:
+            return [None] * count, [None] * count
         try:
-            return self.nima.outputs(images)
+            return pending.result()
         except Exception:  # a failed batch loses its NIMA values, not its rows
-            logger.exception("NIMA failed on a batch of %d images", len(images))
-            return [None] * len(images), [None] * len(images)
+            logger.exception("NIMA failed on a batch of %d images", count)
+            return [None] * count, [None] * count
 
     def error_row(self, item: InputItem, message: str) -> dict[str, object]:
         """The row of ``item`` when it could not be processed."""

@@ -17,6 +17,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,9 @@ from photoqc.models.explain import (
     top_reasons,
 )
 from photoqc.perceptual_hash import hash_text, photo_hashes
+
+if TYPE_CHECKING:
+    from photoqc.models.nima_batching import NimaBatcher
 
 logger = logging.getLogger(__name__)
 
@@ -188,6 +192,10 @@ class Scorer:
         Add ``shap_<feature>`` columns to CSV rows.
     top : int
         Reasons per photo.
+    nima, nima_window_s : NimaBatcher, float
+        Share another scorer's NIMA networks and batches (the service's threads do), or
+        build them here, gathering concurrent calls for ``nima_window_s`` seconds
+        (:class:`photoqc.models.nima_batching.NimaBatcher`).
     """
 
     def __init__(
@@ -196,11 +204,15 @@ class Scorer:
         config: ExtractConfig,
         with_shap: bool = False,
         top: int = DEFAULT_TOP_REASONS,
+        *,
+        nima: NimaBatcher | None = None,
+        nima_window_s: float = 0.0,
     ):
         self.bundle = bundle if isinstance(bundle, ModelBundle) else load_bundle(bundle)
         self.config = config
         self.with_shap = with_shap
         self.top = top
+        self.nima, self.nima_window_s = nima, nima_window_s
         self.columns = score_columns(config, self.bundle, with_shap)
         self.good = self.bundle.good_ranges
         self.specs = config.specs()
@@ -220,6 +232,7 @@ class Scorer:
         *,
         with_shap: bool = False,
         top: int = DEFAULT_TOP_REASONS,
+        nima_window_s: float = 0.0,
     ) -> tuple[Scorer, list[str]]:
         """The whole pipeline of a model folder in one call: the bundle, the recipe it was
         trained with (made again here, with ``options`` for weights folders and the like),
@@ -233,13 +246,13 @@ class Scorer:
         config, warnings = ExtractConfig.from_record(
             bundle.recipe, options, used_features=bundle.feature_names
         )
-        return cls(bundle, config, with_shap, top), warnings
+        return cls(bundle, config, with_shap, top, nima_window_s=nima_window_s), warnings
 
     @cached_property
     def extractor(self) -> FeatureExtractor:
         """The recipe's extractor (segmenter, NIMA), built on first use: a process that only
         hands the work to others (the ray engine's driver) never loads the networks."""
-        return FeatureExtractor(self.config)
+        return FeatureExtractor(self.config, nima=self.nima, nima_window_s=self.nima_window_s)
 
     def worker_args(self) -> tuple:
         """Arguments that build this scorer again in a worker process."""

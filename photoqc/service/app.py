@@ -99,8 +99,13 @@ class Checker:
         from photoqc.models.bundle import default_model_dir
 
         first, self.warnings = Scorer.from_model(
-            settings.model or default_model_dir(), self.options
+            settings.model or default_model_dir(),
+            self.options,
+            nima_window_s=settings.nima_batch_ms / 1000,
         )
+        # Every thread's scorer shares the first one's NIMA batcher: photos of concurrent
+        # requests share forward passes.
+        self.nima = first.extractor.nima
         self.bundle, self.config = first.bundle, first.config
         self._local = threading.local()
         self._spare = [first]
@@ -115,12 +120,14 @@ class Checker:
             with self._spare_lock:
                 scorer = self._spare.pop() if self._spare else None
             if scorer is None:
-                scorer = Scorer(self.bundle, self.config)
+                scorer = Scorer(self.bundle, self.config, nima=self.nima)
             self._local.scorer = scorer
         return scorer
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.nima is not None:
+            self.nima.close()
 
     def check(
         self, image: bytes | BinaryIO, name: str, with_features: bool, with_mask: bool

@@ -43,6 +43,9 @@ class ServeSettings:
         whole body; past them it gets 408 and the connection is closed.
     max_photos : int
         Most photos one ``POST /v1/rank`` may send (each within ``max_upload_mb``).
+    nima_batch_ms : float
+        How long a photo ready for NIMA waits for other requests' photos to share one
+        forward pass, milliseconds (0: no waiting; checks still share what is queued).
     """
 
     model: str | None = None
@@ -54,6 +57,7 @@ class ServeSettings:
     queue: int = 16
     read_timeout_s: float = 15.0
     max_photos: int = 20
+    nima_batch_ms: float = 5.0
 
     @property
     def grace_s(self) -> float:
