@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+
 import cv2
 import numpy as np
 import pytest
 from conftest import encode
 from PIL import Image
+from skimage import data
 
 from photoqc.images import ImageLoadError, load_image
 
@@ -214,3 +217,25 @@ def test_pixel_limit_is_configurable(tmp_path, astronaut):
     with pytest.raises(ImageLoadError, match=r"exceeds the limit of 0\.1 MP"):
         load_image(path, max_pixels=100_000)
     assert load_image(path, max_pixels=512 * 512).width == 512
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+@pytest.mark.parametrize("subsampling", [0, 2])
+def test_jpegs_decode_to_pillows_pixels_in_every_exif_orientation(mode, subsampling):
+    """JPEGs are decoded by OpenCV (faster, straight into numpy); the pixels must be the
+    ones Pillow gives, turned upright as ImageOps.exif_transpose turns them."""
+    from PIL import ImageOps
+
+    source = Image.fromarray(data.astronaut()[:300, :200]).convert(mode)
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        buffer = io.BytesIO()
+        source.save(buffer, "JPEG", quality=85, subsampling=subsampling, exif=exif.tobytes())
+        loaded = load_image(buffer.getvalue())
+        with Image.open(io.BytesIO(buffer.getvalue())) as reference:
+            expected = np.asarray(ImageOps.exif_transpose(reference).convert("RGB"))
+        assert loaded.exif_orientation == orientation
+        assert loaded.pixels.shape == expected.shape, orientation
+        assert loaded.pixels.flags.c_contiguous
+        np.testing.assert_array_equal(loaded.pixels, expected)
