@@ -125,3 +125,17 @@ def test_scoring_with_the_default_model_never_imports_torch(tmp_path, astronaut)
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_nearest_resizing_picks_the_pixels_pillow_picks():
+    from PIL import Image
+
+    from photoqc.models.nima_spec import nearest_square
+
+    rng = np.random.default_rng(3)
+    sizes = [(500, 500), (3000, 4000), (4000, 3000), (7, 9), (5000, 2), (224, 224)]
+    sizes += [tuple(int(v) for v in rng.integers(2, 2500, 2)) for _ in range(30)]
+    for h, w in sizes:
+        image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        expected = np.asarray(Image.fromarray(image).resize((224, 224), Image.Resampling.NEAREST))
+        np.testing.assert_array_equal(nearest_square(image, 224), expected, err_msg=f"{h}x{w}")

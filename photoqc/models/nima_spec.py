@@ -60,6 +60,8 @@ class Preprocessing:
     def resize(self, rgb: np.ndarray, size: int | None = None) -> np.ndarray:
         """Resize an (H, W, 3) uint8 image to a square of ``size`` (default ``self.size``)."""
         side = size or self.size
+        if self.resample == "nearest":
+            return nearest_square(rgb, side)
         resample = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR}[
             self.resample
         ]
@@ -99,6 +101,17 @@ class Preprocessing:
     def __call__(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         """A batch of (H, W, 3) uint8 images -> (N, 3, size, size) float tensor."""
         return self.to_tensor(np.stack([self.resize(im) for im in images]))
+
+
+def nearest_square(rgb: np.ndarray, side: int) -> np.ndarray:
+    """``rgb`` resized to ``side`` x ``side`` by nearest-neighbour sampling: the pixels
+    Pillow's ``resize(..., NEAREST)`` picks (the source pixel under each output pixel's
+    centre; equal to the value, tests/test_nima_onnx.py), gathered straight from the
+    array instead of copying a 12 MP photo into Pillow first (about 10 ms)."""
+    h, w = rgb.shape[:2]
+    rows = ((np.arange(side) + 0.5) * (h / side)).astype(np.intp)
+    cols = ((np.arange(side) + 0.5) * (w / side)).astype(np.intp)
+    return rgb[rows[:, None], cols[None, :]]
 
 
 def distribution_mean_std(probs: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
