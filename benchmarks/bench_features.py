@@ -14,9 +14,9 @@ large):
 - each feature group, and all classic features together (no NIMA);
 - NIMA, both shipped networks, per photo in a batch of 16.
 
-Then the targets of issue 13 as ``ratio`` lines (measured / limit; <= 1 meets it):
-classic features of the 12 MP JPEG with decoding against a full Pillow decode (limit 2.0),
-and the default segmenter's time on the phone photos (limit 40 ms).
+Then issue 24's target as a ``ratio`` line with its plain figures: classic features of the
+12 MP JPEG, decode included, over Pillow's full decode of it (target <= 1.5), and the
+default segmenter's time on the phone photos (issue 13: <= 40 ms).
 """
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ from photoqc.segmentation.fastcut import FastCutSegmenter
 
 DEFAULT_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "clive-dev" / "images"
 SEGMENTER_LIMIT_MS = 40.0
-FEATURES_OVER_DECODE_LIMIT = 2.0
+FEATURES_OVER_DECODE_TARGET = 1.5
+"""Issue 24: all classic features of a 12 MP JPEG, decode included, against Pillow's full
+decode of it."""
 
 
 def median_ms(fn, items, repeat: int = 1) -> float:
@@ -106,16 +108,17 @@ def main() -> int:
             print(f"note: {args.photos} not found; timing the 12 MP photo only")
         results = {name: run_set(paths) for name, paths in sets.items()}
     big_times = results["astronaut 4000x3000 JPEG (12 MP)"]
-    ratio = big_times["classic features, decode included"] / big_times["decode (Pillow, full)"]
+    features = big_times["classic features, decode included"]
+    decode = big_times["decode (Pillow, full)"]
     print(
-        f"ratio features_12mp_over_full_decode {ratio / FEATURES_OVER_DECODE_LIMIT:.2f}"
-        f"  ({ratio:.2f}x the decode; limit {FEATURES_OVER_DECODE_LIMIT}x)"
+        f"ratio features_12mp_over_full_decode {features / decode:.2f}"
+        f"  (classic features, decode included, {features:.1f} ms; Pillow's full decode "
+        f"{decode:.1f} ms; target <= {FEATURES_OVER_DECODE_TARGET})"
     )
     phone = results.get("clive-dev photos (500x500)", big_times)
     fastcut = phone["segment: fastcut"]
     print(
-        f"ratio fastcut_ms_over_limit {fastcut / SEGMENTER_LIMIT_MS:.2f}"
-        f"  ({fastcut:.1f} ms; limit {SEGMENTER_LIMIT_MS:.0f} ms)"
+        f"fastcut on the phone photos {fastcut:.1f} ms (issue 13: <= {SEGMENTER_LIMIT_MS:.0f} ms)"
     )
     return 0
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cached_property
 
 import cv2
 import numpy as np
@@ -225,6 +224,28 @@ class FeatureGroup:
         return tuple(spec.name for spec in self.specs)
 
 
+class view:
+    """A derived view of :class:`FeatureInput` computed on first use and kept on the
+    instance: ``functools.cached_property`` without the lock Python 3.11 holds across
+    *all* instances while one computes, which made the extractor's threads measuring
+    different photos wait for each other."""
+
+    def __init__(self, compute: Callable[[FeatureInput], object]):
+        self.compute = compute
+        self.__doc__ = compute.__doc__
+        self.name = compute.__name__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: FeatureInput | None, owner: type | None = None):
+        if instance is None:
+            return self
+        # Stored in the instance's __dict__, which then shadows this (non-data) descriptor.
+        value = instance.__dict__[self.name] = self.compute(instance)
+        return value
+
+
 class FeatureInput:
     """The pixels a feature group reads, with shared derived views computed once.
 
@@ -273,67 +294,67 @@ class FeatureInput:
     def object_found(self) -> bool:
         return self.mask is not None
 
-    @cached_property
+    @view
     def analysis_size(self) -> tuple[int, int]:
         """(width, height) of the analysis-scale views."""
         scale = min(1.0, self.analysis_long_side / max(self.width, self.height))
         return max(1, round(self.width * scale)), max(1, round(self.height * scale))
 
-    @cached_property
+    @view
     def luma(self) -> np.ndarray:
         """Native-scale luma (Rec. 601), uint8 0–255."""
         return cv2.cvtColor(self.rgb, cv2.COLOR_RGB2GRAY)
 
-    @cached_property
+    @view
     def luma_histogram(self) -> np.ndarray:
         """Native-scale luma histogram: pixel count per level 0–255 (float64, 256)."""
         if self.luma.size == 0:
             return np.zeros(256)
         return cv2.calcHist([self.luma], [0], None, [256], [0, 256]).ravel().astype(np.float64)
 
-    @cached_property
+    @view
     def luma_small(self) -> np.ndarray:
         """Analysis-scale luma, float32 0–255 (area-averaged, so no aliasing)."""
         # From the shrunk RGB: OpenCV's uint8 area resize is several times faster than
         # resizing a float copy of full-size luma, and differs by under half a level.
         return cv2.cvtColor(self.rgb_small, cv2.COLOR_RGB2GRAY)
 
-    @cached_property
+    @view
     def rgb_small(self) -> np.ndarray:
         """Analysis-scale RGB, float32 0–255."""
         return _shrink(self.rgb, self.analysis_size).astype(np.float32)
 
-    @cached_property
+    @view
     def gradients(self) -> tuple[np.ndarray, np.ndarray]:
         """Native-scale 3x3 Sobel derivatives (d/dx, d/dy) of luma, float32."""
         return sobel_gradients(self.luma)
 
-    @cached_property
+    @view
     def native_windows(self) -> list[tuple[slice, slice]]:
         """Where native-scale features look: the whole frame up to :data:`NATIVE_BUDGET`
         pixels, else a grid of tiles (see :func:`native_windows`)."""
         return native_windows(self.height, self.width)
 
-    @cached_property
+    @view
     def native_rgb(self) -> list[np.ndarray]:
         """Native-scale RGB (uint8) of each of :attr:`native_windows`."""
         return [np.ascontiguousarray(self.rgb[ys, xs]) for ys, xs in self.native_windows]
 
-    @cached_property
+    @view
     def native_luma(self) -> list[np.ndarray]:
         """Native-scale luma (uint8 0–255) of each of :attr:`native_windows`."""
         if len(self.native_windows) == 1:
             return [self.luma]
         return [np.ascontiguousarray(self.luma[ys, xs]) for ys, xs in self.native_windows]
 
-    @cached_property
+    @view
     def native_gradients(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Sobel derivatives of each of :attr:`native_luma` (shared by sharpness and noise)."""
         if len(self.native_windows) == 1:
             return [self.gradients]
         return [sobel_gradients(luma) for luma in self.native_luma]
 
-    @cached_property
+    @view
     def mask_small(self) -> np.ndarray | None:
         """Analysis-scale object mask (bool), or None."""
         if self.mask is None:
