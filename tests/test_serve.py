@@ -384,3 +384,40 @@ def test_a_check_scores_the_upload_from_memory_and_reuses_its_own_mask(photo_byt
     assert picture.mode == "LA"  # the object opaque, the rest transparent: drawable over the photo
     mask = np.asarray(picture)[..., 1] > 127
     assert mask.shape == (512, 512) and mask[256, 256] and not mask[5, 5]
+
+
+def test_concurrent_checks_sharing_nima_batches_each_get_their_own_answer(photo_bytes):
+    """With a long batching window, 6 different photos checked at once share NIMA passes;
+    each answer must be the one that photo gets alone."""
+    from photoqc.degradations import source_photo
+
+    bodies = [
+        encode(np.ascontiguousarray(source_photo(n)[y:]), "JPEG", quality=90)
+        for n in ("astronaut", "coffee", "chelsea")
+        for y in (0, 60)
+    ]
+    running = Server("--threads", "6", "--nima-batch-ms", "300")
+    try:
+        alone = [_post(running, b).json() for b in bodies]
+
+        async def together() -> list[dict]:
+            async with httpx.AsyncClient(timeout=60) as client:
+                answers = await asyncio.gather(
+                    *(
+                        client.post(
+                            running.url + "/v1/check?features=true",
+                            content=b,
+                            headers={"Content-Type": "image/jpeg"},
+                        )
+                        for b in reversed(bodies)
+                    )
+                )
+            return [a.json() for a in reversed(answers)]
+
+        shared = asyncio.run(together())
+    finally:
+        running.stop()
+    assert len({round(a["p_good"], 6) for a in alone}) == len(bodies)  # all differ
+    for one, both in zip(alone, shared, strict=True):
+        assert both["p_good"] == pytest.approx(one["p_good"], abs=1e-4)
+        assert both["verdict"] == one["verdict"]
