@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import encode
+from skimage import data
 
 from photoqc.features import FEATURE_GROUPS, compute_features, feature_names, feature_specs
 from photoqc.features.clipping import CLIP_BLACK_LEVEL, CLIP_WHITE_LEVEL
@@ -265,3 +266,36 @@ def test_region_contrast_ignores_exposure_but_sees_flat_light(astronaut):
         assert darker[name] == pytest.approx(base[name], rel=0.1), name
         assert flatter[name] < 0.6 * base[name], name
     assert darker["q_tr_brightness"] < 0.8 * base["q_tr_brightness"]
+
+
+def test_a_large_photo_measured_on_two_threads_gets_the_same_values():
+    """A photo measured on native tiles has its tile work done on a second thread; the
+    row must be the one a single thread gives, value for value and in table order."""
+    from photoqc.features import FEATURE_GROUPS, FeatureInput, measure
+
+    big = cv2.resize(data.coffee(), (2400, 1600), interpolation=cv2.INTER_CUBIC)
+    big = np.clip(big + np.random.default_rng(1).normal(0, 4, big.shape), 0, 255).astype(np.uint8)
+    mask = np.zeros(big.shape[:2], bool)
+    mask[400:1200, 600:1800] = True
+
+    def row(split: bool) -> dict[str, float]:
+        x = FeatureInput(big, mask)
+        assert len(x.native_windows) > 1  # large enough to be tiled, so the split runs
+        return measure(x, FEATURE_GROUPS, split_large=split)
+
+    one, two = row(False), row(True)
+    assert list(two) == list(one)
+    np.testing.assert_array_equal(np.array(list(two.values())), np.array(list(one.values())))
+    assert one["noise_sigma"] > 1 and one["object_found"] == 1.0
+
+
+def test_the_quantile_of_whole_levels_is_numpys():
+    from photoqc.features.stats import level_quantile
+
+    rng = np.random.default_rng(2)
+    for size in (1, 2, 7, 1000, 250_000):
+        levels = np.minimum(rng.geometric(0.03, size), 255)
+        counts = np.bincount(levels, minlength=256)
+        for q in (0.0, 0.01, 0.5, 0.99, 0.999, 1.0, float(rng.random())):
+            assert level_quantile(counts, q) == pytest.approx(np.quantile(levels, q), abs=1e-9)
+    assert np.isnan(level_quantile(np.zeros(256, int), 0.5))

@@ -11,7 +11,9 @@ True
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
+from concurrent.futures import Future
 
 import numpy as np
 
@@ -127,15 +129,67 @@ def compute_features(
     return measure(x, groups)
 
 
-def measure(x: FeatureInput, groups: tuple[FeatureGroup, ...] = FEATURE_GROUPS) -> dict[str, float]:
+NATIVE_TILE_GROUPS = ("noise", "compression")
+"""Groups that read only a large photo's native tiles (:attr:`FeatureInput.native_windows`):
+measured beside the analysis-scale groups, on a second thread (see :func:`measure`)."""
+
+
+def measure(
+    x: FeatureInput,
+    groups: tuple[FeatureGroup, ...] = FEATURE_GROUPS,
+    *,
+    split_large: bool = True,
+) -> dict[str, float]:
     """Every feature of ``groups`` from one prepared input (whose shared views, such as the
     analysis-scale image, stay available to the caller afterwards).
+
+    With ``split_large``, a photo large enough to be measured on native tiles has its tile
+    work (the tiles' views, noise and blocking) done on a second thread while this one
+    makes the analysis-scale views and measures what reads them: OpenCV and numpy release
+    the GIL, so a 12 MP photo takes about two thirds of the time on two cores
+    (``benchmarks/bench_features.py``). The values are the same either way (each view is
+    computed once, by the half that uses it).
 
     Returns
     -------
     dict of str to float
         One value per feature name, in table order.
     """
+    tiled = [g for g in groups if g.name in NATIVE_TILE_GROUPS]
+    if not (split_large and tiled and len(tiled) < len(groups) and len(x.native_windows) > 1):
+        return _measure(x, groups)
+    x.luma  # noqa: B018  (both halves start from native luma: made once, here)
+    tiles = _on_a_thread(lambda: _tile_views_then(x, tiled))
+    # The groups that read the tiles' views as well as analysis-scale ones wait for both.
+    both = [g for g in groups if g.name == "sharpness"]
+    row = _measure(x, tuple(g for g in groups if g not in tiled and g not in both))
+    row.update(tiles.result())
+    row.update(_measure(x, tuple(both)))
+    return {name: row[name] for group in groups for name in group.names}
+
+
+def _tile_views_then(x: FeatureInput, groups: list[FeatureGroup]) -> dict[str, float]:
+    x.luma_histogram  # noqa: B018  (native, like the tiles: made on this thread)
+    x.native_gradients  # noqa: B018
+    x.native_rgb  # noqa: B018
+    return _measure(x, tuple(groups))
+
+
+def _on_a_thread(work) -> Future:
+    """``work()`` started on a thread of its own; its result (or exception) in a future."""
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(work())
+        except BaseException as exc:  # handed to whoever waits on the future
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="photoqc-tiles", daemon=True).start()
+    return future
+
+
+def _measure(x: FeatureInput, groups: tuple[FeatureGroup, ...]) -> dict[str, float]:
     row: dict[str, float] = {}
     for group in groups:
         values = group.compute(x)

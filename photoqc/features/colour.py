@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from photoqc.features.base import Direction, FeatureGroup, FeatureInput, FeatureSpec
+from photoqc.features.stats import level_quantile
 
 
 def colourfulness(rgb: np.ndarray) -> float:
@@ -58,7 +59,13 @@ def colour_balance(rgb: np.ndarray, quantile: float = BALANCE_QUANTILE) -> float
     same level in all three channels; a colour cast caps one channel well below the others.
     After the white-patch (max-RGB) illuminant estimate.
     """
-    highs = np.quantile(rgb.reshape(-1, 3), quantile, axis=0)
+    pixels = rgb.reshape(-1, 3)
+    levels = np.clip(pixels, 0, 255).astype(np.uint8)
+    if pixels.size and np.array_equal(levels, pixels):  # whole levels (always, from uint8)
+        counts = [np.bincount(channel, minlength=256) for channel in levels.T]
+        highs = np.array([level_quantile(c, quantile) for c in counts])
+    else:
+        highs = np.quantile(pixels, quantile, axis=0)
     return float(highs.min() / highs.max()) if highs.max() > 0 else float("nan")
 
 

