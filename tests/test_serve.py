@@ -421,3 +421,22 @@ def test_concurrent_checks_sharing_nima_batches_each_get_their_own_answer(photo_
     for one, both in zip(alone, shared, strict=True):
         assert both["p_good"] == pytest.approx(one["p_good"], abs=1e-4)
         assert both["verdict"] == one["verdict"]
+
+
+def test_several_worker_processes_serve_and_keep_the_header_deadline(photo_bytes):
+    """`--workers 2`: uvicorn starts the processes with the guarded protocol by import
+    path (it used to fail to start: a class made at run time cannot be pickled), and each
+    keeps the read timeout it was given."""
+    running = Server("--workers", "2", "--threads", "1", "--read-timeout-s", "1")
+    try:
+        response = _post(running, photo_bytes)
+        assert response.status_code == 200, response.text
+        assert response.json()["verdict"] in ("good", "bad")
+        with socket.create_connection(("127.0.0.1", running.port), timeout=10) as silent:
+            start = time.monotonic()
+            answer = silent.recv(4096)  # we send nothing: the worker must give up on us
+            waited = time.monotonic() - start
+        assert answer.startswith(b"HTTP/1.1 408") and b"request_timeout" in answer
+        assert 0.5 < waited < 5
+    finally:
+        running.stop()

@@ -8,6 +8,7 @@ import signal
 
 from photoqc.service.protocol import (
     ACCEPT_BACKLOG,
+    WORKER_PROTOCOL,
     AcceptErrors,
     connection_cap,
     guarded_protocol,
@@ -51,6 +52,7 @@ def serve(settings: ServeSettings, *, host: str, port: int, workers: int = 1) ->
         uvicorn.run(create_app(settings), **options)
         return
     os.environ[CONFIG_ENV] = settings.to_env()
+    options["http"] = WORKER_PROTOCOL  # workers import it: a class made here cannot travel
     uvicorn.run("photoqc.service.app:create_app", factory=True, workers=workers, **options)
 
 

@@ -83,102 +83,128 @@ def json_error(status: int, reason: str, code: str, message: str) -> bytes:
     return head.encode("ascii") + body
 
 
+class GuardedH11Protocol(H11Protocol):
+    """h11 with the guards above; :func:`guarded_protocol` sets the limits."""
+
+    read_timeout: float = 15.0
+    """Seconds a client may take to send its request line and headers."""
+    max_connections: int = MIN_CONNECTIONS
+    """Connections this process holds open at most."""
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._wait_for_headers()
+        self._make_room()
+
+    def data_received(self, data: bytes) -> None:
+        if self.conn.their_state is h11.IDLE and self._headers_too_large(data):
+            return
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:  # a whole request line and headers
+            self._headers_arrived()
+
+    def _headers_too_large(self, data: bytes) -> bool:
+        """431 for a request line and headers past the limit, arrived whole or not
+        (h11 bounds only what is still incomplete)."""
+        pending = self.conn.trailing_data[0] + data
+        end = pending.find(b"\r\n\r\n")
+        if (end if end >= 0 else len(pending)) <= self._header_limit():
+            return False
+        self._refuse(
+            431,
+            "Request Header Fields Too Large",
+            "headers_too_large",
+            "the request headers are larger than the server accepts",
+        )
+        return True
+
+    def _header_limit(self) -> int:
+        return self.config.h11_max_incomplete_event_size or DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
+
+    def _refuse(self, status: int, reason: str, code: str, message: str) -> None:
+        self._headers_arrived()
+        if not self.transport.is_closing():
+            self.transport.write(json_error(status, reason, code, message))
+            self.transport.close()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._wait_for_headers()  # the next request on this connection
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._headers_arrived()
+        super().connection_lost(exc)
+
+    def send_400_response(self, msg: str) -> None:
+        """The parser's refusal, as JSON."""
+        self._refuse(
+            400,
+            "Bad Request",
+            "bad_request",
+            "malformed HTTP request (request line, headers or Content-Length)",
+        )
+
+    def _wait_for_headers(self) -> None:
+        self._headers_arrived()
+        self.waiting_since = self.loop.time()
+        self.header_timer = self.loop.call_later(self.read_timeout, self._headers_too_slow)
+
+    def _headers_arrived(self) -> None:
+        timer = getattr(self, "header_timer", None)
+        if timer is not None:
+            timer.cancel()
+        self.header_timer = None
+        self.waiting_since = None
+
+    def _headers_too_slow(self) -> None:
+        self.header_timer = None
+        if self.conn.their_state is h11.IDLE:
+            self._refuse(
+                408,
+                "Request Timeout",
+                "request_timeout",
+                f"no complete request line and headers within {self.read_timeout:g} s",
+            )
+
+    def _make_room(self) -> None:
+        live = [c for c in self.connections if not c.transport.is_closing()]
+        excess = len(live) - self.max_connections
+        if excess <= 0:
+            return
+        waiting = sorted(
+            (c for c in live if getattr(c, "waiting_since", None) is not None),
+            key=lambda c: c.waiting_since,
+        )
+        for victim in waiting[:excess]:
+            victim._headers_arrived()
+            victim.transport.close()
+        if len(waiting) < excess:
+            logger.warning("%d connections open, none idle: refusing one", len(self.connections))
+            self.transport.close()
+
+
 def guarded_protocol(read_timeout: float, max_connections: int) -> type[H11Protocol]:
     """The protocol class for uvicorn's ``http=`` setting, with these limits."""
+    limits = {"read_timeout": read_timeout, "max_connections": max_connections}
+    return type("GuardedH11Protocol", (GuardedH11Protocol,), limits)
 
-    class GuardedH11Protocol(H11Protocol):
-        def connection_made(self, transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._wait_for_headers()
-            self._make_room()
 
-        def data_received(self, data: bytes) -> None:
-            if self.conn.their_state is h11.IDLE and self._headers_too_large(data):
-                return
-            super().data_received(data)
-            if self.conn.their_state is not h11.IDLE:  # a whole request line and headers
-                self._headers_arrived()
+class WorkerH11Protocol(GuardedH11Protocol):
+    """:class:`GuardedH11Protocol` for ``photoqc serve --workers N``: uvicorn hands its
+    worker processes the protocol by import path (a class made at run time cannot travel
+    to them), so each reads its limits from the service settings in its environment
+    (:data:`photoqc.service.settings.CONFIG_ENV`, set by the launcher)."""
 
-        def _headers_too_large(self, data: bytes) -> bool:
-            """431 for a request line and headers past the limit, arrived whole or not
-            (h11 bounds only what is still incomplete)."""
-            pending = self.conn.trailing_data[0] + data
-            end = pending.find(b"\r\n\r\n")
-            if (end if end >= 0 else len(pending)) <= self._header_limit():
-                return False
-            self._refuse(
-                431,
-                "Request Header Fields Too Large",
-                "headers_too_large",
-                "the request headers are larger than the server accepts",
-            )
-            return True
+    def __init__(self, *args, **kwargs) -> None:
+        cls = type(self)
+        if "read_timeout" not in cls.__dict__:
+            from photoqc.service.settings import ServeSettings
 
-        def _header_limit(self) -> int:
-            return self.config.h11_max_incomplete_event_size or DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
+            cls.read_timeout = ServeSettings.from_env().read_timeout_s
+            cls.max_connections = connection_cap()
+        super().__init__(*args, **kwargs)
 
-        def _refuse(self, status: int, reason: str, code: str, message: str) -> None:
-            self._headers_arrived()
-            if not self.transport.is_closing():
-                self.transport.write(json_error(status, reason, code, message))
-                self.transport.close()
 
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if not self.transport.is_closing():
-                self._wait_for_headers()  # the next request on this connection
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._headers_arrived()
-            super().connection_lost(exc)
-
-        def send_400_response(self, msg: str) -> None:
-            """The parser's refusal, as JSON."""
-            self._refuse(
-                400,
-                "Bad Request",
-                "bad_request",
-                "malformed HTTP request (request line, headers or Content-Length)",
-            )
-
-        def _wait_for_headers(self) -> None:
-            self._headers_arrived()
-            self.waiting_since = self.loop.time()
-            self.header_timer = self.loop.call_later(read_timeout, self._headers_too_slow)
-
-        def _headers_arrived(self) -> None:
-            timer = getattr(self, "header_timer", None)
-            if timer is not None:
-                timer.cancel()
-            self.header_timer = None
-            self.waiting_since = None
-
-        def _headers_too_slow(self) -> None:
-            self.header_timer = None
-            if self.conn.their_state is h11.IDLE:
-                self._refuse(
-                    408,
-                    "Request Timeout",
-                    "request_timeout",
-                    f"no complete request line and headers within {read_timeout:g} s",
-                )
-
-        def _make_room(self) -> None:
-            live = [c for c in self.connections if not c.transport.is_closing()]
-            excess = len(live) - max_connections
-            if excess <= 0:
-                return
-            waiting = sorted(
-                (c for c in live if getattr(c, "waiting_since", None) is not None),
-                key=lambda c: c.waiting_since,
-            )
-            for victim in waiting[:excess]:
-                victim._headers_arrived()
-                victim.transport.close()
-            if len(waiting) < excess:
-                logger.warning(
-                    "%d connections open, none idle: refusing one", len(self.connections)
-                )
-                self.transport.close()
-
-    return GuardedH11Protocol
+WORKER_PROTOCOL = f"{__name__}:WorkerH11Protocol"
+"""uvicorn's ``http=`` for several worker processes."""
