@@ -366,6 +366,7 @@ def _decode(stream, name: str, file_size: int, max_pixels: int) -> LoadedImage:
         quantization = _jpeg_quantization(image)
         subsampling = _jpeg_subsampling(image)
         orientation = _exif_orientation(image)
+        pixels, had_alpha, bit_depth = None, False, 8
         if fmt == "JPEG" and mode in ("RGB", "L"):
             try:
                 pixels = _decode_jpeg_with_opencv(stream, image.size, orientation)
@@ -373,36 +374,24 @@ def _decode(stream, name: str, file_size: int, max_pixels: int) -> LoadedImage:
                 raise ImageLoadError(
                     name, f"truncated or corrupt image data ({_one_line(exc)})"
                 ) from None
-            if pixels is not None:
-                return LoadedImage(
-                    pixels=pixels,
-                    source=name,
-                    format=fmt,
-                    mode=mode,
-                    file_size=file_size,
-                    exif_orientation=orientation,
-                    had_alpha=False,
-                    bit_depth=8,
-                    jpeg_quantization=quantization,
-                    jpeg_subsampling=subsampling,
-                )
-        try:
-            image.load()
-            if fmt == "JPEG":
-                _refuse_missing_rows(image)
-            upright = ImageOps.exif_transpose(image) if orientation != 1 else image
-        except Image.DecompressionBombError as exc:
-            raise ImageTooLargeError(name, f"decompression bomb refused ({exc})") from None
-        except _DECODER_ERRORS as exc:
-            raise ImageLoadError(
-                name, f"truncated or corrupt image data ({_one_line(exc)})"
-            ) from None
-        try:
-            pixels, had_alpha, bit_depth = _to_rgb8(upright)
-        except _DECODER_ERRORS as exc:
-            raise ImageLoadError(
-                name, f"unsupported pixel format {mode!r} ({_one_line(exc)})"
-            ) from None
+        if pixels is None:  # not such a JPEG, or one OpenCV could not decode
+            try:
+                image.load()
+                if fmt == "JPEG":
+                    _refuse_missing_rows(image)
+                upright = ImageOps.exif_transpose(image) if orientation != 1 else image
+            except Image.DecompressionBombError as exc:
+                raise ImageTooLargeError(name, f"decompression bomb refused ({exc})") from None
+            except _DECODER_ERRORS as exc:
+                raise ImageLoadError(
+                    name, f"truncated or corrupt image data ({_one_line(exc)})"
+                ) from None
+            try:
+                pixels, had_alpha, bit_depth = _to_rgb8(upright)
+            except _DECODER_ERRORS as exc:
+                raise ImageLoadError(
+                    name, f"unsupported pixel format {mode!r} ({_one_line(exc)})"
+                ) from None
     return LoadedImage(
         pixels=pixels,
         source=name,

@@ -117,14 +117,12 @@ class FeatureExtractor:
         self.pixel_groups = tuple(g for g in self.groups if g.name != "nima")
         self.nima_groups = tuple(g for g in self.groups if g.name == "nima")
         self.segmenter = build_segmenter(config.segmenter)
-        self.nima = nima
+        self.nima = nima if config.nima_weights else None
         if config.nima_weights and nima is None:
             from photoqc.models.nima_batching import NimaBatcher
             from photoqc.models.nima_predict import NimaPredictor
 
             self.nima = NimaBatcher(NimaPredictor(config.nima_weights), window_s=nima_window_s)
-        elif not config.nima_weights:
-            self.nima = None
         self.nima_provenance = self.nima.predictor.provenance() if self.nima else "off"
 
     def close(self) -> None:
