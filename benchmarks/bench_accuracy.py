@@ -62,7 +62,7 @@ LOCKBOX_SEED = 2026
 REPEATS = 5
 MOS_THRESHOLD = 50.0
 
-SHIPPED = TrainConfig(augment=AugmentConfig(copies=2))
+SHIPPED = TrainConfig(augment=AugmentConfig(copies=8, kind="mixed"))
 """The recipe ``scripts/train_default.sh`` trains the built-in model with (with NIMA, and
 linear MOS targets: MOS / 100)."""
 BEFORE = replace(SHIPPED, monotone=False, augment=AugmentConfig(copies=0))
@@ -83,6 +83,11 @@ VARIANTS = {
         True,
         "linear",
     ),
+    "defect copies x2": (
+        replace(SHIPPED, augment=AugmentConfig(copies=2)),
+        True,
+        "linear",
+    ),
     "sigmoid targets": (SHIPPED, True, "sigmoid"),
     "before": (BEFORE, True, "sigmoid"),
     "before, no NIMA": (BEFORE, False, "sigmoid"),
@@ -93,7 +98,9 @@ constraints, no degraded copies. "no readout": without the learned impression of
 embeddings (``nima_embedding_quality``). "kadid copies": the copies drawn from KADID-10k's
 25 types at levels 1–5 and labelled by their fidelity to the original (``kind="kadid"``)
 instead of the 6 defects labelled by severity; "x4": four such copies a photo, each
-weighing half a real photo."""
+weighing half a real photo. The shipped recipe takes eight copies a photo, the 6 defects
+and the 25 types in turn (``kind="mixed"``); "defect copies x2" is the recipe before
+(two copies of the 6 defects)."""
 
 TARGETS = {"linear": 50.0, "sigmoid": 10.0}
 """MOS target -> its scale s (see :func:`photoqc.pipelines.training.labels.read_labels`)."""

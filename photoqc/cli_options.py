@@ -37,6 +37,7 @@ EngineChoice = StrEnum("EngineChoice", [(e, e) for e in ENGINES])
 class CopyKind(StrEnum):
     defects = "defects"
     kadid = "kadid"
+    mixed = "mixed"
 
 
 class ReportImages(StrEnum):
@@ -475,8 +476,9 @@ Copies = Annotated[
         "--copies",
         min=0,
         help="Degraded copies per good photo (noise, JPEG, blur, exposure, colour cast; or "
-        "KADID-10k's 25 types with --copy-kind kadid) to learn defects the photos lack; 0 "
-        "for none.",
+        "KADID-10k's 25 types with --copy-kind kadid; the two in turn with --copy-kind "
+        "mixed, as the default model is trained: --copies 8 --copy-kind mixed) to learn "
+        "defects the photos lack; 0 for none.",
     ),
 ]
 CopyKindOption = Annotated[
@@ -485,7 +487,7 @@ CopyKindOption = Annotated[
         "--copy-kind",
         help="`defects`: 6 defects, target scaled by severity; `kadid`: KADID-10k's 25 "
         "distortion types at levels 1-5, target scaled by the copy's fidelity to its original "
-        "(SSIM over Lab) cubed.",
+        "(SSIM over Lab) cubed; `mixed`: a photo's copies alternate between the two.",
     ),
 ]
 CopyWeight = Annotated[

@@ -8,13 +8,15 @@
 # - NIMA (idealo's technical and aesthetic models, shipped in photoqc/weights/);
 # - fastcut segmentation: no weights, so the default works on a fresh offline install;
 # - monotone constraints from each feature's direction (the default);
-# - two degraded copies of each good photo (noise, JPEG, blur, exposure, colour cast) whose
-#   defects become penalties beyond the worst good photo.
+# - eight degraded copies of each good photo, in turn one of the 6 defects (noise, JPEG,
+#   blur, exposure, colour cast; target scaled by severity) and one of KADID-10k's 25
+#   distortion types (target scaled by the copy's fidelity to its original, cubed), whose
+#   defects become penalties beyond the worst good photo (--copy-kind mixed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data="${1:-../shared/data/clive-dev}"
 photoqc train "$data/labels.csv" --mos-threshold 50 --mos-scale 50 --mos-target linear \
-    --segmenter fastcut --copies 2 --folds 5 --seed 0 --workers 2 --offline \
+    --segmenter fastcut --copies 8 --copy-kind mixed --folds 5 --seed 0 --workers 2 --offline \
     --out photoqc/default_model
 # The model, its description and its training photos' hashes ship; the curves and
 # out-of-fold predictions stay out.

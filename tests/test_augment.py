@@ -44,3 +44,27 @@ def test_kadid_copies_draw_from_all_25_types_and_5_levels():
     assert {c.level for c in copies} == {1, 2, 3, 4, 5}
     with pytest.raises(ValueError, match="kind"):
         AugmentConfig(kind="other")
+
+
+def test_mixed_copies_take_the_6_defects_and_the_25_types_in_turn():
+    from photoqc.degradations import DEFECT_FAMILIES
+
+    labels = Labels(
+        [f"{i}.png" for i in range(200)],
+        [f"{i}.png" for i in range(200)],
+        np.r_[np.full(150, 0.9), np.full(50, 0.2)],
+        "votes",
+    )
+    copies = plan(labels, AugmentConfig(copies=4, kind="mixed"))
+    assert len(copies) == 600  # only the 150 good photos lend copies
+    kinds = [c.kind for c in copies]
+    assert kinds[:4] == ["defects", "kadid", "defects", "kadid"]
+    defects = {c.defect for c in copies if c.kind == "defects"}
+    kadid = {c.defect for c in copies if c.kind == "kadid"}
+    assert defects == set(DEFECT_FAMILIES) and kadid == set(DISTORTIONS)
+    # Each kind keeps its own strengths and target rule.
+    assert {c.severity for c in copies if c.kind == "defects"} <= {0.4, 0.7, 1.0}
+    assert {c.level for c in copies if c.kind == "kadid"} == {1, 2, 3, 4, 5}
+    # The defects-only plan is unchanged by the new kind (same draws, same copies).
+    alone = plan(labels, AugmentConfig(copies=2))
+    assert all(c.kind == "defects" for c in alone) and len(alone) == 300

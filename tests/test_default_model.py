@@ -173,15 +173,7 @@ def test_heavy_noise_blocking_and_blur_are_bad_and_named(defect_scores, defect, 
         "gaussian_noise",
         "jpeg",
         "gaussian_blur",
-        pytest.param(
-            "underexposed",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known (issue 22): half-strength darkening takes the astronaut's 0.9 % "
-                "of blown highlights away, which the model trained with the learned impression "
-                "rewards more than the lost light costs; full strength is still far lower",
-            ),
-        ),
+        "underexposed",
         "overexposed",
     ],
 )
@@ -234,9 +226,17 @@ def test_more_of_a_feature_that_is_better_higher_never_lowers_p_good(default, as
     assert checked >= 20
 
 
-@pytest.mark.parametrize(("kind", "family"), [("white_noise", "noise"), ("jpeg", "compression")])
+@pytest.mark.parametrize(
+    ("kind", "family"),
+    [
+        ("white_noise", "noise"),
+        ("jpeg", "compression"),
+        ("impulse_noise", "noise"),
+        ("quantisation", "colour"),
+    ],
+)
 @pytest.mark.parametrize("photo", ["astronaut", "coffee"])
-def test_kadid_level_5_noise_and_jpeg_are_bad_and_named(default, photo, request, kind, family):
+def test_kadid_level_5_defects_are_bad_and_named(default, photo, request, kind, family):
     from photoqc.assess.scorer import Scorer
     from photoqc.distortions import distort
 

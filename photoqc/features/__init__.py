@@ -18,6 +18,7 @@ from concurrent.futures import Future
 import numpy as np
 
 from photoqc.features import (
+    artefacts,
     clipping,
     colour,
     compression,
@@ -61,6 +62,7 @@ FEATURE_GROUPS: tuple[FeatureGroup, ...] = (
     noise.GROUP,
     colour.GROUP,
     compression.GROUP,
+    artefacts.GROUP,
     naturalness.GROUP,
     regions.GROUP,
     quadrants.GROUP,

@@ -170,6 +170,11 @@ class FeatureSpec:
     last_resort : bool
         Its family speaks only after every other family: an overall judgement (NIMA) that
         names no defect a moderator can fix.
+    bounded : bool
+        Good photos lie within a range and past it on either side is a defect (too dark
+        or too bright, dull or oversaturated): a defect penalty may then act on both sides
+        of the range good training photos span (only for :attr:`Direction.NEITHER`
+        features with both phrases).
     show_typical : bool
         Whether reasons add good photos' typical value (not for distances from a good
         range, which are 0 for good photos).
@@ -187,8 +192,11 @@ class FeatureSpec:
     short: str = ""
     last_resort: bool = False
     show_typical: bool = True
+    bounded: bool = False
 
     def __post_init__(self) -> None:
+        if self.bounded and not (self.direction is Direction.NEITHER and self.low and self.high):
+            raise ValueError(f"{self.name}: a bounded feature has no direction and two phrases")
         if self.direction is Direction.HIGHER_BETTER and self.high:
             raise ValueError(f"{self.name}: higher is better, so a high value is no defect")
         if self.direction is Direction.HIGHER_WORSE and self.low:

@@ -87,6 +87,7 @@ GROUP = FeatureGroup(
             low="dull, washed-out colours: colourfulness {v}",
             high="oversaturated colours: colourfulness {v}",
             fmt=".0f",
+            bounded=True,
         ),
         FeatureSpec(
             "colour_cast",

@@ -90,6 +90,7 @@ GROUP = FeatureGroup(
             "exposure",
             low="too dark: brightness {v}",
             high="too bright: brightness {v}",
+            bounded=True,
         ),
         FeatureSpec(
             "contrast",
@@ -97,6 +98,7 @@ GROUP = FeatureGroup(
             "contrast",
             low="flat, low contrast: {v}",
             high="harsh contrast: {v}",
+            bounded=True,
         ),
         FeatureSpec(
             "underexposure",

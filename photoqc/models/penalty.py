@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 L2 = 1e-3
-"""Ridge on the penalty weights (in log-odds per unit of spread)."""
+"""Ridge on the penalty weights, each in log-odds at its hinge's median past the threshold."""
 
 
 @dataclass(frozen=True)
@@ -47,20 +47,24 @@ class DefectPenalty:
         quantile: float = 1.0,
     ) -> DefectPenalty:
         """Hinges (weights 0) for the features with a direction, from ``good`` photos: each
-        starts at their ``quantile`` worst value (1.0: the worst), scaled by their IQR."""
+        starts at their ``quantile`` worst value (1.0: the worst), scaled by their IQR. A
+        direction of 0 (a bounded feature: good photos lie in a range) gets two hinges,
+        one past each end of that range."""
         features, thresholds, scales, signs = [], [], [], []
         for name, direction in directions.items():
             values = good[name].to_numpy(np.float64)
             values = values[np.isfinite(values)]
-            if direction == 0 or values.size < 5:
+            if values.size < 5:
                 continue
             low, high = np.percentile(values, [25, 75])
             scale = (high - low) or float(np.std(values)) or 1.0
-            worse = -int(direction)  # a feature that is better higher is worse lower
-            thresholds.append(float(np.quantile(values, quantile if worse > 0 else 1.0 - quantile)))
-            features.append(name)
-            scales.append(float(scale))
-            signs.append(worse)
+            # A feature that is better higher is worse lower; a bounded one both ways.
+            for worse in (-int(direction),) if direction else (1, -1):
+                edge = quantile if worse > 0 else 1.0 - quantile
+                thresholds.append(float(np.quantile(values, edge)))
+                features.append(name)
+                scales.append(float(scale))
+                signs.append(worse)
         zeros = (0.0,) * len(features)
         return cls(tuple(features), tuple(thresholds), tuple(scales), tuple(signs), zeros)
 
@@ -83,8 +87,8 @@ class DefectPenalty:
         if self.features:
             column = {name: j for j, name in enumerate(feature_names)}
             terms = -self.hinges(X) * np.array(self.weights)
-            for k, name in enumerate(self.features):
-                out[:, column[name]] = terms[:, k]
+            for k, name in enumerate(self.features):  # a bounded feature has two terms
+                out[:, column[name]] += terms[:, k]
         return out
 
     def fit(
@@ -103,18 +107,28 @@ class DefectPenalty:
         if H.shape[1] == 0 or not H.any():
             return self
         y, w = np.asarray(target, np.float64), np.asarray(weight, np.float64)
+        offset = np.asarray(offset, np.float64)
+        # Hinges range from tenths (tone levels) to thousands of spreads (lone dots, whose
+        # good photos hardly vary): solved in units of each hinge's median over the rows
+        # past it, or the solver stops short on so ill-conditioned a problem (it did: the
+        # tone-level weight stayed at a fiftieth of its optimum); the ridge acts in them.
+        unit = np.array([np.median(h[h > 0]) if (h > 0).any() else 1.0 for h in H.T])
+        Hn = H / unit
 
         def loss(beta: np.ndarray) -> tuple[float, np.ndarray]:
-            p = np.clip(1.0 / (1.0 + np.exp(-(offset - H @ beta))), 1e-7, 1 - 1e-7)
-            value = -(w * (y * np.log(p) + (1 - y) * np.log(1 - p))).sum() / w.sum()
-            gradient = -(H.T @ ((p - y) * w)) / w.sum()
+            z = offset - Hn @ beta
+            # log p = -log(1 + e^-z), log(1 - p) = -log(1 + e^z), without overflow.
+            value = (w * (y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z))).sum() / w.sum()
+            p = np.exp(-np.logaddexp(0, -z))
+            gradient = -(Hn.T @ ((p - y) * w)) / w.sum()
             return value + l2 * float(beta @ beta), gradient + 2 * l2 * beta
 
         result = minimize(
             loss, np.zeros(H.shape[1]), jac=True, method="L-BFGS-B", bounds=[(0, None)] * H.shape[1]
         )
+        weights = result.x / unit
         return DefectPenalty(
-            self.features, self.thresholds, self.scales, self.signs, tuple(map(float, result.x))
+            self.features, self.thresholds, self.scales, self.signs, tuple(map(float, weights))
         )
 
     def record(self) -> dict[str, list]:

@@ -10,11 +10,14 @@ defect, labelled with a *soft* target. Two kinds (``AugmentConfig.kind``):
   ``target x (1 - severity)``;
 - ``kadid``: one of KADID-10k's 25 distortion types (:mod:`photoqc.distortions`) at a level
   1-5; target ``target x fidelity ** gamma``, where *fidelity* is the copy's full-reference
-  similarity to its own original (mean SSIM over Lab, 1 for untouched): labelled by how
+  similarity to its own original (the worse of mean SSIM over Lab and GMSD, 1 for
+  untouched; :func:`photoqc.distortions.fidelity`): labelled by how
   much the photo lost, not by a level number that means something else for every type.
   The mapping is monotone (less fidelity, lower target; an untouched copy keeps its
   source's target) and ``gamma`` sets how fast people give up on a photo as it loses
-  fidelity (3: a copy at fidelity 0.8, a clearly visible blur, keeps half its target).
+  fidelity (3: a copy at fidelity 0.8, a clearly visible blur, keeps half its target);
+- ``mixed``: a photo's copies alternate between the two (even ones defects, odd KADID),
+  so the 6 defects keep their graded copies while the 25 types add theirs.
 
 A copy keeps its source's format (PNG stays PNG; a JPEG is saved at its own quality), so
 nothing but the defect tells it apart; copies count less than real photos (``weight``);
@@ -38,11 +41,15 @@ from PIL import Image
 from photoqc.assess.extractor import STATUS_OK
 from photoqc.degradations import CAST_HUES, DEFECT_FAMILIES, DEGRADATIONS, jpeg_quality_for
 from photoqc.distortions import DISTORTIONS, LEVELS, distort, fidelity
+from photoqc.distortions import VERSION as DISTORTIONS_VERSION
 from photoqc.features.compression import jpeg_quality
 from photoqc.images import ImageLoadError, load_image
 from photoqc.pipelines.training.labels import Labels
 
 logger = logging.getLogger(__name__)
+
+COPY_KINDS = ("defects", "kadid", "mixed")
+"""Kinds of copies: the 6 defects, KADID-10k's 25 types, or the two taken in turn."""
 
 
 @dataclass(frozen=True)
@@ -75,18 +82,22 @@ class AugmentConfig:
     gamma: float = 3.0
 
     def __post_init__(self) -> None:
-        if self.kind not in ("defects", "kadid"):
-            raise ValueError(f"kind must be 'defects' or 'kadid', got {self.kind!r}")
+        if self.kind not in COPY_KINDS:
+            raise ValueError(f"kind must be one of {COPY_KINDS}, got {self.kind!r}")
 
-    @property
-    def choices(self) -> tuple[str, ...]:
-        """The defects (or KADID types) drawn from."""
-        return self.defects if self.kind == "defects" else tuple(DISTORTIONS)
+    def kind_of(self, k: int) -> str:
+        """The kind of a photo's ``k``-th copy: ``mixed`` alternates defects and KADID."""
+        if self.kind != "mixed":
+            return self.kind
+        return "defects" if k % 2 == 0 else "kadid"
 
-    @property
-    def strengths(self) -> tuple[float, ...]:
+    def choices(self, kind: str) -> tuple[str, ...]:
+        """The defects (or KADID types) a copy of ``kind`` draws from."""
+        return self.defects if kind == "defects" else tuple(DISTORTIONS)
+
+    def strengths(self, kind: str) -> tuple[float, ...]:
         """Severities (0–1), or KADID levels as severities (level / 5)."""
-        return self.severities if self.kind == "defects" else tuple(lv / 5 for lv in LEVELS)
+        return self.severities if kind == "defects" else tuple(lv / 5 for lv in LEVELS)
 
     def record(self) -> dict[str, object]:
         return {
@@ -163,15 +174,16 @@ def plan(labels: Labels, config: AugmentConfig) -> list[Copy]:
     rng = np.random.default_rng(config.seed)
     copies = []
     for source in np.flatnonzero(labels.target >= config.min_target):
-        for _ in range(config.copies):
+        for k in range(config.copies):
+            kind = config.kind_of(k)
             copies.append(
                 Copy(
                     int(source),
-                    str(rng.choice(config.choices)),
-                    float(rng.choice(config.strengths)),
+                    str(rng.choice(config.choices(kind))),
+                    float(rng.choice(config.strengths(kind))),
                     int(rng.integers(0, 2**31)),
                     config.gamma,
-                    config.kind,
+                    kind,
                 )
             )
     return copies
@@ -196,7 +208,8 @@ def write_copy(
     """Make one copy as a file in ``folder`` (kept: the same copy is made once), in its
     source's format, and (a KADID copy) its fidelity to the original, kept beside it; None
     when the source cannot be read."""
-    kind = f"|{copy.kind}" if copy.kadid else ""
+    # A KADID copy is made again when the distortions or the fidelity measure change.
+    kind = f"|{copy.kind}|v{DISTORTIONS_VERSION}" if copy.kadid else ""
     digest = hashlib.sha256(
         f"{Path(source_path).resolve()}|{copy.defect}|{copy.severity}|{copy.variant}{kind}".encode()
     ).hexdigest()[:20]

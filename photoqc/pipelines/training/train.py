@@ -215,12 +215,15 @@ def fit_rows(
 
 def defect_directions(names: list[str], config: ExtractConfig) -> dict[str, int]:
     """The features a defect penalty may use, with their directions: those with one (more
-    blur, noise, blocking, clipping, cast: never better), but no overall judgement (NIMA)."""
+    blur, noise, blocking, clipping, cast: never better) and the bounded ones (0: either
+    side of good photos' range is worse), but no overall judgement (NIMA)."""
     specs = model_specs(config)
     return {
         n: specs[n].direction.monotone
         for n in names
-        if n in specs and specs[n].direction.monotone and not specs[n].last_resort
+        if n in specs
+        and (specs[n].direction.monotone or specs[n].bounded)
+        and not specs[n].last_resort
     }
 
 
