@@ -93,11 +93,11 @@ def solid_block_fraction(rgb: np.ndarray, block: int = BLOCK) -> float:
     """Share of the frame in small solid rectangles of one exact colour, 0–1.
 
     The frame is cut into ``block`` x ``block`` squares; squares whose pixels are all
-    the same colour join into patches of that colour (4-connected); a patch counts when it spans at
-    least :data:`MIN_SOLID_BLOCKS` squares, fills :data:`MIN_FILL` of its bounding box
-    and covers at most :data:`MAX_SOLID_SHARE` of the frame (a plain background is no
-    defect); near-black or near-white squares are shadows or skies, not blocks
-    (:data:`CLIPPED_LEVELS`). Phone photos: 0 for 94 % of clive-dev, 0.015 at most; 16
+    the same colour join into patches of that colour (4-connected); a patch counts when
+    it spans at least :data:`MIN_SOLID_BLOCKS` squares, fills :data:`MIN_FILL` of its
+    bounding box and covers at most :data:`MAX_SOLID_SHARE` of the frame (a plain
+    background is no defect); near-black or near-white squares are shadows or skies, not
+    blocks (:data:`CLIPPED_LEVELS`). Phone photos: 0 for 94 % of clive-dev, 0.015 at most; 16
     pasted blocks of 32 px on a 512 px photo read about 0.05, coarse pixelation 0.3 and
     more.
     """

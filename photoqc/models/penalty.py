@@ -111,7 +111,7 @@ class DefectPenalty:
         # Hinges range from tenths (tone levels) to thousands of spreads (lone dots, whose
         # good photos hardly vary): solved in units of each hinge's median over the rows
         # past it, or the solver stops short on so ill-conditioned a problem (it did: the
-        # tone-level weight stayed at a fiftieth of its optimum); the ridge acts in them.
+        # tone-level weight stayed at about a seventieth of its optimum); the ridge acts in them.
         unit = np.array([np.median(h[h > 0]) if (h > 0).any() else 1.0 for h in H.T])
         Hn = H / unit
 
