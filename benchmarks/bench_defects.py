@@ -5,7 +5,7 @@ Usage::
     python benchmarks/bench_defects.py [--model DIR] [--photos 100] [--severities 0.25 0.5 0.75 1]
 
 Takes the first ``--photos`` good clive-dev photos (MOS >= 60, in name order), applies each
-defect of :data:`photoqc.degradations.DEFECT_FAMILIES` (Gaussian noise, JPEG down to quality
+defect of :data:`photoqc.synthetic.defects.DEFECT_FAMILIES` (Gaussian noise, JPEG down to quality
 10, Gaussian blur, under-exposure, over-exposure with clipping, a warm colour cast) at each
 severity, saves each copy as its source was saved (PNG stays PNG, a JPEG keeps its quality;
 the JPEG defect is saved at its own quality), and scores everything with the model (default:
@@ -31,11 +31,11 @@ from PIL import Image
 
 from photoqc.assess.recipe import RecipeOptions
 from photoqc.assess.scorer import Scorer
-from photoqc.degradations import DEFECT_FAMILIES, DEGRADATIONS, jpeg_quality_for
 from photoqc.features.compression import jpeg_quality
 from photoqc.images import load_image
 from photoqc.models.bundle import default_model_dir
 from photoqc.pipelines.batch.inputs import InputItem
+from photoqc.synthetic.defects import DEFECT_FAMILIES, DEGRADATIONS, jpeg_quality_for
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

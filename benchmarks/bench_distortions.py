@@ -5,12 +5,12 @@ Usage::
     python benchmarks/bench_distortions.py [--model DIR] [--photos 100] [--workers 1]
 
 Takes the first ``--photos`` good clive-dev photos outside the lockbox (MOS >= 60, in name
-order), distorts each by every type of :data:`photoqc.distortions.DISTORTIONS` at levels
+order), distorts each by every type of :data:`photoqc.synthetic.kadid.DISTORTIONS` at levels
 1-5 (saved as PNG, so that only the distortion itself shows), and scores everything with
 the model (default: the built-in one) through ``photoqc score``'s pipeline. Per type it
 prints the median p_good of the originals and of each level, the share called bad at
 levels 3, 4 and 5, and the share of level-5 bad copies whose first reason names a right
-family (:data:`photoqc.distortions.REASON_FAMILIES`); then the targets (issue 22) as
+family (:data:`photoqc.synthetic.kadid.REASON_FAMILIES`); then the targets (issue 22) as
 counts: types whose median falls with the level, types with >= 80 % bad at level 5, and
 of those, types whose first reason is right in >= 70 %.
 """
@@ -30,12 +30,12 @@ from PIL import Image
 
 from photoqc.assess.recipe import RecipeOptions
 from photoqc.assess.scorer import Scorer
-from photoqc.distortions import DISTORTIONS, LEVELS, REASON_FAMILIES, distort
 from photoqc.engines.local import LocalEngine
 from photoqc.images import load_image
 from photoqc.models.bundle import default_model_dir
 from photoqc.pipelines.batch.inputs import InputItem
 from photoqc.pipelines.batch.score import score_to_csv
+from photoqc.synthetic.kadid import DISTORTIONS, LEVELS, REASON_FAMILIES, distort
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

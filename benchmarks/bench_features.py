@@ -146,8 +146,7 @@ def run_set(paths: list[Path]) -> dict[str, float]:
 
 
 def nima_ms(images: list[np.ndarray]) -> float:
-    from photoqc.models.nima_predict import NimaPredictor
-    from photoqc.models.nima_weights import packaged_nima_files
+    from photoqc.models.nima import NimaPredictor, packaged_nima_files
 
     predictor = NimaPredictor(packaged_nima_files())
     batch = (images * 16)[:16]

@@ -27,9 +27,9 @@ import torch
 from scipy.stats import spearmanr
 
 from photoqc.images import load_image
-from photoqc.models.nima import NIMA
-from photoqc.models.nima_import import state_from_tflite
-from photoqc.models.nima_spec import distribution_mean_std
+from photoqc.models.nima.importer import state_from_tflite
+from photoqc.models.nima.network import NIMA
+from photoqc.models.nima.spec import distribution_mean_std
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

@@ -37,11 +37,11 @@ from PIL import Image
 
 from photoqc.assess.recipe import RecipeOptions
 from photoqc.assess.scorer import Scorer
-from photoqc.degradations import source_photo
 from photoqc.engines.local import LocalEngine
 from photoqc.models.bundle import default_model_dir
 from photoqc.pipelines.batch.inputs import InputItem
 from photoqc.pipelines.batch.score import score_to_csv
+from photoqc.pipelines.demo import source_photo
 
 DEFAULT_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "clive-dev" / "images"
 TARGETS = {"model's recipe": 15.0, "--segmenter none": 25.0, "whole command": 12.0}

@@ -29,7 +29,7 @@ import numpy as np
 import psutil
 from PIL import Image
 
-from photoqc.degradations import source_photo
+from photoqc.pipelines.demo import source_photo
 
 CLIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "clive-dev" / "images"
 

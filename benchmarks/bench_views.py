@@ -30,8 +30,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import KFold
 
 from photoqc.images import load_image
-from photoqc.models.nima_predict import NimaPredictor
-from photoqc.models.nima_weights import packaged_nima_files
+from photoqc.models.nima import NimaPredictor, packaged_nima_files
 from photoqc.models.readout import EmbeddingReadout
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -55,8 +54,8 @@ def embeddings(data: Path, images: pd.Series, cache: Path) -> tuple[np.ndarray, 
         ys = np.linspace(0, max(0, h - CROP), GRID).astype(int)
         xs = np.linspace(0, max(0, w - CROP), GRID).astype(int)
         views = [pixels[y : y + CROP, x : x + CROP] for y in ys for x in xs]
-        _, embedded = predictor.outputs([pixels, *views])
-        joined = [np.concatenate([e[m] for m in predictor.names]) for e in embedded]
+        embedded = predictor.outputs([pixels, *views])
+        joined = [np.concatenate([e.embeddings[m] for m in predictor.names]) for e in embedded]
         whole.append(joined[0])
         crops.append(np.stack(joined[1:]))
         if k % 100 == 99:

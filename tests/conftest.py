@@ -89,7 +89,7 @@ def synthetic_scene(
 def demo_run(tmp_path_factory):
     """The offline demo in a small configuration (no segmenter, one crop per photo): a
     trained model on real photos with realistic defects, shared by the model tests."""
-    from photoqc.pipelines.review.demo import DemoConfig, run_demo
+    from photoqc.pipelines.demo import DemoConfig, run_demo
 
     out = tmp_path_factory.mktemp("demo")
     return run_demo(out, DemoConfig(crops_per_photo=1, segmenter="none", folds=3))

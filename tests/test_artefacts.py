@@ -10,13 +10,13 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from photoqc.distortions import distort
 from photoqc.features import compute_features
 from photoqc.features.artefacts import (
     impulse_fraction,
     solid_block_fraction,
     tone_levels_used,
 )
+from photoqc.synthetic.kadid import distort
 
 PHOTOS = {"astronaut": data.astronaut, "coffee": data.coffee, "chelsea": data.chelsea}
 

@@ -89,7 +89,7 @@ def test_bad_bytes_give_an_error_row_with_the_error_s_kind(scorer, astronaut):
 def test_errors_photoqc_names_derive_from_one_type():
     from photoqc.assess.recipe import RecipeError
     from photoqc.models.bundle import BundleError
-    from photoqc.models.nima_weights import NimaWeightsError
+    from photoqc.models.nima import NimaWeightsError
     from photoqc.pipelines.batch.inputs import InputError
     from photoqc.pipelines.batch.outputs import OutputError
     from photoqc.pipelines.review.tune import TuneError

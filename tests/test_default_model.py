@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from photoqc.assess.recipe import ExtractConfig, RecipeOptions
 from photoqc.cli import app
-from photoqc.degradations import defocus_blur, underexpose
 from photoqc.models.bundle import default_model_dir, load_bundle
 from photoqc.pipelines.batch.inputs import InputItem
+from photoqc.synthetic.defects import defocus_blur, underexpose
 
 runner = CliRunner()
 
@@ -128,7 +128,7 @@ def test_default_model_blames_a_blurred_photo_on_blur(default, photo, request, t
 def defect_scores(default, astronaut, coffee, chelsea, tmp_path_factory):
     """p_good, verdict and first reason family of three photos (JPEG, quality 92) and of
     each defect at severities 0.5 and 1; the JPEG defect is saved at its own quality."""
-    from photoqc.degradations import DEFECT_FAMILIES, DEGRADATIONS, jpeg_quality_for
+    from photoqc.synthetic.defects import DEFECT_FAMILIES, DEGRADATIONS, jpeg_quality_for
 
     bundle, extractor, _ = default
     folder = tmp_path_factory.mktemp("defects")
@@ -238,7 +238,7 @@ def test_more_of_a_feature_that_is_better_higher_never_lowers_p_good(default, as
 @pytest.mark.parametrize("photo", ["astronaut", "coffee"])
 def test_kadid_level_5_defects_are_bad_and_named(default, photo, request, kind, family):
     from photoqc.assess.scorer import Scorer
-    from photoqc.distortions import distort
+    from photoqc.synthetic.kadid import distort
 
     bundle, scored, _ = default
     original = request.getfixturevalue(photo)

@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from photoqc.distortions import DISTORTIONS, LEVELS, distort, fidelity
+from photoqc.metrics import fidelity
+from photoqc.synthetic.kadid import DISTORTIONS, LEVELS, distort
 
 
 def _luma(image):

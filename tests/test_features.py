@@ -255,7 +255,7 @@ def test_blown_out_areas_do_not_make_a_noisy_photo_look_clean(chelsea):
 
 
 def test_region_contrast_ignores_exposure_but_sees_flat_light(astronaut):
-    from photoqc.degradations import low_contrast, underexpose
+    from photoqc.synthetic.defects import low_contrast, underexpose
 
     mask = np.zeros(astronaut.shape[:2], bool)
     mask[100:400, 150:350] = True

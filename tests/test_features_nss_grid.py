@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from photoqc import degradations
 from photoqc.features import compute_features
 from photoqc.features.grid import CELLS, cell_edges
 from photoqc.features.naturalness import fit_aggd, fit_ggd, mscn, neighbour_products
 from photoqc.features.quadrants import quadrant_labels
 from photoqc.features.stats import grid_labels
+from photoqc.synthetic import defects
 
 
 def test_ggd_fit_recovers_gaussian_and_laplacian_shapes():
@@ -56,9 +56,9 @@ def test_mscn_of_white_noise_is_normalised_and_flat_topped():
 def test_blur_noise_and_jpeg_bend_the_statistics_as_brisque_describes(photo, request):
     image = request.getfixturevalue(photo)
     clean = compute_features(image)
-    blurred = compute_features(degradations.defocus_blur(image, 0.7))
-    noisy = compute_features(degradations.sensor_noise(image, 0.7))
-    jpeg = compute_features(degradations.heavy_jpeg(image, 1.0))
+    blurred = compute_features(defects.defocus_blur(image, 0.7))
+    noisy = compute_features(defects.sensor_noise(image, 0.7))
+    jpeg = compute_features(defects.heavy_jpeg(image, 1.0))
     # Blur: peakier MSCN distribution, less crisp local detail.
     assert blurred["nss_s0_shape"] < clean["nss_s0_shape"]
     assert blurred["nss_s0_kurtosis"] > clean["nss_s0_kurtosis"]
@@ -98,7 +98,7 @@ def test_cell_edges_split_the_frame_in_near_equal_thirds_like_grid_labels():
 
 def test_a_dark_corner_shows_in_its_cell_and_the_darkest_cell(astronaut):
     clean = compute_features(astronaut)
-    shaded = compute_features(degradations.dark_corner(astronaut, 1.0))  # lower-left
+    shaded = compute_features(defects.dark_corner(astronaut, 1.0))  # lower-left
     assert shaded["cell_bl_brightness"] < 0.5 * clean["cell_bl_brightness"]
     assert shaded["cell_tr_brightness"] == pytest.approx(clean["cell_tr_brightness"], rel=0.05)
     cells = [shaded[f"cell_{c}_brightness"] for c in CELLS]
@@ -109,7 +109,7 @@ def test_a_soft_centre_lowers_the_centre_sharpness_share(astronaut):
     image = astronaut.copy()
     h, w = image.shape[:2]
     centre = (slice(h // 3, 2 * h // 3), slice(w // 3, 2 * w // 3))
-    image[centre] = degradations.defocus_blur(np.ascontiguousarray(image[centre]), 1.0)
+    image[centre] = defects.defocus_blur(np.ascontiguousarray(image[centre]), 1.0)
     clean, soft = compute_features(astronaut), compute_features(image)
     assert soft["cell_mc_sharpness"] < 0.2 * clean["cell_mc_sharpness"]
     assert soft["cell_centre_sharpness_share"] < 0.5 * clean["cell_centre_sharpness_share"]

@@ -10,12 +10,13 @@ import pandas as pd
 import pytest
 
 from photoqc.assess.recipe import ExtractConfig, RecipeOptions
-from photoqc.degradations import defocus_blur, source_photo, underexpose
 from photoqc.features import spec_index, table_groups
 from photoqc.models.bundle import BundleError, ModelBundle, load_bundle, new_meta
 from photoqc.models.classifier import GoodBadClassifier
 from photoqc.models.explain import GoodRange, describe, top_reasons
 from photoqc.pipelines.batch.inputs import InputItem
+from photoqc.pipelines.demo import source_photo
+from photoqc.synthetic.defects import defocus_blur, underexpose
 
 SPECS = spec_index(table_groups())
 

@@ -24,22 +24,18 @@ from photoqc.cli import app
 from photoqc.errors import PhotoqcError
 from photoqc.images import load_image
 from photoqc.models.nima import (
-    MOBILENET_V1_BLOCKS,
-    NIMA,
-    KerasMobileNetV1,
-    emd,
-    mos_to_distribution,
-    votes_to_distribution,
-)
-from photoqc.models.nima_import import NimaImportError, import_weights, state_from_tflite
-from photoqc.models.nima_predict import NimaPredictor
-from photoqc.models.nima_spec import distribution_mean_std
-from photoqc.models.nima_weights import (
+    NimaPredictor,
     NimaWeightsError,
+    distribution_mean_std,
     load_nima,
+    mos_to_distribution,
     packaged_nima_files,
     save_nima,
+    votes_to_distribution,
 )
+from photoqc.models.nima.importer import NimaImportError, import_weights, state_from_tflite
+from photoqc.models.nima.network import NIMA, KerasMobileNetV1, emd
+from photoqc.models.nima.spec import MOBILENET_V1_BLOCKS
 from photoqc.pipelines.batch.inputs import InputItem
 from photoqc.pipelines.training.nima_train import (
     NimaTrainConfig,
@@ -366,7 +362,7 @@ def test_without_nima_weights_the_features_are_nan_and_marked_off(tmp_path, astr
 
 
 def test_cli_warns_once_when_the_shipped_weights_are_missing(tmp_path, astronaut, monkeypatch):
-    import photoqc.models.nima_weights as nima_weights
+    import photoqc.models.nima.weights as nima_weights
 
     monkeypatch.delenv("PHOTOQC_WEIGHTS_DIR", raising=False)
     monkeypatch.setattr(nima_weights, "packaged_nima_files", lambda: ())
@@ -561,7 +557,7 @@ def test_fine_tuning_imported_technical_model_lowers_validation_emd(
 @pytest.mark.slow
 def test_importing_the_same_weights_twice_gives_the_same_file(nima_tflite, tmp_path):
     # Models and the feature cache name NIMA files by sha256: a re-import must match.
-    from photoqc.models.nima_weights import sha256_of
+    from photoqc.models.nima import sha256_of
 
     source = nima_tflite / "technical_model.tflite"
     outputs = [tmp_path / f"{d}" / "nima_technical.safetensors" for d in ("a", "b")]

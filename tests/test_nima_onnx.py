@@ -11,20 +11,22 @@ import pytest
 import torch
 from safetensors.numpy import load_file, save_file
 
-from photoqc.models.nima import BACKBONES, NIMA
-from photoqc.models.nima_onnx import OnnxNima, fold_batch_norm
-from photoqc.models.nima_predict import NimaPredictor, TorchNima
-from photoqc.models.nima_weights import (
+from photoqc.models.nima import (
     BACKBONE_NAMES,
+    NimaPredictor,
     NimaWeightsError,
+    OnnxNima,
+    TorchNima,
     packaged_nima_files,
     save_nima,
 )
+from photoqc.models.nima.network import BACKBONES, NIMA
+from photoqc.models.nima.onnx_graph import fold_batch_norm
 
 
 @pytest.fixture(scope="module")
 def photos():
-    from photoqc.degradations import source_photo
+    from photoqc.pipelines.demo import source_photo
 
     return [source_photo(n) for n in ("astronaut", "coffee", "chelsea", "rocket")]
 
@@ -38,17 +40,17 @@ def test_onnx_runtime_gives_the_torch_networks_scores_and_embeddings(weights, ph
     torch_predictor = NimaPredictor([weights], runtime="torch")
     onnx_predictor = NimaPredictor([weights], runtime="onnx")
     assert set(onnx_predictor.runtimes.values()) == {"onnx"}
-    scores_t, embed_t = torch_predictor.outputs(photos)
-    scores_o, embed_o = onnx_predictor.outputs(photos)
+    out_t = torch_predictor.outputs(photos)
+    out_o = onnx_predictor.outputs(photos)
     name = onnx_predictor.names[0]
-    means_t = np.array([s[name][0] for s in scores_t])
-    means_o = np.array([s[name][0] for s in scores_o])
+    means_t = np.array([o.scores[name][0] for o in out_t])
+    means_o = np.array([o.scores[name][0] for o in out_o])
     # the bar is 0.01 in the mean score; float32 on both sides lands far inside it
     assert np.abs(means_t - means_o).max() < 1e-4
     assert np.ptp(means_t) > 0.05  # the photos differ, so the comparison says something
-    for t, o in zip(embed_t, embed_o, strict=True):
-        assert o[name].shape == (1024,)
-        np.testing.assert_allclose(o[name], t[name], atol=1e-4, rtol=1e-4)
+    for t, o in zip(out_t, out_o, strict=True):
+        assert o.embeddings[name].shape == (1024,)
+        np.testing.assert_allclose(o.embeddings[name], t.embeddings[name], atol=1e-4, rtol=1e-4)
 
 
 def test_a_random_network_saved_to_a_file_runs_alike_on_both(tmp_path, photos):
@@ -130,7 +132,7 @@ def test_scoring_with_the_default_model_never_imports_torch(tmp_path, astronaut)
 def test_nearest_resizing_picks_the_pixels_pillow_picks():
     from PIL import Image
 
-    from photoqc.models.nima_spec import nearest_square
+    from photoqc.models.networks import nearest_square
 
     rng = np.random.default_rng(3)
     sizes = [(500, 500), (3000, 4000), (4000, 3000), (7, 9), (5000, 2), (224, 224)]

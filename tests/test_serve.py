@@ -389,7 +389,7 @@ def test_a_check_scores_the_upload_from_memory_and_reuses_its_own_mask(photo_byt
 def test_concurrent_checks_sharing_nima_batches_each_get_their_own_answer(photo_bytes):
     """With a long batching window, 6 different photos checked at once share NIMA passes;
     each answer must be the one that photo gets alone."""
-    from photoqc.degradations import source_photo
+    from photoqc.pipelines.demo import source_photo
 
     bodies = [
         encode(np.ascontiguousarray(source_photo(n)[y:]), "JPEG", quality=90)

@@ -28,7 +28,7 @@ from photoqc.images import ImageLoadError, LoadedImage, load_image
 from photoqc.segmentation import SegmentationResult, build_segmenter
 
 if TYPE_CHECKING:
-    from photoqc.models.nima_batching import NimaBatcher
+    from photoqc.models.networks import Batcher
 
 logger = logging.getLogger(__name__)
 
@@ -98,15 +98,16 @@ class FeatureExtractor:
     With ``keep_embeddings``, each ok row also carries its NIMA embeddings under
     :data:`EMBEDDINGS_KEY` (training's read-out needs them; tables leave them out).
     ``nima`` shares another extractor's networks (the service's threads share one
-    :class:`NimaBatcher`, so concurrent requests share forward passes); else the
-    extractor builds its own, gathering calls for ``nima_window_s`` seconds.
+    :class:`~photoqc.models.networks.Batcher`, so concurrent requests share forward
+    passes); else the extractor builds its own, gathering calls for ``nima_window_s``
+    seconds.
     """
 
     def __init__(
         self,
         config: ExtractConfig,
         keep_embeddings: bool = False,
-        nima: NimaBatcher | None = None,
+        nima: Batcher | None = None,
         nima_window_s: float = 0.0,
     ):
         self.config = config
@@ -119,10 +120,9 @@ class FeatureExtractor:
         self.segmenter = build_segmenter(config.segmenter)
         self.nima = nima if config.nima_weights else None
         if config.nima_weights and nima is None:
-            from photoqc.models.nima_batching import NimaBatcher
-            from photoqc.models.nima_predict import NimaPredictor
+            from photoqc.models.nima import NimaPredictor
 
-            self.nima = NimaBatcher(NimaPredictor(config.nima_weights), window_s=nima_window_s)
+            self.nima = NimaPredictor(config.nima_weights).batched(nima_window_s)
         self.nima_provenance = self.nima.predictor.provenance() if self.nima else "off"
 
     def close(self) -> None:
@@ -166,9 +166,9 @@ class FeatureExtractor:
                 out[i] = self._failure(items[i], result)
             else:
                 staged.append((k, i, image, *result))
-        nima_scores, embeddings = self._nima_outputs(pending, len(decoded))
+        nima = self._nima_outputs(pending, len(decoded))
         for k, i, image, seg, x, measured in staged:
-            x.nima = nima_scores[k]
+            x.nima = nima[k].scores if nima[k] is not None else None
             try:
                 measured.update(measure(x, self.nima_groups))
             except Exception as exc:
@@ -186,7 +186,8 @@ class FeatureExtractor:
                 **{name: measured[name] for group in self.groups for name in group.names},
             }
             # The analysis-scale view only when the features made it (they all do today).
-            out[i] = Extraction(row, None, image, seg, x.__dict__.get("rgb_small"), embeddings[k])
+            embeddings = nima[k].embeddings if nima[k] is not None else None
+            out[i] = Extraction(row, None, image, seg, x.__dict__.get("rgb_small"), embeddings)
         return out  # type: ignore[return-value]
 
     def _decoded(self, source: ImageSource) -> LoadedImage | BaseException:
@@ -202,7 +203,7 @@ class FeatureExtractor:
     def _pool(self) -> ThreadPoolExecutor:
         """Threads that segment and measure the photos of a batch side by side (OpenCV and
         numpy's large operations release the GIL), as many as the process's thread budget."""
-        from photoqc.models.nima_onnx import thread_budget
+        from photoqc.models.networks import thread_budget
 
         return ThreadPoolExecutor(thread_budget(), thread_name_prefix="photoqc-measure")
 
@@ -231,16 +232,16 @@ class FeatureExtractor:
             return None
         return self.nima.submit(images)
 
-    def _nima_outputs(self, pending: Future | None, count: int) -> tuple[list, list]:
-        """NIMA's (mean, std) and embeddings per image, None each where NIMA is off or
-        failed on the batch."""
+    def _nima_outputs(self, pending: Future | None, count: int) -> list:
+        """NIMA's outputs (:class:`photoqc.models.nima.NimaOutputs`) per image, None each
+        where NIMA is off or failed on the batch."""
         if pending is None:
-            return [None] * count, [None] * count
+            return [None] * count
         try:
             return pending.result()
         except Exception:  # a failed batch loses its NIMA values, not its rows
             logger.exception("NIMA failed on a batch of %d images", count)
-            return [None] * count, [None] * count
+            return [None] * count
 
     def error_row(self, item: InputItem, message: str) -> dict[str, object]:
         """The row of ``item`` when it could not be processed."""

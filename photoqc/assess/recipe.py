@@ -329,46 +329,22 @@ def _resolve_segmenter(config: SegmenterConfig) -> tuple[SegmenterConfig, str | 
         raise RecipeError(f"{exc}{hint}") from None
 
 
-def _nima_candidates(options: RecipeOptions) -> list[str]:
-    """NIMA weight files to use: the explicit ones if any; else the weights that ship with
-    photoqc, each replaced by a file of the same model name in the weights folder."""
-    from photoqc.models.nima_weights import is_nima_file, nima_name, packaged_nima_files
-    from photoqc.weights import weights_dir_from_env
-
-    if options.nima_weights:
-        return [str(Path(p)) for p in options.nima_weights]
-    chosen = {nima_name(p): str(p) for p in packaged_nima_files()}
-    folder = weights_dir_from_env(options.weights_dir)
-    if folder is not None and folder.is_dir():
-        for path in sorted(folder.glob("*.safetensors")):
-            if is_nima_file(path):
-                chosen[nima_name(path)] = str(path)
-    return list(chosen.values())
-
-
 def _nima_file(path: str) -> NimaFile:
-    from photoqc.models.nima_onnx import BACKBONE, check_state
-    from photoqc.models.nima_weights import (
-        NimaWeightsError,
-        load_nima,
-        load_nima_state,
-        nima_name,
-        sha256_of,
-    )
+    from photoqc.models.nima import NimaWeightsError, check_usable, nima_name, sha256_of
 
     try:  # fail here, naming the file, rather than in every worker
-        state, meta = load_nima_state(path)
-        if meta["backbone"] == BACKBONE:
-            check_state(state, path)  # without building a torch network
-        else:
-            load_nima(path)
+        check_usable(path)
         return NimaFile(nima_name(path), path, sha256_of(path))
     except (NimaWeightsError, OSError) as exc:
         raise RecipeError(str(exc)) from None
 
 
 def _nima_files(options: RecipeOptions) -> tuple[NimaFile, ...]:
-    files = tuple(_nima_file(p) for p in _nima_candidates(options))
+    from photoqc.models.nima import candidate_files
+    from photoqc.weights import weights_dir_from_env
+
+    candidates = candidate_files(options.nima_weights, weights_dir_from_env(options.weights_dir))
+    files = tuple(_nima_file(p) for p in candidates)
     names = [f.name for f in files]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:

@@ -39,7 +39,7 @@ from photoqc.models.explain import (
 from photoqc.perceptual_hash import hash_text, photo_hashes
 
 if TYPE_CHECKING:
-    from photoqc.models.nima_batching import NimaBatcher
+    from photoqc.models.networks import Batcher
 
 logger = logging.getLogger(__name__)
 
@@ -192,10 +192,10 @@ class Scorer:
         Add ``shap_<feature>`` columns to CSV rows.
     top : int
         Reasons per photo.
-    nima, nima_window_s : NimaBatcher, float
+    nima, nima_window_s : Batcher, float
         Share another scorer's NIMA networks and batches (the service's threads do), or
         build them here, gathering concurrent calls for ``nima_window_s`` seconds
-        (:class:`photoqc.models.nima_batching.NimaBatcher`).
+        (:class:`photoqc.models.networks.Batcher`).
     """
 
     def __init__(
@@ -205,7 +205,7 @@ class Scorer:
         with_shap: bool = False,
         top: int = DEFAULT_TOP_REASONS,
         *,
-        nima: NimaBatcher | None = None,
+        nima: Batcher | None = None,
         nima_window_s: float = 0.0,
     ):
         self.bundle = bundle if isinstance(bundle, ModelBundle) else load_bundle(bundle)

@@ -1,7 +1,7 @@
 """NIMA scores as features: mean and spread of the predicted 1–10 score distribution.
 
 The network runs outside this module (in batches, built once per process:
-:class:`photoqc.models.nima_predict.NimaPredictor`); its per-image result arrives in
+:class:`photoqc.models.nima.NimaPredictor`); its per-image result arrives in
 :attr:`FeatureInput.nima`. A model that is not configured gives NaN.
 """
 

@@ -3,19 +3,20 @@
 Real labelled photos rarely show every defect at every strength: a set of phone photos may
 hold no heavily noisy, blocky or colour-cast one, and a tree model cannot call bad what it
 has never seen. So each good training photo lends a few copies of itself, each with one
-defect, labelled with a *soft* target. Two kinds (``AugmentConfig.kind``):
+defect, labelled with a *soft* target. The kinds of copies (``AugmentConfig.kind``) are
+those of :data:`photoqc.synthetic.COPY_KINDS`:
 
-- ``defects``: one of :data:`photoqc.degradations.DEFECT_FAMILIES` (noise, JPEG blocking,
+- ``defects``: one of :data:`photoqc.synthetic.DEFECT_FAMILIES` (noise, JPEG blocking,
   blur, under- and over-exposure, a colour cast) at a graded severity; target
   ``target x (1 - severity)``;
-- ``kadid``: one of KADID-10k's 25 distortion types (:mod:`photoqc.distortions`) at a level
-  1-5; target ``target x fidelity ** gamma``, where *fidelity* is the copy's full-reference
-  similarity to its own original (the worse of mean SSIM over Lab and GMSD, 1 for
-  untouched; :func:`photoqc.distortions.fidelity`): labelled by how
-  much the photo lost, not by a level number that means something else for every type.
-  The mapping is monotone (less fidelity, lower target; an untouched copy keeps its
-  source's target) and ``gamma`` sets how fast people give up on a photo as it loses
-  fidelity (3: a copy at fidelity 0.8, a clearly visible blur, keeps half its target);
+- ``kadid``: one of KADID-10k's 25 distortion types (:mod:`photoqc.synthetic.kadid`) at a
+  level 1-5; target ``target x fidelity ** gamma``, where *fidelity* is the copy's
+  full-reference similarity to its own original (the worse of mean SSIM over Lab and
+  GMSD, 1 for untouched; :func:`photoqc.metrics.fidelity`): labelled by how much the photo
+  lost, not by a level number that means something else for every type. The mapping is
+  monotone (less fidelity, lower target; an untouched copy keeps its source's target) and
+  ``gamma`` sets how fast people give up on a photo as it loses fidelity (3: a copy at
+  fidelity 0.8, a clearly visible blur, keeps half its target);
 - ``mixed``: a photo's copies alternate between the two (even ones defects, odd KADID),
   so the 6 defects keep their graded copies while the 25 types add theirs.
 
@@ -39,17 +40,15 @@ import pandas as pd
 from PIL import Image
 
 from photoqc.assess.extractor import STATUS_OK
-from photoqc.degradations import CAST_HUES, DEFECT_FAMILIES, DEGRADATIONS, jpeg_quality_for
-from photoqc.distortions import DISTORTIONS, LEVELS, distort, fidelity
-from photoqc.distortions import VERSION as DISTORTIONS_VERSION
 from photoqc.features.compression import jpeg_quality
 from photoqc.images import ImageLoadError, load_image
+from photoqc.metrics import fidelity
 from photoqc.pipelines.training.labels import Labels
+from photoqc.synthetic import DEFECT_FAMILIES, VOCABULARIES, copy_kind
+from photoqc.synthetic.defects import jpeg_quality_for
+from photoqc.synthetic.kadid import VERSION as KADID_VERSION
 
 logger = logging.getLogger(__name__)
-
-COPY_KINDS = ("defects", "kadid", "mixed")
-"""Kinds of copies: the 6 defects, KADID-10k's 25 types, or the two taken in turn."""
 
 
 @dataclass(frozen=True)
@@ -63,13 +62,17 @@ class AugmentConfig:
     min_target : float
         Only photos whose target is at least this (good photos) lend copies.
     severities : tuple of float
-        Severities drawn from, 0–1.
+        Severities the realistic defects are drawn at, 0–1.
     defects : tuple of str
-        Defects drawn from (names of :data:`photoqc.degradations.DEGRADATIONS`).
+        Realistic defects drawn from (names of :data:`photoqc.synthetic.DEGRADATIONS`).
     weight : float
         Training weight of a copy (a real photo weighs 1).
     seed : int
-        Seed of the draws (photo, defect, severity, noise, hue).
+        Seed of the draws (photo, defect, strength, noise, hue).
+    kind : str
+        A copy kind of :data:`photoqc.synthetic.COPY_KINDS`.
+    gamma : float
+        Exponent of the fidelity in a KADID copy's target.
     """
 
     copies: int = 0
@@ -82,22 +85,7 @@ class AugmentConfig:
     gamma: float = 3.0
 
     def __post_init__(self) -> None:
-        if self.kind not in COPY_KINDS:
-            raise ValueError(f"kind must be one of {COPY_KINDS}, got {self.kind!r}")
-
-    def kind_of(self, k: int) -> str:
-        """The kind of a photo's ``k``-th copy: ``mixed`` alternates defects and KADID."""
-        if self.kind != "mixed":
-            return self.kind
-        return "defects" if k % 2 == 0 else "kadid"
-
-    def choices(self, kind: str) -> tuple[str, ...]:
-        """The defects (or KADID types) a copy of ``kind`` draws from."""
-        return self.defects if kind == "defects" else tuple(DISTORTIONS)
-
-    def strengths(self, kind: str) -> tuple[float, ...]:
-        """Severities (0–1), or KADID levels as severities (level / 5)."""
-        return self.severities if kind == "defects" else tuple(lv / 5 for lv in LEVELS)
+        copy_kind(self.kind)  # refuses an unknown kind, naming the choices
 
     def record(self) -> dict[str, object]:
         return {
@@ -114,30 +102,61 @@ class AugmentConfig:
 
 @dataclass(frozen=True)
 class Copy:
-    """One planned copy: which photo, which defect at which severity, and its draw."""
+    """One planned copy: which photo, which vocabulary and type at which strength, and
+    its draw (the noise seed or the cast's hue).
+
+    Attributes
+    ----------
+    source : int
+        Index of the photo in the labels.
+    vocabulary : str
+        ``defects`` (strength a severity 0–1) or ``kadid`` (strength a level 1–5).
+    type : str
+        The defect or KADID type.
+    strength : float
+        Its severity or level.
+    variant : int
+        The draw.
+    gamma : float
+        Exponent of the fidelity in the target of a copy labelled by fidelity.
+    """
 
     source: int
-    defect: str
-    severity: float
+    vocabulary: str
+    type: str
+    strength: float
     variant: int
     gamma: float = 3.0
-    kind: str = "defects"
 
     @property
-    def kadid(self) -> bool:
-        return self.kind == "kadid"
-
-    @property
-    def level(self) -> int:
-        """A KADID copy's level, 1–5."""
-        return round(self.severity * 5)
+    def by_fidelity(self) -> bool:
+        """Whether the target follows the copy's measured fidelity (a KADID copy)."""
+        return VOCABULARIES[self.vocabulary].by_fidelity
 
     def target(self, source_target: float, fidelity: float | None = None) -> float:
-        """The copy's soft target: its source's, scaled down by the severity, or (a KADID
-        copy) by its ``fidelity`` to the original raised to ``gamma``."""
-        if self.kadid and fidelity is not None:
+        """The copy's soft target: its source's, scaled down by the severity, or (a copy
+        labelled by fidelity) by its ``fidelity`` to the original raised to ``gamma``."""
+        if self.by_fidelity and fidelity is not None:
             return float(source_target) * float(np.clip(fidelity, 0.0, 1.0)) ** self.gamma
-        return float(source_target) * (1.0 - self.severity)
+        return float(source_target) * (1.0 - self._severity)
+
+    @property
+    def _severity(self) -> float:
+        """The strength as a share of the strongest (a level 1–5 as level / 5)."""
+        return self.strength / 5 if self.vocabulary == "kadid" else self.strength
+
+    def cache_key(self, source_path: str | os.PathLike[str]) -> str:
+        """The name its file is kept under: the same copy is made once. (Unchanged from
+        when copies were described by a defect and a severity, a KADID level as level / 5,
+        so copies made then are still found; a KADID copy is made again when the
+        distortions or the fidelity measure change.)"""
+        suffix = f"|kadid|v{KADID_VERSION}" if self.vocabulary == "kadid" else ""
+        text = f"{Path(source_path).resolve()}|{self.type}|{float(self._severity)}|{self.variant}"
+        return hashlib.sha256(f"{text}{suffix}".encode()).hexdigest()[:20]
+
+    def apply(self, pixels: np.ndarray) -> np.ndarray:
+        """The copy's pixels: its type at its strength, with its own draw."""
+        return VOCABULARIES[self.vocabulary].make(pixels, self.type, self.strength, self.variant)
 
 
 @dataclass
@@ -149,7 +168,7 @@ class Augmented:
     target: np.ndarray
     weight: np.ndarray
     source: np.ndarray
-    defect: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
     embeddings: np.ndarray | None = None  # (n, d) NIMA embeddings, for the read-out
 
     def __len__(self) -> int:
@@ -163,72 +182,58 @@ class Augmented:
             self.target[keep],
             self.weight[keep],
             self.source[keep],
-            [d for d, k in zip(self.defect, keep, strict=True) if k],
+            [d for d, k in zip(self.types, keep, strict=True) if k],
             self.embeddings[keep] if self.embeddings is not None else None,
         )
 
 
 def plan(labels: Labels, config: AugmentConfig) -> list[Copy]:
     """Which copies to make: ``config.copies`` per photo with a target of at least
-    ``config.min_target``, each with a defect and severity drawn at random (seeded)."""
+    ``config.min_target``, each with a type and strength drawn at random (seeded)."""
     rng = np.random.default_rng(config.seed)
+    kind = copy_kind(config.kind)
     copies = []
     for source in np.flatnonzero(labels.target >= config.min_target):
         for k in range(config.copies):
-            kind = config.kind_of(k)
+            vocabulary = kind.vocabulary(k)
+            name = str(rng.choice(vocabulary.types(config.defects)))
+            strength = rng.choice(vocabulary.strengths(config.severities)).item()
             copies.append(
                 Copy(
                     int(source),
-                    str(rng.choice(config.choices(kind))),
-                    float(rng.choice(config.strengths(kind))),
+                    vocabulary.name,
+                    name,
+                    strength,
                     int(rng.integers(0, 2**31)),
                     config.gamma,
-                    kind,
                 )
             )
     return copies
-
-
-def apply(copy: Copy, pixels: np.ndarray) -> np.ndarray:
-    """The copy's pixels: its defect at its severity, with its own noise draw or cast hue."""
-    if copy.kadid:
-        return distort(pixels, copy.defect, copy.level, seed=copy.variant % (2**31))
-    degrade = DEGRADATIONS[copy.defect]
-    if copy.defect in ("gaussian_noise", "sensor_noise"):
-        return degrade(pixels, copy.severity, seed=copy.variant)
-    if copy.defect == "colour_cast":
-        hues = sorted(CAST_HUES)
-        return degrade(pixels, copy.severity, hue=hues[copy.variant % len(hues)])
-    return degrade(pixels, copy.severity)
 
 
 def write_copy(
     copy: Copy, source_path: str | os.PathLike[str], folder: Path
 ) -> tuple[Path, float | None] | None:
     """Make one copy as a file in ``folder`` (kept: the same copy is made once), in its
-    source's format, and (a KADID copy) its fidelity to the original, kept beside it; None
-    when the source cannot be read."""
-    # A KADID copy is made again when the distortions or the fidelity measure change.
-    kind = f"|{copy.kind}|v{DISTORTIONS_VERSION}" if copy.kadid else ""
-    digest = hashlib.sha256(
-        f"{Path(source_path).resolve()}|{copy.defect}|{copy.severity}|{copy.variant}{kind}".encode()
-    ).hexdigest()[:20]
+    source's format, and (a copy labelled by fidelity) its fidelity to the original, kept
+    beside it; None when the source cannot be read."""
+    digest = copy.cache_key(source_path)
     try:
         original = load_image(source_path)
     except ImageLoadError as exc:
         logger.warning("no copies of %s: %s", source_path, exc.cause)
         return None
-    encode_jpeg = copy.defect == "jpeg" and not copy.kadid
+    encode_jpeg = copy.type == "jpeg" and copy.vocabulary == "defects"
     as_jpeg = encode_jpeg or original.format == "JPEG"
     path = folder / f"{digest}.{'jpg' if as_jpeg else 'png'}"
     kept = folder / f"{digest}.fidelity"
-    if path.is_file() and (not copy.kadid or kept.is_file()):
-        return path, float(kept.read_text()) if copy.kadid else None
+    if path.is_file() and (not copy.by_fidelity or kept.is_file()):
+        return path, float(kept.read_text()) if copy.by_fidelity else None
     folder.mkdir(parents=True, exist_ok=True)
-    pixels = apply(copy, original.pixels)
+    pixels = copy.apply(original.pixels)
     temporary = path.with_suffix(".tmp")
     if encode_jpeg:
-        quality = jpeg_quality_for(copy.severity)
+        quality = jpeg_quality_for(copy.strength)
         Image.fromarray(pixels).save(temporary, "JPEG", quality=quality)
     elif as_jpeg:
         quality = jpeg_quality(original.jpeg_quantization)
@@ -237,7 +242,7 @@ def write_copy(
     else:
         Image.fromarray(pixels).save(temporary, "PNG")
     os.replace(temporary, path)
-    if not copy.kadid:
+    if not copy.by_fidelity:
         return path, None
     similarity = fidelity(original.pixels, load_image(path).pixels)  # as saved, as measured
     kept.write_text(f"{similarity!r}\n")
@@ -269,5 +274,5 @@ def augment(
         target[ok],
         np.full(int(ok.sum()), config.weight),
         sources[ok],
-        [c.defect for (c, _, _), k in zip(made, ok, strict=True) if k],
+        [c.type for (c, _, _), k in zip(made, ok, strict=True) if k],
     )

@@ -11,15 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from photoqc.models.nima import NIMA
-from photoqc.models.nima_import import (
-    KNOWN_FILES,
-    TRAINED_ON_BY_NAME,
-    NimaImportError,
-    guess_name,
-    import_weights,
-)
-from photoqc.models.nima_weights import save_nima, sha256_of
+from photoqc.models.nima.weights import save_nima, sha256_of
 
 
 def import_nima(
@@ -40,6 +32,18 @@ def import_nima(
         The file is not an idealo NIMA model, its name cannot be told, or ``out`` does not
         end in ``.safetensors``.
     """
+    from photoqc.compat import require
+
+    require("torch", "photoqc nima import")
+    from photoqc.models.nima.importer import (
+        KNOWN_FILES,
+        TRAINED_ON_BY_NAME,
+        NimaImportError,
+        guess_name,
+        import_weights,
+    )
+    from photoqc.models.nima.network import NIMA
+
     source, out = Path(source), Path(out)
     if out.suffix != ".safetensors":
         raise NimaImportError(f"{out}: the output must end in .safetensors")

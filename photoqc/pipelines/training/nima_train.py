@@ -30,17 +30,14 @@ from scipy.stats import pearsonr, spearmanr
 
 from photoqc.errors import PhotoqcError
 from photoqc.images import ImageLoadError, load_image
-from photoqc.models.nima import (
-    NIMA,
+from photoqc.models.nima.network import NIMA, backbone_spec, emd, random_crops
+from photoqc.models.nima.spec import (
     NUM_BUCKETS,
-    backbone_spec,
-    emd,
+    distribution_mean_std,
     mos_to_distribution,
-    random_crops,
     votes_to_distribution,
 )
-from photoqc.models.nima_spec import distribution_mean_std
-from photoqc.models.nima_weights import load_nima, save_nima, sha256_of
+from photoqc.models.nima.weights import load_nima, save_nima, sha256_of
 from photoqc.pipelines.training.labels import problem_report
 from photoqc.pipelines.training.nima_config import NimaTrainConfig
 from photoqc.weights import WeightsNotFoundError, resolve_weights_file

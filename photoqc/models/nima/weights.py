@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,14 +24,13 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 
 from photoqc.errors import PhotoqcError
+from photoqc.models.nima.spec import BACKBONE_NAMES
 
 if TYPE_CHECKING:
-    from photoqc.models.nima import NIMA
+    from photoqc.models.nima.network import NIMA
 
 # torch and the network are imported where a network is built: scoring through ONNX Runtime
-# reads the weights as numpy (photoqc.models.nima_onnx) and never pays torch's import.
-BACKBONE_NAMES = ("mobilenet_v1", "mobilenet_v2")
-"""The backbones :data:`photoqc.models.nima.BACKBONES` defines (a test keeps them equal)."""
+# reads the weights as numpy (photoqc.models.nima.onnx_graph) and never pays torch's import.
 
 FORMAT = "photoqc-nima"
 FORMAT_VERSION = 1
@@ -57,6 +57,22 @@ def packaged_nima_files() -> tuple[Path, ...]:
 
     folder = Path(str(resources.files("photoqc") / "weights"))
     return tuple(sorted(folder.glob("nima_*.safetensors")))
+
+
+def candidate_files(
+    explicit: Sequence[str | os.PathLike[str]], folder: str | os.PathLike[str] | None
+) -> list[str]:
+    """NIMA weight files to use: the ``explicit`` ones if any; else the weights that ship
+    with photoqc, each replaced by a file of the same model name in ``folder`` (the
+    weights folder), and any other NIMA file there."""
+    if explicit:
+        return [str(Path(p)) for p in explicit]
+    chosen = {nima_name(p): str(p) for p in packaged_nima_files()}
+    if folder is not None and Path(folder).is_dir():
+        for path in sorted(Path(folder).glob("*.safetensors")):
+            if is_nima_file(path):
+                chosen[nima_name(path)] = str(path)
+    return list(chosen.values())
 
 
 def sidecar_path(path: str | os.PathLike[str]) -> Path:
@@ -182,14 +198,16 @@ def load_nima_state(
     if path.suffix not in WEIGHT_SUFFIXES:
         raise NimaWeightsError(f"{path}: expected a {' or '.join(WEIGHT_SUFFIXES)} file")
     meta = read_nima_meta(path)
+    if path.suffix != ".safetensors":
+        from photoqc.compat import require
+
+        torch = require("torch", f"reading {path.name} (a torch .pt file)")
     try:
         if path.suffix == ".safetensors":
             from safetensors.numpy import load_file
 
             state = load_file(str(path))
         else:
-            import torch
-
             state = torch.load(path, map_location="cpu", weights_only=True)
             if isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values()):
                 state = {k: v.numpy() for k, v in state.items()}
@@ -243,9 +261,10 @@ def load_nima(
         When the file is missing or unreadable, names an unknown backbone, is for another
         backbone than expected, or its tensors do not fit the backbone it names.
     """
-    import torch
+    from photoqc.compat import require
 
-    from photoqc.models.nima import NIMA
+    torch = require("torch", f"building the NIMA network of {Path(path).name} in torch")
+    from photoqc.models.nima.network import NIMA
 
     state, meta = load_nima_state(path, expected_backbone=expected_backbone)
     backbone = str(meta["backbone"])

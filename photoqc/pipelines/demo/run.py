@@ -2,7 +2,7 @@
 
 Each source photo is cropped a few ways; every crop is kept clean (good), degraded mildly
 (good: a listing would still pass) and degraded severely (bad) with each defect of
-:mod:`photoqc.degradations`. Whole source photos are held out, so no scene is seen in both
+:mod:`photoqc.synthetic.defects`. Whole source photos are held out, so no scene is seen in both
 training and test: the held-out ROC-AUC measures whether the model learned the defects,
 not the pictures. Then: train (cross-validated), score the held-out photos, print the
 held-out ROC-AUC, and write the scores CSV. No network is needed.
@@ -22,13 +22,14 @@ from PIL import Image
 
 from photoqc.assess.recipe import ExtractConfig, RecipeOptions
 from photoqc.assess.scorer import Scorer
-from photoqc.degradations import DEGRADATIONS, framings, source_photo
 from photoqc.engines import build_engine
 from photoqc.pipelines.batch.inputs import csv_inputs
 from photoqc.pipelines.batch.runner import RunSummary
 from photoqc.pipelines.batch.score import score_to_csv
+from photoqc.pipelines.demo.photos import framings, source_photo
 from photoqc.pipelines.training.labels import read_labels
 from photoqc.pipelines.training.train import TrainConfig, TrainOutcome, train
+from photoqc.synthetic.defects import DEGRADATIONS
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +45,6 @@ class DemoConfig:
     holdout: tuple[str, ...] = ("coffee", "motorcycle")
     crops_per_photo: int = 2
     long_side: int = 512
-    min_short_side: int = 160
-    """scikit-image's photos are small (300 to 512 px, cropped further here): the demo's
-    model publishes photos down to this short side, where a real one asks for 400."""
     mild: tuple[float, ...] = (0.08, 0.16)
     severe: tuple[float, ...] = (0.75, 0.95)
     defects: tuple[str, ...] = (
@@ -86,7 +84,7 @@ def make_dataset(
     image_dir = out_dir / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(config.seed)
-    records = []
+    records, shortest = [], None
     for photo in config.photos:
         for c, crop in enumerate(
             framings(source_photo(photo), config.crops_per_photo, config.long_side, rng)
@@ -101,6 +99,8 @@ def make_dataset(
                 )
                 name = f"{photo}_{c}_{defect}_{round(100 * severity):03d}.jpg"
                 Image.fromarray(pixels).save(image_dir / name, "JPEG", quality=quality)
+                side = min(pixels.shape[:2])
+                shortest = side if shortest is None else min(shortest, side)
                 records.append(
                     {
                         "image": f"images/{name}",
@@ -121,6 +121,10 @@ def make_dataset(
         "holdout": int((table["split"] == "holdout").sum()),
         "good": int((table["label"] == "good").sum()),
         "bad": int((table["label"] == "bad").sum()),
+        # scikit-image's photos are small (300 to 512 px, cropped further here): the
+        # demo's model publishes photos down to the smallest it made, where a real
+        # model asks for 400.
+        "min_short_side": int(shortest or 0),
     }
     return train_csv, holdout_csv, counts
 
@@ -154,7 +158,7 @@ def run_demo(
         labels,
         extract,
         model_dir,
-        TrainConfig(folds=config.folds, seed=config.seed, min_short_side=config.min_short_side),
+        TrainConfig(folds=config.folds, seed=config.seed, min_short_side=counts["min_short_side"]),
         engine=engine,
         on_progress=on_progress,
         training_record={"labels_file": train_csv.name},

@@ -1,48 +1,29 @@
-"""NIMA's MobileNet v1 through ONNX Runtime: the scoring path, without torch.
+"""NIMA's MobileNet v1 as an ONNX graph: the scoring path, without torch.
 
-The network of :class:`photoqc.models.nima.KerasMobileNetV1` plus NIMA's head is written
+The network of :class:`photoqc.models.nima.network.KerasMobileNetV1` plus NIMA's head is written
 here as an ONNX graph straight from the weights file's arrays (each batch norm folded into
 its convolution, in float64, then float32; TensorFlow's "same" padding is ONNX's
 ``SAME_UPPER``), and run by ONNX Runtime on the CPU. Measured on this project's 2-core
 machine (``benchmarks/bench_features.py``): about 1.5x faster than torch for a batch of
 16 at 224x224, and scoring starts without importing torch (about a second). Outputs
-agree with the torch network within 1e-4 in the mean score (``tests/test_nima_onnx.py``).
+agree with the torch network within 1e-4 in the mean score
+(``tests/models/test_nima_onnx.py``).
 
 Only MobileNet v1 is written here (the shipped weights and idealo's); other backbones
 (MobileNet v2, for networks you train) run through torch
-(:class:`photoqc.models.nima_predict.NimaPredictor` chooses).
+(:func:`photoqc.models.nima.runners.build` chooses).
 """
 
 from __future__ import annotations
 
-import logging
-import os
-
 import numpy as np
 
-from photoqc.models.nima_spec import (
-    KERAS_BN_EPS,
-    MOBILENET_V1_BLOCKS,
-    NUM_BUCKETS,
-    Preprocessing,
-)
-from photoqc.models.nima_weights import NimaWeightsError, load_nima_state
-
-logger = logging.getLogger(__name__)
+from photoqc.models.nima.spec import KERAS_BN_EPS, MOBILENET_V1_BLOCKS, NUM_BUCKETS
+from photoqc.models.nima.weights import NimaWeightsError
 
 OPSET = 17
 EMBEDDING_WIDTH = 1024
 BACKBONE = "mobilenet_v1"
-
-
-def onnxruntime_available() -> bool:
-    """Whether ONNX Runtime (and the ``onnx`` package that writes the graph) import."""
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def mobilenet_v1_shapes() -> dict[str, tuple[int, ...]]:
@@ -159,51 +140,3 @@ def mobilenet_v1_graph(state: dict[str, np.ndarray]) -> bytes:
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     return model.SerializeToString()
-
-
-def thread_budget() -> int:
-    """Threads this process may use for one network: what OpenCV was told
-    (:func:`photoqc.engines.local.set_thread_count` sets both), at least 1."""
-    import cv2
-
-    return max(1, cv2.getNumThreads())
-
-
-class OnnxNima:
-    """A NIMA MobileNet v1 from a weights file, run by ONNX Runtime.
-
-    Parameters
-    ----------
-    path : path
-        A NIMA weights file (``.safetensors``; ``.pt`` needs torch to read) whose
-        backbone is ``mobilenet_v1``.
-    threads : int, optional
-        ONNX Runtime's intra-op threads (default: :func:`thread_budget`).
-
-    Raises
-    ------
-    NimaWeightsError
-        When the file cannot be read or is not a NIMA MobileNet v1.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], threads: int | None = None):
-        import onnxruntime as ort
-
-        state, self.meta = load_nima_state(path, expected_backbone=BACKBONE)
-        check_state(state, str(path))
-        self.preprocessing = Preprocessing(**self.meta.get("preprocessing", {}))
-        if self.preprocessing.size != 224:
-            raise NimaWeightsError(f"{path}: MobileNet v1 here takes 224x224 input")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or thread_budget()
-        options.inter_op_num_threads = 1
-        # Idle pool threads would spin between batches, taking a core from the features.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(
-            mobilenet_v1_graph(state), options, providers=["CPUExecutionProvider"]
-        )
-
-    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(embedding (N, 1024), probs (N, 10))`` of a float32 (N, 3, 224, 224) batch."""
-        embedding, probs = self.session.run(["embedding", "probs"], {"x": batch})
-        return embedding, probs

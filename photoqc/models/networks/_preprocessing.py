@@ -1,12 +1,7 @@
-"""What a NIMA network is, without the network: score buckets, MobileNet v1's layout,
-preprocessing and reading a score distribution. Nothing here imports torch, so scoring
-through ONNX Runtime (:mod:`photoqc.models.nima_onnx`) starts without it (torch takes
-about a second to import).
-"""
+"""How a network wants its input: the photo resized to a square and its values scaled."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
@@ -17,22 +12,9 @@ from PIL import Image
 if TYPE_CHECKING:
     import torch
 
-NUM_BUCKETS = 10
-
-KERAS_BN_EPS = 1e-3
-
-MOBILENET_V1_BLOCKS = (
-    (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
-    (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1),
-)  # fmt: skip
-"""(pointwise filters, depthwise stride) of MobileNet v1's 13 separable blocks."""
-
-
-def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """TensorFlow "same" padding (before, after) for one dimension."""
-    out = math.ceil(size / stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+"""torchvision's ImageNet channel statistics (0–1 units)."""
 
 
 @dataclass(frozen=True)
@@ -76,8 +58,8 @@ class Preprocessing:
         x = x.transpose(0, 3, 1, 2)
         if self.scaling == "tf":
             return np.ascontiguousarray(x / np.float32(127.5) - np.float32(1.0))
-        mean = np.array([0.485, 0.456, 0.406], np.float32).reshape(1, 3, 1, 1)
-        std = np.array([0.229, 0.224, 0.225], np.float32).reshape(1, 3, 1, 1)
+        mean = np.array(IMAGENET_MEAN, np.float32).reshape(1, 3, 1, 1)
+        std = np.array(IMAGENET_STD, np.float32).reshape(1, 3, 1, 1)
         return np.ascontiguousarray((x / np.float32(255.0) - mean) / std)
 
     def batch(self, images: Sequence[np.ndarray]) -> np.ndarray:
@@ -94,8 +76,8 @@ class Preprocessing:
         x = x.permute(0, 3, 1, 2)
         if self.scaling == "tf":
             return x / 127.5 - 1.0
-        mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-        std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
         return (x / 255.0 - mean) / std
 
     def __call__(self, images: Sequence[np.ndarray]) -> torch.Tensor:
@@ -106,18 +88,9 @@ class Preprocessing:
 def nearest_square(rgb: np.ndarray, side: int) -> np.ndarray:
     """``rgb`` resized to ``side`` x ``side`` by nearest-neighbour sampling: the pixels
     Pillow's ``resize(..., NEAREST)`` picks (the source pixel under each output pixel's
-    centre; equal to the value, tests/test_nima_onnx.py), gathered straight from the
+    centre; equal to the value, tests/models/test_nima_onnx.py), gathered straight from the
     array instead of copying a 12 MP photo into Pillow first (about 10 ms)."""
     h, w = rgb.shape[:2]
     rows = ((np.arange(side) + 0.5) * (h / side)).astype(np.intp)
     cols = ((np.arange(side) + 0.5) * (w / side)).astype(np.intp)
     return rgb[rows[:, None], cols[None, :]]
-
-
-def distribution_mean_std(probs: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation (score units, 1–10) of score distributions (N, 10)."""
-    p = np.asarray(probs, dtype=np.float64).reshape(-1, NUM_BUCKETS)
-    scores = np.arange(1, NUM_BUCKETS + 1, dtype=np.float64)
-    mean = p @ scores
-    var = p @ (scores**2) - mean**2
-    return mean, np.sqrt(np.clip(var, 0.0, None))

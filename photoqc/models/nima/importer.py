@@ -12,7 +12,8 @@ Two sources are understood, both idealo's MobileNet v1 (alpha 1.0) NIMA:
   dequantised (``(q - zero_point) * scale``) and the folded bias goes into an identity
   batch norm (gamma 1, mean 0, variance 1 - eps), so the network is unchanged.
 
-Both produce a state dict for ``NIMA("mobilenet_v1")``.
+Both produce a state dict for ``NIMA("mobilenet_v1")``
+(:class:`photoqc.models.nima.network.NIMA`); this needs torch.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import numpy as np
 import torch
 
 from photoqc.errors import PhotoqcError
-from photoqc.models.nima import KERAS_BN_EPS, MOBILENET_V1_BLOCKS, NIMA
+from photoqc.models.nima.network import NIMA
+from photoqc.models.nima.spec import KERAS_BN_EPS, MOBILENET_V1_BLOCKS
 
 # Known files: what idealo trained them on. Keys are sha256 of the files in the wild.
 KNOWN_FILES: dict[str, dict[str, str]] = {

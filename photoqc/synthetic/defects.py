@@ -1,14 +1,13 @@
-"""Realistic photo defects at a chosen severity, for the offline demo and for tests.
+"""Realistic photo defects at a chosen severity: training copies, the offline demo, tests.
 
 Each defect takes an RGB uint8 image and a severity from 0 (untouched) to 1 (ruined)
 and returns a new RGB uint8 image. They imitate what listing photos suffer: under- and
 over-exposure, blown highlights, flat light, a dark corner, missed focus, camera shake,
-sensor noise, heavy JPEG compression, and an object cut off by the frame. The demo's
-source photos (scikit-image's) and their framings come from here too.
+sensor noise, heavy JPEG compression, and an object cut off by the frame.
 
-The 25 distortion types of KADID-10k at 5 levels (for calibrated training copies and
-``benchmarks/bench_distortions.py``) live in :mod:`photoqc.distortions` and are named here
-too: ``KADID_DISTORTIONS``, ``distort`` and ``fidelity``.
+The 25 distortion types of KADID-10k at 5 levels are the other vocabulary of synthetic
+copies (:mod:`photoqc.synthetic.kadid`); :mod:`photoqc.synthetic.kinds` lists the kinds of
+copies training makes from both.
 """
 
 from __future__ import annotations
@@ -183,44 +182,3 @@ DEGRADATIONS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
     "colour_cast": colour_cast,
 }
 """Every defect by name."""
-
-
-def source_photo(name: str) -> np.ndarray:
-    """An RGB uint8 photo from scikit-image's bundled data (no download)."""
-    from skimage import data
-
-    if name == "motorcycle":
-        image = data.stereo_motorcycle()[0]
-    else:
-        image = getattr(data, name)()
-    if image.ndim == 2:
-        image = np.dstack([image] * 3)
-    return np.ascontiguousarray(image[..., :3])
-
-
-def framings(
-    image: np.ndarray, count: int, long_side: int, rng: np.random.Generator
-) -> list[np.ndarray]:
-    """``count`` framings of one photo: the whole frame, then random crops of 80–92 % of
-    each side, every other one mirrored; each shrunk to at most ``long_side`` pixels."""
-    h, w = image.shape[:2]
-    out = []
-    for k in range(count):
-        scale = 1.0 if k == 0 else rng.uniform(0.8, 0.92)
-        ch, cw = int(h * scale), int(w * scale)
-        y0, x0 = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
-        crop = image[y0 : y0 + ch, x0 : x0 + cw]
-        if k % 2 == 1:
-            crop = crop[:, ::-1]
-        factor = min(1.0, long_side / max(ch, cw))
-        if factor < 1.0:
-            crop = cv2.resize(
-                crop, (round(cw * factor), round(ch * factor)), interpolation=cv2.INTER_AREA
-            )
-        out.append(np.ascontiguousarray(crop))
-    return out
-
-
-from photoqc.distortions import DISTORTIONS as KADID_DISTORTIONS  # noqa: E402, F401
-from photoqc.distortions import distort as distort  # noqa: E402
-from photoqc.distortions import fidelity as fidelity  # noqa: E402

@@ -1,4 +1,5 @@
-"""NIMA: Neural Image Assessment (Talebi & Milanfar, IEEE TIP 2018).
+"""NIMA's network in torch (Talebi & Milanfar, IEEE TIP 2018): for training, and for
+backbones without an ONNX graph.
 
 A NIMA network is an image backbone, global average pooling, dropout, a 10-way linear
 layer and a softmax: the predicted distribution of human scores 1..10. Its mean is the
@@ -30,10 +31,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from photoqc.choices import choose
-from photoqc.models.nima_spec import (
+from photoqc.models.nima.spec import (
     KERAS_BN_EPS,
     MOBILENET_V1_BLOCKS,
     NUM_BUCKETS,
+    PREPROCESSING,
     Preprocessing,
     same_padding,
 )
@@ -138,13 +140,11 @@ class BackboneSpec:
 
 
 BACKBONES: dict[str, BackboneSpec] = {
-    "mobilenet_v1": BackboneSpec(
-        "mobilenet_v1", KerasMobileNetV1, Preprocessing(224, "nearest", "tf")
-    ),
+    "mobilenet_v1": BackboneSpec("mobilenet_v1", KerasMobileNetV1, PREPROCESSING["mobilenet_v1"]),
     "mobilenet_v2": BackboneSpec(
         "mobilenet_v2",
         _mobilenet_v2,
-        Preprocessing(224, "bilinear", "imagenet"),
+        PREPROCESSING["mobilenet_v2"],
         imagenet_weights="MobileNet_V2_Weights.IMAGENET1K_V1",
         imagenet_state=_mobilenet_v2_imagenet_state,
     ),
@@ -199,59 +199,6 @@ def emd(p: torch.Tensor, q: torch.Tensor, r: float = 2.0) -> torch.Tensor:
     cdf_q = torch.cumsum(q, dim=-1)
     per_item = torch.mean(torch.abs(cdf_p - cdf_q) ** r, dim=-1) ** (1.0 / r)
     return per_item.mean()
-
-
-# --- targets: score distributions from ratings ----------------------------------------
-
-DEFAULT_RATING_STD = 1.5
-"""Spread (score units, 1–10 scale) assumed when ratings give a mean but no std; about
-the median per-image spread of AVA's votes."""
-
-
-def votes_to_distribution(votes: np.ndarray) -> np.ndarray:
-    """Normalise vote counts for scores 1..10 (shape (N, 10), >= 0) to distributions."""
-    votes = np.asarray(votes, dtype=np.float64).reshape(-1, NUM_BUCKETS)
-    totals = votes.sum(axis=1, keepdims=True)
-    if (votes < 0).any() or (totals <= 0).any():
-        raise ValueError("vote counts must be >= 0 with at least one vote per image")
-    return votes / totals
-
-
-def mos_to_distribution(
-    mos: np.ndarray,
-    std: np.ndarray | None = None,
-    mos_range: tuple[float, float] = (1.0, 10.0),
-    default_std: float = DEFAULT_RATING_STD,
-) -> np.ndarray:
-    """Infer a 1..10 score distribution from a mean opinion score (and its spread).
-
-    The MOS is mapped linearly from ``mos_range`` onto 1..10 (and ``std`` scaled by the
-    same factor; ``default_std`` on the 1..10 scale where no std is known). The
-    distribution is that normal density integrated over each bucket ``[k - 0.5, k + 0.5]``,
-    with the tails below 1.5 and above 9.5 folded into buckets 1 and 10, so it sums to 1.
-    Its mean equals the mapped MOS except near the ends, where folding pulls it inwards.
-
-    Returns
-    -------
-    ndarray, shape (N, 10)
-    """
-    from scipy.special import ndtr
-
-    lo, hi = mos_range
-    if not hi > lo:
-        raise ValueError(f"mos_range must be (low, high) with high > low, got {mos_range}")
-    factor = (NUM_BUCKETS - 1) / (hi - lo)
-    mean = 1.0 + (np.asarray(mos, dtype=np.float64).reshape(-1) - lo) * factor
-    if std is None:
-        sigma = np.full_like(mean, default_std)
-    else:
-        sigma = np.asarray(std, dtype=np.float64).reshape(-1) * factor
-        sigma = np.where(np.isfinite(sigma) & (sigma > 0), sigma, default_std)
-    sigma = np.maximum(sigma, 0.05)  # a zero spread would be a step function; keep it smooth
-    edges = np.arange(1.5, NUM_BUCKETS, 1.0)  # 1.5 .. 9.5
-    cdf = ndtr((edges[None, :] - mean[:, None]) / sigma[:, None])
-    cdf = np.concatenate([np.zeros((len(mean), 1)), cdf, np.ones((len(mean), 1))], axis=1)
-    return np.diff(cdf, axis=1)
 
 
 def for_inference(model: NIMA) -> NIMA:

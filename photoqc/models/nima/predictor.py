@@ -1,0 +1,131 @@
+"""Run NIMA at scoring time: the configured models, built once, predicting in batches.
+
+Which weight files to use is the extraction recipe's business
+(:class:`photoqc.assess.recipe.ExtractConfig`); random weights are never used. Each model
+runs through ONNX Runtime where it can (MobileNet v1: faster, and no torch import) and
+through torch otherwise (:func:`photoqc.models.nima.runners.build`); ``runtime`` chooses.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from photoqc.models.networks import Batcher, Network, Preprocessing
+from photoqc.models.nima.runners import build
+from photoqc.models.nima.spec import distribution_mean_std
+
+THREAD_NAME = "photoqc-nima"
+
+
+@dataclass
+class NimaOutputs:
+    """One image's NIMA outputs, per model name: the score's mean and spread (score units
+    1–10) and the pooled embedding (float32, the backbone's width) the head reads."""
+
+    scores: dict[str, tuple[float, float]] = field(default_factory=dict)
+    embeddings: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class NimaPredictor:
+    """One or more NIMA models, each built once, predicting batches of images.
+
+    Parameters
+    ----------
+    weight_files : sequence of paths
+        One file per model; each model's name comes from its description
+        (``nima_technical.safetensors`` -> ``technical``).
+    runtime : {"auto", "onnx", "torch"}
+        Where the networks run (see :data:`photoqc.models.networks.RUNTIMES`); the
+        outputs agree within 1e-4.
+
+    :meth:`close` (or leaving a ``with`` block) releases every network's session.
+    """
+
+    def __init__(
+        self, weight_files: Sequence[str | os.PathLike[str]], runtime: str = "auto"
+    ) -> None:
+        self.models: dict[str, Network] = {}
+        self.sources: dict[str, str] = {}
+        try:
+            for path in weight_files:
+                network = build(path, runtime)
+                name = network.name
+                if name in self.models:
+                    network.close()
+                    first = self.sources[name]
+                    raise ValueError(
+                        f"two NIMA weight files are named {name!r}: {first} and {path}"
+                    )
+                self.models[name] = network
+                self.sources[name] = Path(path).name
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.models)
+
+    @property
+    def preprocessing(self) -> dict[str, Preprocessing]:
+        return {name: model.preprocessing for name, model in self.models.items()}
+
+    @property
+    def runtimes(self) -> dict[str, str]:
+        return {name: model.runtime for name, model in self.models.items()}
+
+    def provenance(self) -> str:
+        """``technical=nima_technical.safetensors;aesthetic=...``, or ``off``."""
+        return ";".join(f"{n}={s}" for n, s in self.sources.items()) or "off"
+
+    def _forward(self, images: Sequence[np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """(embeddings, distributions) per model; models fed alike share one input batch."""
+        batches: dict[Preprocessing, np.ndarray] = {}
+        out = {}
+        for name, model in self.models.items():
+            prep = model.preprocessing
+            if prep not in batches:
+                batches[prep] = prep.batch(images)
+            result = model.forward(batches[prep], ("embedding", "probs"))
+            out[name] = result["embedding"], result["probs"]
+        return out
+
+    def predict(self, images: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """Score distributions (N, 10) per model name for a batch of RGB uint8 images."""
+        return {name: probs for name, (_, probs) in self._forward(images).items()}
+
+    def scores(self, images: Sequence[np.ndarray]) -> list[dict[str, tuple[float, float]]]:
+        """Per image, ``{model name: (mean, std)}`` in score units 1–10."""
+        return [o.scores for o in self.outputs(images)]
+
+    def outputs(self, images: Sequence[np.ndarray]) -> list[NimaOutputs]:
+        """From one forward pass, each image's :class:`NimaOutputs`."""
+        out = [NimaOutputs() for _ in images]
+        if not images:
+            return out
+        for name, (pooled, probs) in self._forward(images).items():
+            means, stds = distribution_mean_std(probs)
+            for i, vector in enumerate(np.asarray(pooled, dtype=np.float32)):
+                out[i].scores[name] = (float(means[i]), float(stds[i]))
+                out[i].embeddings[name] = vector
+        return out
+
+    def batched(self, window_s: float = 0.0) -> Batcher[NimaOutputs]:
+        """These networks on a thread of their own (the batcher owns them from now on)."""
+        return Batcher(self, window_s=window_s, name=THREAD_NAME)
+
+    def close(self) -> None:
+        """Release every network (idempotent)."""
+        for model in self.models.values():
+            model.close()
+
+    def __enter__(self) -> NimaPredictor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
