@@ -15,7 +15,7 @@ A random choice gets these right 1/size and 2/size of the time (17 % and 33 % fo
 
 Prints ``ratio ...`` lines (hits over random), and, beside them, what ranking by p_good
 alone and by NIMA's aesthetic score alone would get. The cover score's weights were chosen
-on the dev photos (see :func:`photoqc.pipelines.rank.covers.cover_score`), never here.
+on the dev photos (see :func:`photoqc.assess.covers.cover_score`), never here.
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from photoqc.assess.covers import rank_groups
 from photoqc.assess.items import InputItem
 from photoqc.assess.recipe import ExtractConfig, RecipeOptions
 from photoqc.assess.scorer import Scorer
 from photoqc.engines.local import LocalEngine
 from photoqc.pipelines.batch.score import score_to_csv
-from photoqc.pipelines.rank.covers import rank_groups
 from photoqc.pipelines.training.augment import AugmentConfig
 from photoqc.pipelines.training.cache import FeatureCache
 from photoqc.pipelines.training.labels import read_labels

@@ -426,7 +426,7 @@ _ORIENTED = {
 def _decode_jpeg_with_opencv(stream, size: tuple[int, int], orientation: int) -> np.ndarray | None:
     """A YCbCr or grayscale JPEG decoded by OpenCV's libjpeg-turbo straight into an
     upright RGB array: the same pixels as Pillow's decoder (checked to the value by
-    tests/test_images.py), without Pillow's copy into numpy, which costs as much again
+    tests/images/test_images.py), without Pillow's copy into numpy, which costs as much again
     as decoding (27 of 85 ms for 12 MP). None where OpenCV cannot decode the file
     (truncated, corrupt): Pillow's path then decides, with its own message. ValueError
     when the bottom rows hold no image data (see :func:`_missing_rows`)."""

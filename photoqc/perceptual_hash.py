@@ -25,7 +25,7 @@ DUPLICATE_DISTANCE = 12
 """Hamming distance (bits of 64, closest pair of hashes) at or under which two photos are
 the same picture.
 
-Measured on five scikit-image photos (``tests/test_rank.py``): a copy resized to half size
+Measured on five scikit-image photos (``tests/batch/test_rank.py``): a copy resized to half size
 or re-saved as JPEG quality 30 lies 0 bits from its original, one cropped by 2–7 % on each
 side 0–4, one cropped 6 % off one corner 4–12; another photo of the same scene (the view
 shifted by a quarter of the frame, or a close-up of its middle) lies 20–30 bits away, and

@@ -13,7 +13,7 @@ the pixel limit and the batch size. It is the only place that
 
 Defaults are spelled here (batch size) or in the module that owns them (segmenter settings
 in :mod:`photoqc.segmentation.registry`, the pixel limit in :mod:`photoqc.images`, the
-analysis scale in :mod:`photoqc.features.base`), never in callers.
+analysis scale in :mod:`photoqc.features.inputs`), never in callers.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from photoqc.errors import PhotoqcError
 from photoqc.features import FeatureGroup, FeatureSpec, feature_names, spec_index, table_groups
-from photoqc.features.base import ANALYSIS_LONG_SIDE
+from photoqc.features.inputs import ANALYSIS_LONG_SIDE
 from photoqc.features.nima import DEFAULT_NIMA_MODELS
 from photoqc.images import DEFAULT_MAX_PIXELS
 from photoqc.segmentation import SegmenterConfig

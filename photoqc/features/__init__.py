@@ -32,13 +32,8 @@ from photoqc.features import (
     regions,
     sharpness,
 )
-from photoqc.features.base import (
-    ANALYSIS_LONG_SIDE,
-    Direction,
-    FeatureGroup,
-    FeatureInput,
-    FeatureSpec,
-)
+from photoqc.features.inputs import ANALYSIS_LONG_SIDE, FeatureInput
+from photoqc.features.spec import Direction, FeatureGroup, FeatureSpec
 
 __all__ = [
     "FEATURE_GROUPS",

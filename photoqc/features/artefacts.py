@@ -14,7 +14,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from photoqc.features.base import Direction, FeatureGroup, FeatureInput, FeatureSpec
+from photoqc.features.inputs import FeatureInput
+from photoqc.features.spec import Direction, FeatureGroup, FeatureSpec
 
 IMPULSE_STEP = 96
 """Grey levels (0–255) a dot must differ from its 3x3 median by to count as an impulse."""

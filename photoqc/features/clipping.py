@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from photoqc.features.base import Direction, FeatureGroup, FeatureInput, FeatureSpec
+from photoqc.features.inputs import FeatureInput
+from photoqc.features.spec import Direction, FeatureGroup, FeatureSpec
 
 CLIP_WHITE_LEVEL = 250
 """Luma (0–255) at or above which a pixel counts as blown out to white."""

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from photoqc.features.base import Direction, FeatureGroup, FeatureInput, FeatureSpec
+from photoqc.features.inputs import FeatureInput
+from photoqc.features.spec import Direction, FeatureGroup, FeatureSpec
 
 # ITU-T T.81 (JPEG) Annex K tables, natural (row-major) order: the base tables that
 # libjpeg scales for its 1–100 quality setting.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from photoqc.features.base import Direction, FeatureGroup, FeatureInput, FeatureSpec
+from photoqc.features.inputs import FeatureInput
+from photoqc.features.spec import Direction, FeatureGroup, FeatureSpec
 
 
 def brightness_and_contrast(counts: np.ndarray) -> tuple[float, float]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from photoqc.features.base import Direction, FeatureGroup, FeatureInput, FeatureSpec
+from photoqc.features.inputs import FeatureInput
+from photoqc.features.spec import Direction, FeatureGroup, FeatureSpec
 
 
 def _compute(x: FeatureInput) -> dict[str, float]:

@@ -16,20 +16,16 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from photoqc.features.base import (
-    POSITION_WORDS,
-    Direction,
-    FeatureGroup,
-    FeatureInput,
-    FeatureSpec,
-)
+from photoqc.features.inputs import FeatureInput
 from photoqc.features.regions import (
     WHOLE_FRAME_BRIGHTNESS,
     darkest_spec,
     light_specs,
 )
 from photoqc.features.sharpness import laplacian_response
+from photoqc.features.spec import Direction, FeatureGroup, FeatureSpec
 from photoqc.features.stats import MIN_REGION_PIXELS, relative_contrast
+from photoqc.features.wording import POSITION_WORDS
 
 ROWS = ("t", "m", "b")
 COLUMNS = ("l", "c", "r")

@@ -23,7 +23,8 @@ import cv2
 import numpy as np
 from scipy.special import gamma
 
-from photoqc.features.base import FeatureGroup, FeatureInput, FeatureSpec, nan_features
+from photoqc.features.inputs import FeatureInput
+from photoqc.features.spec import FeatureGroup, FeatureSpec, nan_features
 
 SCALES = 3
 """Analysis scale, half and quarter."""

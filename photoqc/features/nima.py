@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from photoqc.features.base import NAN, Direction, FeatureGroup, FeatureInput, FeatureSpec
+from photoqc.features.inputs import FeatureInput
+from photoqc.features.spec import NAN, Direction, FeatureGroup, FeatureSpec
 
 DEFAULT_NIMA_MODELS = ("technical", "aesthetic")
 """NIMA models whose columns every feature table has (NaN while that model is off)."""

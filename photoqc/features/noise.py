@@ -5,14 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from photoqc.features.base import (
-    Direction,
-    FeatureGroup,
-    FeatureInput,
-    FeatureSpec,
-    sobel_gradients,
-)
 from photoqc.features.clipping import CLIP_BLACK_LEVEL, CLIP_WHITE_LEVEL
+from photoqc.features.inputs import FeatureInput, sobel_gradients
+from photoqc.features.spec import Direction, FeatureGroup, FeatureSpec
 
 FLAT_FRACTION = 0.5
 """Share of pixels, the least structured ones, over which noise is measured."""

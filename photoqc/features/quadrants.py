@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from photoqc.features.base import (
-    POSITION_WORDS,
-    Direction,
-    FeatureGroup,
-    FeatureInput,
-    FeatureSpec,
-)
+from photoqc.features.inputs import FeatureInput
 from photoqc.features.regions import darkest_spec, difference_specs, light_specs
+from photoqc.features.spec import Direction, FeatureGroup, FeatureSpec
 from photoqc.features.stats import grid_labels, labelled_mean_std, relative_contrast
+from photoqc.features.wording import POSITION_WORDS
 
 QUADRANTS = ("tl", "tr", "bl", "br")
 

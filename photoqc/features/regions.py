@@ -9,14 +9,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from photoqc.features.base import (
-    Direction,
-    FeatureGroup,
-    FeatureInput,
-    FeatureSpec,
-    nan_features,
-)
+from photoqc.features.inputs import FeatureInput
 from photoqc.features.sharpness import laplacian_response, masked_variance
+from photoqc.features.spec import Direction, FeatureGroup, FeatureSpec, nan_features
 from photoqc.features.stats import labelled_mean_std, relative_contrast
 
 BORDER_MARGIN = 0.005

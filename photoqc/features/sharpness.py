@@ -16,14 +16,9 @@ import itertools
 import cv2
 import numpy as np
 
-from photoqc.features.base import (
-    Direction,
-    FeatureGroup,
-    FeatureInput,
-    FeatureSpec,
-    pooled_mean_var,
-    sobel_gradients,
-)
+from photoqc.features.inputs import FeatureInput, sobel_gradients
+from photoqc.features.pooling import pooled_mean_var
+from photoqc.features.spec import Direction, FeatureGroup, FeatureSpec
 
 
 def laplacian_response(luma: np.ndarray) -> np.ndarray:

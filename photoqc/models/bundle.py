@@ -191,6 +191,42 @@ class ModelBundle:
         :meth:`photoqc.models.classifier.GoodBadClassifier.contributions`."""
         return self._scored(self.classifier.contributions, features)
 
+    def set_threshold(self, threshold: float, rule: str) -> None:
+        """Set the decision threshold (0–1, exclusive) and the rule that chose it, keeping
+        the previous one in ``threshold_history``, and sign the folder's description again
+        (``photoqc tune --write``)."""
+        if not 0 < threshold < 1:
+            raise BundleError(f"threshold must be strictly between 0 and 1, got {threshold}")
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        history = [
+            *self.meta.get("threshold_history", []),
+            {
+                "threshold": self.meta["threshold"],
+                "rule": self.meta.get("threshold_rule", ""),
+                "set": self.meta.get("threshold_set", self.meta.get("created")),
+                "replaced": now,
+            },
+        ]
+        self._rewrite(
+            threshold=float(threshold),
+            threshold_rule=rule,
+            threshold_set=now,
+            threshold_history=history,
+        )
+
+    def set_min_short_side(self, pixels: int) -> None:
+        """Set the smallest short side (pixels, >= 0) a photo may have to be published, and
+        sign the folder's description again."""
+        if pixels < 0:
+            raise BundleError(f"the minimum short side must be >= 0 pixels, got {pixels}")
+        self._rewrite(min_short_side=int(pixels))
+
+    def _rewrite(self, **changes: object) -> None:
+        if self.path is None:
+            raise BundleError("the model has no folder yet: save it first")
+        self.meta.update(changes)
+        write_meta(self.path, self.meta)
+
     def save(
         self, folder: str | os.PathLike[str], *, training_images: Sequence[str] | None = None
     ) -> Path:

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from photoqc.choices import choose
 from photoqc.segmentation.base import NoSegmenter, SegmentationResult, Segmenter
 from photoqc.segmentation.grabcut import GrabCutSegmenter
 from photoqc.segmentation.registry import AUTO, AUTO_PREFERENCE, CHOICES, SEGMENTERS, entry
@@ -63,8 +64,7 @@ class SegmenterConfig:
     allow_download: bool = True
 
     def __post_init__(self) -> None:
-        if self.kind not in CHOICES:
-            raise ValueError(f"unknown segmenter {self.kind!r}; choose from {', '.join(CHOICES)}")
+        choose(dict.fromkeys(CHOICES), self.kind, "segmenter")  # refuses, naming the choices
 
     @property
     def settings(self) -> dict[str, object]:

@@ -159,21 +159,18 @@ class Checker:
 
     def rank(self, photos: list[tuple[BinaryIO, str]]) -> dict:
         """The JSON answer for one listing's photos (runs in the pool): each photo's row as
-        ``photoqc rank`` writes it, in rank order, and a summary."""
-        import pandas as pd
-
-        from photoqc.pipelines.rank.covers import rank_groups
+        ``photoqc rank`` writes it, in rank order, and a summary. Photos are measured one
+        at a time (memory grows with one photo, not with the listing); parts of the same
+        name are told apart (``x.jpg``, ``x.jpg#2``)."""
+        from photoqc.assess.covers import rank_photos, unique_names
 
         start = time.perf_counter()
         scorer = self._scorer()
-        assessments = scorer.assess([InputItem(name, file) for file, name in photos])
-        rows = []
-        for (_, name), assessment in zip(photos, assessments, strict=True):
-            rows.append({**scorer.csv_row(assessment), "image": name, LISTING: "upload"})
-        ranked, summary = rank_groups(pd.DataFrame(rows), LISTING)
+        names = unique_names([name for _, name in photos])
+        items = [InputItem(name, file) for (file, _), name in zip(photos, names, strict=True)]
+        ranked, summary = rank_photos(scorer, items)
         answer_rows = [
-            {k: _json_value(v) for k, v in row.items() if k != LISTING}
-            for row in ranked.to_dict("records")
+            {k: _json_value(v) for k, v in row.items()} for row in ranked.to_dict("records")
         ]
         return {
             "photos": answer_rows,
@@ -189,10 +186,6 @@ class Checker:
             },
             "timing_ms": {"check": round(1000 * (time.perf_counter() - start), 1)},
         }
-
-
-LISTING = "listing"
-"""The group column of the one listing a ``/v1/rank`` request holds (not answered)."""
 
 
 def _json_value(value: object) -> object:

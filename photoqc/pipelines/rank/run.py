@@ -5,7 +5,7 @@ Given a manifest (``image`` plus the group column), the photos are scored into a
 CSV beside the output (``ranked.scores.csv`` for ``ranked.csv``) by the one resumable
 runner, with the group column carried through: a stopped run continues where it left
 off. Given a scores CSV that ``photoqc score --carry COLUMN`` already wrote, nothing is
-scored again. Ranking itself (:mod:`photoqc.pipelines.rank.covers`) takes a moment, and
+scored again. Ranking itself (:mod:`photoqc.assess.covers`) takes a moment, and
 the ranked CSV is written whole through a temporary file and a rename.
 """
 
@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from photoqc.assess.covers import RankSummary, rank_groups
 from photoqc.errors import UsageError
 from photoqc.pipelines.batch.inputs import IMAGE_COLUMN, InputError, Manifest, scored_image_file
 from photoqc.pipelines.batch.runner import RunSummary
-from photoqc.pipelines.rank.covers import RankSummary, rank_groups
 
 SCORES_MARKERS = ("status", "p_good", "verdict")
 """Columns that make an input a scores table rather than a manifest to score."""

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 
+from photoqc.assess.covers import NO_PUBLISHABLE, RANK_COLUMNS
 from photoqc.images import ImageLoadError, load_image
-from photoqc.pipelines.rank.covers import NO_PUBLISHABLE, RANK_COLUMNS
+from photoqc.pipelines.batch.inputs import scored_image_file
+from photoqc.pipelines.review.html import ReportError, asset, asset_folder, write_page
 from photoqc.visuals import thumbnail_jpeg
 
 RANKED_MARKERS = ("rank", "is_cover", "why", "duplicate_of")
@@ -32,8 +33,6 @@ def group_column(columns: list[str]) -> str:
     """The group column of a ranked table: the one before ``image``."""
     at = columns.index("image")
     if at == 0:
-        from photoqc.pipelines.review.report import ReportError
-
         raise ReportError("a ranked table's first column is its group column, before 'image'")
     return columns[at - 1]
 
@@ -43,16 +42,14 @@ def build_listings_report(
     out_html: Path,
     *,
     mode: str,
-    asset: Callable[[bytes, str, Path, str, Path], str],
-    image_path: Callable[[str, Path], Path | None],
     on_progress: Callable[[int, int], None] | None = None,
 ) -> dict:
-    """Write the listings report of ``ranked_csv``; returns counts for the summary line:
-    ``rows``, ``listings``, ``unpublishable``, ``duplicates``, ``with_image`` and
-    ``verdicts`` (good, bad, error)."""
+    """Write the listings report of ``ranked_csv``, its pictures embedded or linked
+    (``mode``); returns counts for the summary line: ``rows``, ``listings``,
+    ``unpublishable``, ``duplicates``, ``with_image`` and ``verdicts`` (good, bad, error)."""
     frame = pd.read_csv(ranked_csv, dtype=str, keep_default_na=False)
     group = group_column(list(frame.columns))
-    asset_dir = out_html.with_name(out_html.stem + "_files")
+    asset_dir = asset_folder(out_html)
     if mode == "link":
         asset_dir.mkdir(parents=True, exist_ok=True)
     listings: dict[str, dict] = {}
@@ -68,11 +65,11 @@ def build_listings_report(
             listing["publishable"] = False
         counts["duplicates"] += bool(record.get("duplicate_of"))
         thumb = ""
-        path = image_path(record["image"], ranked_csv)
+        path = scored_image_file(record["image"], ranked_csv)
         if path is not None:
             try:
                 rgb = load_image(path).pixels
-                thumb = asset(thumbnail_jpeg(rgb), mode, asset_dir, f"r{i}", out_html)
+                thumb = asset(thumbnail_jpeg(rgb), mode, asset_dir, f"r{i}")
                 counts["with_image"] += 1
             except ImageLoadError:
                 pass
@@ -102,13 +99,7 @@ def build_listings_report(
             "photos": len(frame),
         },
     }
-    from photoqc.pipelines.review.report import embed_json
-
-    template = (
-        resources.files("photoqc").joinpath("listings_template.html").read_text(encoding="utf-8")
-    )
-    out_html.parent.mkdir(parents=True, exist_ok=True)
-    out_html.write_text(template.replace("__PHOTOQC_DATA__", embed_json(payload)), encoding="utf-8")
+    write_page("listings_template.html", payload, out_html)
     return {
         **counts,
         "listings": len(listings),

@@ -17,7 +17,6 @@ it, else from each row's segmenter at its default settings.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
@@ -26,7 +25,6 @@ import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -35,24 +33,25 @@ import pandas as pd
 from photoqc.assess.extractor import STATUS_ERROR, STATUS_OK
 from photoqc.assess.recipe import ExtractConfig, RecipeError, RecipeOptions
 from photoqc.assess.scorer import judge
-from photoqc.errors import PhotoqcError
 from photoqc.features import FeatureSpec, spec_index, table_groups
 from photoqc.images import ImageLoadError, load_image
 from photoqc.models.bundle import BundleError, ModelBundle, default_model_dir, load_bundle
 from photoqc.models.explain import push_label
 from photoqc.pipelines.batch.inputs import scored_image_file
+from photoqc.pipelines.review.html import (
+    ReportError,
+    asset,
+    asset_folder,
+    image_mode,
+    write_page,
+)
 from photoqc.pipelines.review.listings import build_listings_report, is_ranked_table
 from photoqc.segmentation import SegmenterConfig, build_segmenter
 from photoqc.visuals import detail_jpeg, thumbnail_jpeg
 
 logger = logging.getLogger(__name__)
 
-EMBED_LIMIT = 2000
 SHAP_BARS = 12
-
-
-class ReportError(PhotoqcError):
-    """The table given is not one a report can be made of."""
 
 
 @dataclass
@@ -68,22 +67,6 @@ class ReportResult:
     @property
     def rows(self) -> int:
         return sum(self.verdicts.values())
-
-
-def embed_json(payload: object) -> str:
-    """``payload`` as JSON that is safe inside an HTML ``<script>`` element: ``<``, ``>``,
-    ``&`` and the JavaScript line separators U+2028/9 are escaped, so no string in the data
-    (``</script>``, ``<!--``) can end the element or break the script."""
-    text = json.dumps(payload, allow_nan=False, ensure_ascii=False)
-    for char, escaped in (
-        ("&", "\\u0026"),
-        ("<", "\\u003c"),
-        (">", "\\u003e"),
-        ("\u2028", "\\u2028"),
-        ("\u2029", "\\u2029"),
-    ):
-        text = text.replace(char, escaped)
-    return text
 
 
 def _number(value) -> float | None:
@@ -266,8 +249,8 @@ def build_report(
             "draw the model's own masks"
         )
 
-    mode = images if images != "auto" else ("embed" if len(frame) <= EMBED_LIMIT else "link")
-    asset_dir = out_html.with_name(out_html.stem + "_files")
+    mode = image_mode(images, len(frame))
+    asset_dir = asset_folder(out_html)
     if mode == "link":
         asset_dir.mkdir(parents=True, exist_ok=True)
     masks = _Masks(segmenter_recipe, weights_dir)
@@ -289,8 +272,8 @@ def build_report(
                 rgb = load_image(path).pixels
                 kind = str(record.get("segmenter") or "")
                 mask = masks.mask(kind, rgb) if overlays else None
-                thumb = _asset(thumbnail_jpeg(rgb), mode, asset_dir, f"t{i}", out_html)
-                detail = _asset(detail_jpeg(rgb, mask), mode, asset_dir, f"d{i}", out_html)
+                thumb = asset(thumbnail_jpeg(rgb), mode, asset_dir, f"t{i}")
+                detail = asset(detail_jpeg(rgb, mask), mode, asset_dir, f"d{i}")
                 result.with_image += 1
             except ImageLoadError:
                 pass
@@ -320,25 +303,15 @@ def build_report(
         "threshold_note": result.threshold_note,
         "rows": rows,
     }
-    template = (
-        resources.files("photoqc").joinpath("report_template.html").read_text(encoding="utf-8")
-    )
-    out_html.parent.mkdir(parents=True, exist_ok=True)
-    out_html.write_text(template.replace("__PHOTOQC_DATA__", embed_json(payload)), encoding="utf-8")
+    write_page("report_template.html", payload, out_html)
     result.verdicts.update(r["verdict"] if r["status"] == STATUS_OK else STATUS_ERROR for r in rows)
     return result
 
 
 def _listings_report(ranked_csv, out_html, images, rows, on_progress) -> ReportResult:
     """A ranked table's report: one row per listing (:mod:`.listings`)."""
-    mode = images if images != "auto" else ("embed" if rows <= EMBED_LIMIT else "link")
     counts = build_listings_report(
-        ranked_csv,
-        out_html,
-        mode=mode,
-        asset=_asset,
-        image_path=scored_image_file,
-        on_progress=on_progress,
+        ranked_csv, out_html, mode=image_mode(images, rows), on_progress=on_progress
     )
     result = ReportResult(with_image=counts["with_image"])
     result.verdicts.update(counts["verdicts"])
@@ -348,10 +321,3 @@ def _listings_report(ranked_csv, out_html, images, rows, on_progress) -> ReportR
         f"{counts['duplicates']} near-duplicates"
     )
     return result
-
-
-def _asset(data: bytes, mode: str, folder: Path, name: str, out_html: Path) -> str:
-    if mode == "embed":
-        return "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
-    (folder / f"{name}.jpg").write_bytes(data)
-    return f"{folder.name}/{name}.jpg"

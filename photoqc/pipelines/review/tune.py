@@ -23,7 +23,6 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,7 @@ import pandas as pd
 
 from photoqc.assess.extractor import STATUS_OK
 from photoqc.errors import PhotoqcError, UsageError
-from photoqc.models.bundle import ModelBundle, load_bundle, write_meta
+from photoqc.models.bundle import ModelBundle, load_bundle
 from photoqc.pipelines.batch.inputs import scored_image_paths
 from photoqc.pipelines.training.cache import file_sha256
 from photoqc.pipelines.training.labels import read_labels
@@ -352,24 +351,10 @@ def write_threshold(
     if not 0 < threshold < 1:
         raise TuneError(f"threshold must be strictly between 0 and 1, got {threshold}")
     bundle = load_bundle(model_dir)
-    meta = bundle.meta
-    history = list(meta.get("threshold_history", []))
-    history.append(
-        {
-            "threshold": meta["threshold"],
-            "rule": meta.get("threshold_rule", ""),
-            "set": meta.get("threshold_set", meta.get("created")),
-            "replaced": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
+    bundle.set_threshold(
+        threshold, rule + (f", tuned on {n_photos} labelled photos" if n_photos else "")
     )
-    meta.update(
-        threshold=float(threshold),
-        threshold_rule=rule + (f", tuned on {n_photos} labelled photos" if n_photos else ""),
-        threshold_set=datetime.now(UTC).isoformat(timespec="seconds"),
-        threshold_history=history,
-    )
-    write_meta(model_dir, meta)
-    return meta
+    return bundle.meta
 
 
 def write_min_short_side(model_dir: str | os.PathLike[str], pixels: int) -> dict:
@@ -377,8 +362,7 @@ def write_min_short_side(model_dir: str | os.PathLike[str], pixels: int) -> dict
     if pixels < 0:
         raise TuneError(f"the minimum short side must be >= 0 pixels, got {pixels}")
     bundle = load_bundle(model_dir)
-    bundle.meta["min_short_side"] = int(pixels)
-    write_meta(model_dir, bundle.meta)
+    bundle.set_min_short_side(pixels)
     return bundle.meta
 
 

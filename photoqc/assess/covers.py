@@ -20,14 +20,20 @@ Near-duplicates are found within a group by perceptual hash
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from photoqc.features.nima import READOUT_FEATURE
 from photoqc.perceptual_hash import DUPLICATE_DISTANCE, parse_hashes, photo_distance
+
+if TYPE_CHECKING:
+    from photoqc.assess.items import InputItem
+    from photoqc.assess.scorer import Scorer
 
 IMPRESSION_WEIGHT = 0.5
 """Share of the cover score that is the learned impression (``nima_embedding_quality``,
@@ -167,6 +173,43 @@ def rank_groups(
     out = pd.concat(ranked) if ranked else frame.iloc[:0].assign(why="", duplicate_of="")
     columns = [group_by, "image", *RANK_COLUMNS]
     return out[columns].reset_index(drop=True), summary
+
+
+LISTING = "listing"
+"""The group column of :func:`rank_photos`'s one listing (left out of what it answers)."""
+
+
+def unique_names(names: Sequence[str]) -> list[str]:
+    """``names`` with repeats told apart: the second ``x.jpg`` becomes ``x.jpg#2`` (so a
+    ``duplicate_of`` says which photo it means); a name given as it is stays as it is."""
+    given, used, counts = set(names), set(), Counter()
+    out = []
+    for name in names:
+        counts[name] += 1
+        unique = name if counts[name] == 1 else f"{name}#{counts[name]}"
+        while unique in used or (unique != name and unique in given):
+            counts[name] += 1
+            unique = f"{name}#{counts[name]}"
+        used.add(unique)
+        out.append(unique)
+    return out
+
+
+def rank_photos(scorer: Scorer, items: Sequence[InputItem]) -> tuple[pd.DataFrame, RankSummary]:
+    """One listing's photos scored and ranked: each photo's scores row (as
+    :meth:`Scorer.csv_row` writes it) in rank order, and the summary.
+
+    Photos are judged one at a time and only their rows are kept, so memory grows with
+    one photo's pixels, not with the listing's.
+    """
+    rows = []
+    for item in items:
+        (assessment,) = scorer.assess([item])
+        rows.append({**scorer.csv_row(assessment), "image": item.image, LISTING: LISTING})
+        del assessment  # its pixels and mask go before the next photo is decoded
+    frame = pd.DataFrame(rows)
+    ranked, summary = rank_groups(frame, LISTING)
+    return ranked.drop(columns=[LISTING]), summary
 
 
 def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:

@@ -204,7 +204,7 @@ def test_a_strong_colour_cast_is_bad(defect_scores):
 def test_more_of_a_feature_that_is_better_higher_never_lowers_p_good(default, astronaut, tmp_path):
     """The trees' monotone constraints and the defect penalty together: raising one
     directed feature alone moves p_good only the way its direction says."""
-    from photoqc.features.base import Direction
+    from photoqc.features.spec import Direction
 
     bundle, extractor, _ = default
     path = tmp_path / "a.jpg"

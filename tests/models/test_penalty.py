@@ -49,7 +49,7 @@ def test_only_range_features_with_two_defect_phrases_are_bounded():
     specs = spec_index()
     bounded = {name for name, spec in specs.items() if spec.bounded}
     assert bounded == {"brightness", "contrast", "colourfulness"}
-    from photoqc.features.base import Direction, FeatureSpec
+    from photoqc.features.spec import Direction, FeatureSpec
 
     with pytest.raises(ValueError, match="bounded"):
         FeatureSpec("x", "x, 0-1", direction=Direction.HIGHER_WORSE, high="h", bounded=True)

@@ -22,7 +22,7 @@ from photoqc.pipelines.review.tune import (
 from photoqc.pipelines.training.labels import read_labels
 
 runner = CliRunner()
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "threshold_tuning.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "threshold_tuning.ipynb"
 # --- the maths, on a hand-made example ------------------------------------------------
 
 IS_GOOD = np.array([True, True, True, False, False])

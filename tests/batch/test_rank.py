@@ -16,6 +16,7 @@ from PIL import Image
 from skimage import data, util
 from typer.testing import CliRunner
 
+from photoqc.assess.covers import NO_PUBLISHABLE, RANK_COLUMNS, rank_groups
 from photoqc.cli import app
 from photoqc.perceptual_hash import (
     DUPLICATE_DISTANCE,
@@ -24,7 +25,6 @@ from photoqc.perceptual_hash import (
     photo_distance,
     photo_hashes,
 )
-from photoqc.pipelines.rank.covers import NO_PUBLISHABLE, RANK_COLUMNS, rank_groups
 
 runner = CliRunner()
 
