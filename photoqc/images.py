@@ -52,6 +52,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "IMAGE_EXTENSIONS",
     "ImageLoadError",
+    "ImageShapeError",
     "ImageTooLargeError",
     "LoadedImage",
     "UnsupportedFormatError",
@@ -173,6 +174,19 @@ class ImageTooLargeError(ImageLoadError):
 
     http_status = 413
     code = "too_many_pixels"
+
+
+class ImageShapeError(ImageLoadError):
+    """An image too thin to measure (one side many times the other), read from the header
+    before decoding (HTTP 422)."""
+
+    http_status = 422
+    code = "too_thin"
+
+
+MAX_ASPECT = 40
+"""The most one side of an image may be times the other (a 1 x 60000 strip is not a photo:
+its short side vanishes at every analysis scale). Phone panoramas stay under 1:10."""
 
 
 @dataclass(frozen=True)
@@ -354,6 +368,12 @@ def _decode(stream, name: str, file_size: int, max_pixels: int) -> LoadedImage:
         width, height = image.size
         if width < 1 or height < 1:
             raise ImageLoadError(name, f"image has no pixels ({width}x{height})")
+        if max(width, height) > MAX_ASPECT * min(width, height):
+            raise ImageShapeError(
+                name,
+                f"too thin to measure: {width}x{height} pixels (one side is more than "
+                f"{MAX_ASPECT} times the other)",
+            )
         if width * height > max_pixels:
             raise ImageTooLargeError(
                 name,

@@ -116,6 +116,11 @@ def rank_summary(summary, out: Path, group_by: str) -> None:
         f"{len(none)} with no publishable photo; {summary.duplicates} near-duplicates flagged"
         + (f"; {summary.errors} photos could not be judged" if summary.errors else "")
     )
+    if getattr(summary, "plain", 0):
+        say(
+            f"  {summary.plain} photos too plain to compare for near-duplicates (a flat "
+            "colour or a blank frame): never flagged as one"
+        )
     if none:
         named = ", ".join(none[:10]) + (f" ... and {len(none) - 10} more" if len(none) > 10 else "")
         say(f"  no publishable photo (ask the seller for new ones): {named}", "yellow")

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from photoqc.features.nima import READOUT_FEATURE
-from photoqc.perceptual_hash import DUPLICATE_DISTANCE, parse_hashes, photo_distance
+from photoqc.perceptual_hash import DUPLICATE_DISTANCE, FLAT, parse_hashes, photo_distance
 
 if TYPE_CHECKING:
     from photoqc.assess.items import InputItem
@@ -107,13 +107,15 @@ def cover_score(
 @dataclass
 class RankSummary:
     """What a ranking found: ``groups`` ranked, the group names with no publishable photo,
-    ``duplicates`` flagged, ``photos`` in all, ``errors`` among them."""
+    ``duplicates`` flagged, ``photos`` in all, ``errors`` among them, and ``plain`` photos
+    too plain to compare for near-duplicates (a flat colour, a blank frame)."""
 
     groups: int = 0
     photos: int = 0
     errors: int = 0
     duplicates: int = 0
     unpublishable: list[str] = field(default_factory=list)
+    plain: int = 0
 
 
 def rank_groups(
@@ -166,6 +168,9 @@ def rank_groups(
     frame["_ok"] = ok
 
     summary = RankSummary(photos=len(frame), errors=int((~ok).sum()))
+    summary.plain = int(
+        sum(h is None for h, judged in zip(frame["_hashes"], ok, strict=True) if judged)
+    )
     ranked = []
     for name, group in frame.groupby(group_by, sort=False):
         ranked.append(_rank_one(group, distance, summary, str(name)))
@@ -221,7 +226,11 @@ def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
 def _hashes(frame: pd.DataFrame, ok: pd.Series, hashes_of) -> list:
     cells = frame["phash"] if "phash" in frame else pd.Series("", index=frame.index)
     hashes = [parse_hashes(cell) for cell in cells]
-    missing = [i for i, h in enumerate(hashes) if h is None and ok.iloc[i]]
+    # Empty: scored before hashes were written, so read from the file where it is; a
+    # plain photo (FLAT) has none to compare, by design.
+    missing = [
+        i for i, h in enumerate(hashes) if h is None and ok.iloc[i] and cells.iloc[i] != FLAT
+    ]
     if missing and hashes_of is not None:
         for i, h in zip(missing, hashes_of(frame.iloc[missing]), strict=True):
             hashes[i] = h

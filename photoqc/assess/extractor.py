@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import weakref
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -97,10 +98,15 @@ class FeatureExtractor:
 
     With ``keep_embeddings``, each ok row also carries its NIMA embeddings under
     :data:`EMBEDDINGS_KEY` (training's read-out needs them; tables leave them out).
-    ``nima`` shares another extractor's networks (the service's threads share one
+    ``nima`` borrows another extractor's networks (the service's threads share one
     :class:`~photoqc.models.networks.Batcher`, so concurrent requests share forward
-    passes); else the extractor builds its own, gathering calls for ``nima_window_s``
-    seconds.
+    passes); else the extractor builds and owns its own, gathering calls for
+    ``nima_window_s`` seconds.
+
+    What it holds — its NIMA batcher (when it owns it: a thread and the networks'
+    sessions), its pool of measuring threads, the segmenter — is let go by :meth:`close`
+    (idempotent; also on leaving a ``with`` block), and when the extractor is dropped
+    without closing, on collection. A borrowed batcher is its owner's to close.
     """
 
     def __init__(
@@ -119,16 +125,49 @@ class FeatureExtractor:
         self.nima_groups = tuple(g for g in self.groups if g.name == "nima")
         self.segmenter = build_segmenter(config.segmenter)
         self.nima = nima if config.nima_weights else None
-        if config.nima_weights and nima is None:
+        self.owns_nima = bool(config.nima_weights) and nima is None
+        # What close() (or collection) lets go of; the pool joins it when first made.
+        self._held: list = [self.segmenter]
+        if self.owns_nima:
             from photoqc.models.nima import NimaPredictor
 
             self.nima = NimaPredictor(config.nima_weights).batched(nima_window_s)
+            self._held.append(self.nima)
+        self._finalizer = weakref.finalize(self, _let_go, self._held)
         self.nima_provenance = self.nima.predictor.provenance() if self.nima else "off"
 
+    def resources(self) -> dict[str, str]:
+        """What it holds, in words: ``nima`` is ``owned``, ``borrowed`` or ``off``; ``batcher``
+        names the NIMA thread; ``pool`` says how many measuring threads run."""
+        pool = self.__dict__.get("_pool")
+        return {
+            "nima": "owned" if self.owns_nima else ("borrowed" if self.nima else "off"),
+            "batcher": self.nima.name if self.nima else "",
+            "pool": f"{pool._max_workers} threads" if pool is not None else "not started",
+        }
+
+    @property
+    def closed(self) -> bool:
+        return not self._finalizer.alive
+
     def close(self) -> None:
-        """Stop the NIMA thread (it is a daemon: a process may also just end)."""
-        if self.nima is not None:
-            self.nima.close()
+        """Stop the measuring threads and, when it owns them, the NIMA thread and the
+        networks' sessions, waiting for work in flight; idempotent. A closed extractor
+        refuses to measure."""
+        if not self._finalizer.alive:
+            return
+        for thing in reversed(self._held):
+            if isinstance(thing, ThreadPoolExecutor):
+                thing.shutdown(wait=True, cancel_futures=True)
+            elif hasattr(thing, "close"):
+                thing.close()
+        self._finalizer()
+
+    def __enter__(self) -> FeatureExtractor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def row(self, item: InputItem | ImageSource) -> dict[str, object]:
         """The feature row of one image; never raises for a bad file."""
@@ -150,6 +189,8 @@ class FeatureExtractor:
         """A batch of images measured, in order, each with what was computed on the way;
         never raises for a bad file. Each image is a path, bytes, a decoded
         :class:`LoadedImage`, or an :class:`InputItem` naming one of these."""
+        if self.closed:
+            raise RuntimeError("the feature extractor was closed")
         items = [as_item(item) for item in items]
         out: list[Extraction | None] = [None] * len(items)
         decoded: list[tuple[int, LoadedImage]] = []
@@ -205,7 +246,9 @@ class FeatureExtractor:
         numpy's large operations release the GIL), as many as the process's thread budget."""
         from photoqc.models.networks import thread_budget
 
-        return ThreadPoolExecutor(thread_budget(), thread_name_prefix="photoqc-measure")
+        pool = ThreadPoolExecutor(thread_budget(), thread_name_prefix="photoqc-measure")
+        self._held.append(pool)
+        return pool
 
     def _measure_pixels(
         self, image: LoadedImage
@@ -261,6 +304,17 @@ class FeatureExtractor:
             message = f"internal error: {type(exc).__name__}: {exc}"
             error = InternalError(message)
         return Extraction(self.error_row(item, message), error)
+
+
+def _let_go(held: list) -> None:
+    """What a dropped extractor held is let go without waiting (collection may run on any
+    thread, one of the pool's own included): the pool is told to stop, and the rest is
+    released, so its own NIMA batcher is collected and stops its thread, which closes the
+    networks."""
+    for thing in held:
+        if isinstance(thing, ThreadPoolExecutor):
+            thing.shutdown(wait=False, cancel_futures=True)
+    held.clear()
 
 
 def error_row(

@@ -155,7 +155,8 @@ class Assessment:
 
     @cached_property
     def hashes(self) -> tuple[int, ...] | None:
-        """The photo's perceptual hashes (of the analysis-scale image), None for an error."""
+        """The photo's perceptual hashes (of the analysis-scale image); None for an error
+        or a photo too plain to compare (:func:`photoqc.perceptual_hash.photo_hashes`)."""
         pixels = self.extraction.analysis_rgb
         if pixels is None and self.extraction.image is not None:
             pixels = self.extraction.image.pixels
@@ -196,6 +197,13 @@ class Scorer:
         Share another scorer's NIMA networks and batches (the service's threads do), or
         build them here, gathering concurrent calls for ``nima_window_s`` seconds
         (:class:`photoqc.models.networks.Batcher`).
+
+    A scorer holds threads and network sessions once it has scored: use it in a ``with``
+    block (or call :meth:`close`) where a process builds more than one::
+
+        scorer, warnings = Scorer.from_model("model/")
+        with scorer:
+            assessments = scorer.assess(["sofa.jpg"])
     """
 
     def __init__(
@@ -218,6 +226,7 @@ class Scorer:
         self.specs = config.specs()
         if self.bundle.readout is not None:
             self.specs[READOUT_SPEC.name] = READOUT_SPEC
+        self._closed = False
         self.run = {
             "model_sha256": self.bundle.sha256,
             "threshold": self.bundle.threshold,
@@ -254,6 +263,21 @@ class Scorer:
         hands the work to others (the ray engine's driver) never loads the networks."""
         return FeatureExtractor(self.config, nima=self.nima, nima_window_s=self.nima_window_s)
 
+    def close(self) -> None:
+        """Let go of the extractor's threads, networks and sessions (those it owns; a
+        borrowed NIMA batcher is its owner's); idempotent. A scorer dropped without closing
+        lets them go when it is collected."""
+        extractor = self.__dict__.get("extractor")
+        if extractor is not None:
+            extractor.close()
+        self._closed = True
+
+    def __enter__(self) -> Scorer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def worker_args(self) -> tuple:
         """Arguments that build this scorer again in a worker process."""
         return (str(self.bundle.path), self.config, self.with_shap, self.top)
@@ -261,6 +285,8 @@ class Scorer:
     def assess(self, items: Sequence[InputItem | ImageSource]) -> list[Assessment]:
         """Judge a batch of images (paths, bytes, decoded images or items naming them);
         never raises for a bad file."""
+        if self._closed:
+            raise RuntimeError("the scorer was closed")
         out = [Assessment(e) for e in self.extractor.extract(items)]
         ok = [a for a in out if a.ok]
         if not ok:
@@ -295,7 +321,7 @@ class Scorer:
             verdict=assessment.verdict,
             reasons=reasons_text(assessment.reasons),
             reasons_json=reasons_json(assessment.reasons),
-            phash=hash_text(assessment.hashes) if assessment.hashes else "",
+            phash=hash_text(assessment.hashes),
         )
         if self.with_shap and assessment.contributions is not None:
             row.update(

@@ -25,6 +25,7 @@ from typer.core import TyperGroup
 from photoqc import terminal
 from photoqc.cli import demo, nima, rank, review, score, serve, train
 from photoqc.cli.options import option
+from photoqc.decoder_messages import route_to_log
 from photoqc.errors import PhotoqcError
 from photoqc.terminal import say
 
@@ -93,6 +94,8 @@ def main(verbose: Verbose = False, version: Version = False) -> None:
     """photoqc: technical quality checks for listing photos."""
     # SIGTERM stops a run the way Ctrl-C does: workers end, written rows are kept and said.
     signal.signal(signal.SIGTERM, _interrupt)
+    # libjpeg's "Corrupt JPEG data" lines go to the log, not between the progress bars.
+    route_to_log()
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(message)s",

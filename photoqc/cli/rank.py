@@ -19,6 +19,7 @@ from photoqc.cli.options import (
     out,
     recipe_options,
 )
+from photoqc.terminal import say
 
 RankInput = Annotated[
     Path,
@@ -67,6 +68,13 @@ def rank(
         return common.score(manifest, scorer, scores_csv, common.engine(engines), carry=[group_by])
 
     outcome = rank_to_csv(input, group_by, out, score=score)
+    if outcome.scoring is None:
+        say(
+            f"note: {input} already holds scores (status, p_good, verdict): ranked from them "
+            "as they are, nothing scored again (give a manifest of `image` and "
+            f"`{group_by}` alone to score afresh)",
+            "cyan",
+        )
     terminal.rank_summary(outcome.ranking, out, group_by)
 
 

@@ -25,11 +25,15 @@ Batch = list[tuple[int, "InputItem"]]
 
 class BatchProcessor(Protocol):
     """Turns a batch of inputs into rows (one per input, in order), never raising for a bad
-    file; and says what the row of an input that could not be processed is."""
+    file; says what the row of an input that could not be processed is; and lets go of
+    its threads and networks on ``close()`` (the engine calls it on the processors it
+    built, when their work is done)."""
 
     def rows(self, items: Sequence[InputItem]) -> list[Row]: ...
 
     def error_row(self, item: InputItem, message: str) -> Row: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,11 @@ class Job:
     def build(self) -> BatchProcessor:
         """The processor for this process: ``local`` when there is one, else a new one."""
         return self.local if self.local is not None else self.factory(*self.args)
+
+    def release(self, processor: BatchProcessor) -> None:
+        """Close ``processor`` if :meth:`build` made it (``local`` is its caller's)."""
+        if processor is not self.local:
+            processor.close()
 
 
 class Engine(Protocol):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import multiprocessing
+import multiprocessing.util
 import os
 import signal
 import threading
@@ -67,8 +68,11 @@ class LocalEngine:
         batches = list(batches)
         if self.workers <= 1 or len(batches) <= 1:
             processor = job.build()
-            for batch in batches:
-                yield batch, processor.rows([item for _, item in batch])
+            try:
+                for batch in batches:
+                    yield batch, processor.rows([item for _, item in batch])
+            finally:
+                job.release(processor)
             return
         yield from _in_pool(batches, job, self.workers)
 
@@ -138,7 +142,18 @@ def _one_at_a_time(
     :class:`WorkerStartError`.
     """
     logger.warning("a worker process died; redoing %d images one at a time", len(items))
-    fallback = job.local
+    fallback: list[BatchProcessor] = []  # built here for the error rows of images that kill
+    try:
+        yield from _redo(items, job, threads, anything_finished, fallback)
+    finally:
+        for processor in fallback:
+            job.release(processor)
+
+
+def _redo(
+    items: Batch, job: Job, threads: int, anything_finished: bool, fallback: list
+) -> Iterator[tuple[Batch, list[Row]]]:
+    """:func:`_one_at_a_time`'s loop (``fallback`` holds the processor it builds)."""
     queue = list(items)
     deaths_before_any_result = 0
     while queue:
@@ -162,9 +177,10 @@ def _one_at_a_time(
                             ) from exc
                         queue.append((index, item))
                         break  # the pool is broken: a fresh worker for the rest
-                    fallback = fallback or job.build()
+                    if not fallback:
+                        fallback.append(job.build())
                     message = "worker process died while processing this image (out of memory?)"
-                    yield [(index, item)], [fallback.error_row(item, message)]
+                    yield [(index, item)], [fallback[0].error_row(item, message)]
                     break
                 anything_finished = True
                 yield [(index, item)], [row]
@@ -187,6 +203,8 @@ def _init_worker(factory: Callable[..., BatchProcessor], args: tuple, threads: i
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     set_thread_count(threads)
     _worker_processor = factory(*args)
+    # When the pool lets the worker go, its processor goes first (threads, sessions).
+    multiprocessing.util.Finalize(None, _worker_processor.close, exitpriority=10)
 
 
 def _die_with_parent() -> None:
@@ -214,9 +232,16 @@ def _worker_rows(items: list) -> list[Row]:
 
 
 def set_thread_count(threads: int) -> None:
-    """Limit OpenCV's and torch's thread pools (per process) to ``threads``."""
+    """Limit OpenCV's, ONNX Runtime's and torch's thread pools (per process) to
+    ``threads``. torch is not imported for it (a second of start-up a worker that scores
+    never needs): where it is not loaded yet, the OpenMP setting it reads at import does
+    it."""
+    import sys
+
     import cv2
-    import torch
 
     cv2.setNumThreads(threads)
-    torch.set_num_threads(threads)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)

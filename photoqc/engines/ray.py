@@ -185,6 +185,16 @@ class _Actor:
         set_thread_count(threads)
         self.processor = factory(*args)
 
+    def close(self) -> None:
+        """Let go of the processor's threads and networks (an actor Ray ends is a process
+        that ends; one that lives on in a long-running cluster process lets them go here)."""
+        processor, self.processor = getattr(self, "processor", None), None
+        if processor is not None:
+            processor.close()
+
+    def __del__(self) -> None:
+        self.close()
+
     def __call__(self, block):
         import pyarrow as pa
 

@@ -367,8 +367,10 @@ def load_bundle(
         raise BundleError(f"{folder}: not a photoqc model folder (no {META_FILE})")
     try:
         meta = json.loads(_read_limited(meta_path, MAX_META_BYTES, "the description"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{meta_path}: not valid JSON ({exc})") from None
+    except ValueError as exc:  # not JSON, not UTF-8, or a number past Python's 4,300 digits
+        raise BundleError(
+            f"{meta_path}: not valid JSON ({str(exc).splitlines()[0][:200]})"
+        ) from None
     except RecursionError:
         raise BundleError(f"{meta_path}: nested too deeply to be a photoqc model") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:

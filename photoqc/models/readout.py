@@ -118,8 +118,8 @@ class EmbeddingReadout:
         """
         try:
             record = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-            raise ReadoutError(f"not valid JSON ({exc})") from None
+        except (ValueError, RecursionError) as exc:  # a 5,000-digit number is a ValueError
+            raise ReadoutError(f"not valid JSON ({str(exc).splitlines()[0][:200]})") from None
         if not isinstance(record, dict) or record.get("format") != "photoqc-embedding-readout":
             raise ReadoutError("not a photoqc embedding read-out")
         models = record.get("models")

@@ -191,6 +191,10 @@ class MaskRCNNSegmenter:
         self.model = build_maskrcnn(variant, path, analysis_size=analysis_size, min_score=min_score)
         logger.info("Mask R-CNN %s ready (weights %s)", variant, path)
 
+    def close(self) -> None:
+        """Let go of the network (idempotent); a closed segmenter refuses to run."""
+        self.model = None
+
     def detect(self, image: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
         """Run the network on an (H, W, 3) uint8 RGB image at analysis size.
 
@@ -205,6 +209,8 @@ class MaskRCNNSegmenter:
                 (max(1, round(w * scale)), max(1, round(h * scale))),
                 interpolation=cv2.INTER_AREA,
             )
+        if self.model is None:
+            raise RuntimeError("the Mask R-CNN segmenter was closed")
         # Decoded images are read-only; torch wants memory it may write to.
         pixels = np.require(image, np.uint8, requirements=["C", "W"])
         tensor = torch.from_numpy(pixels).permute(2, 0, 1).float().div_(255.0)

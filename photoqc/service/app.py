@@ -90,8 +90,10 @@ class Metrics:
 
 class Checker:
     """The model's pipeline behind a bounded pool: at most ``threads`` checks run and
-    ``queue`` wait; each thread owns its own scorer (segmenters and networks are not
-    shared between threads)."""
+    ``queue`` wait; each thread owns its own scorer (segmenters are not shared between
+    threads) and borrows the first scorer's NIMA batcher, so photos of concurrent requests
+    share forward passes. :meth:`close` closes the borrowers, then the owner (whose
+    batcher stops its thread and releases the networks)."""
 
     def __init__(self, settings: ServeSettings):
         self.settings = settings
@@ -103,12 +105,12 @@ class Checker:
             self.options,
             nima_window_s=settings.nima_batch_ms / 1000,
         )
-        # Every thread's scorer shares the first one's NIMA batcher: photos of concurrent
-        # requests share forward passes.
+        self.owner = first
         self.nima = first.extractor.nima
         self.bundle, self.config = first.bundle, first.config
         self._local = threading.local()
         self._spare = [first]
+        self._scorers = [first]
         self._spare_lock = threading.Lock()
         self.pool = ThreadPoolExecutor(settings.threads, thread_name_prefix="photoqc-check")
         self.slots = settings.threads + settings.queue
@@ -119,15 +121,37 @@ class Checker:
         if scorer is None:
             with self._spare_lock:
                 scorer = self._spare.pop() if self._spare else None
-            if scorer is None:
-                scorer = Scorer(self.bundle, self.config, nima=self.nima)
+                if scorer is None:
+                    scorer = Scorer(self.bundle, self.config, nima=self.nima)
+                    self._scorers.append(scorer)
             self._local.scorer = scorer
+            held = scorer.extractor.resources()
+            logger.debug(
+                "%s: its own scorer, NIMA batcher %s %s",
+                threading.current_thread().name,
+                held["batcher"] or "(off)",
+                held["nima"],
+            )
         return scorer
 
-    def close(self) -> None:
+    def resources(self) -> list[dict[str, str]]:
+        """Each scorer's extractor in words: whether it owns or borrows the NIMA batcher."""
+        with self._spare_lock:
+            return [s.extractor.resources() for s in self._scorers]
+
+    def close(self, wait_s: float = 10.0) -> None:
+        """Stop taking checks, give those running ``wait_s`` seconds to end, and let go of
+        every scorer's threads and networks."""
         self.pool.shutdown(wait=False, cancel_futures=True)
-        if self.nima is not None:
-            self.nima.close()
+        deadline = time.monotonic() + wait_s
+        for thread in list(getattr(self.pool, "_threads", ())):  # the executor's own
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._spare_lock:
+            scorers, self._scorers = self._scorers, []
+        for scorer in scorers:  # the borrowers first: the owner's batcher serves them
+            if scorer is not self.owner:
+                scorer.close()
+        self.owner.close()
 
     def check(
         self, image: bytes | BinaryIO, name: str, with_features: bool, with_mask: bool
@@ -186,6 +210,12 @@ class Checker:
             },
             "timing_ms": {"check": round(1000 * (time.perf_counter() - start), 1)},
         }
+
+
+def _declares_body(request: Request) -> bool:
+    """Whether the request says a body follows its headers."""
+    length = request.headers.get("content-length", "0").strip()
+    return "transfer-encoding" in request.headers or (length.isdigit() and int(length) > 0)
 
 
 def _json_value(value: object) -> object:
@@ -280,6 +310,10 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     @app.middleware("http")
     async def count(request: Request, call_next):
         response = await call_next(request)
+        if response.status_code >= 400 and _declares_body(request):
+            # An error answered before (or instead of) reading the body: the connection
+            # ends with it, as the protocol closes it anyway (photoqc.service.protocol).
+            response.headers["connection"] = "close"
         # Only known paths become labels: a scanner's random URLs must not grow the metrics.
         path = request.url.path if request.url.path in KNOWN_PATHS else "other"
         metrics.requests.labels(path, str(response.status_code)).inc()

@@ -11,6 +11,9 @@ holds a connection, and a file descriptor, for ever. This protocol adds:
 - a cap on open connections, below the process's open-file limit: a new connection past
   it closes the one that has waited longest for its headers, so a flood of slow clients
   can never keep ``/healthz`` (or a real upload) from being accepted;
+- a connection answered before its request body arrived (an early 405, 401, 415 or 503)
+  is closed once the answer is sent, so a client that goes on trickling the body holds
+  nothing;
 - JSON bodies, ``{"error": {"code", "message"}}``, for what the HTTP parser refuses itself
   (a malformed request line, a bad Content-Length, headers over the size limit, a NUL or
   0xFF byte in the URL), instead of uvicorn's plain text.
@@ -129,8 +132,15 @@ class GuardedH11Protocol(H11Protocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing():
-            self._wait_for_headers()  # the next request on this connection
+        if self.transport.is_closing():
+            return
+        if self.conn.their_state is h11.SEND_BODY:
+            # Answered before the body arrived (405, 401, 415, 503 busy...): the rest of it
+            # will never be read, and a client trickling it would hold the connection with
+            # uvicorn's keep-alive timer restarting on every byte. Closed now.
+            self.transport.close()
+            return
+        self._wait_for_headers()  # the next request on this connection
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._headers_arrived()

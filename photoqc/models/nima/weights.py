@@ -139,9 +139,12 @@ def read_nima_meta(path: str | os.PathLike[str]) -> dict[str, object]:
     sidecar = sidecar_path(path)
     if sidecar.is_file():
         try:
-            return json.loads(sidecar.read_text())
-        except json.JSONDecodeError as exc:
-            raise NimaWeightsError(f"{sidecar}: not valid JSON ({exc})") from None
+            meta = json.loads(sidecar.read_text())
+        except (ValueError, RecursionError) as exc:  # ValueError: also a 5,000-digit number
+            raise NimaWeightsError(f"{sidecar}: not valid JSON ({_first_line(exc)})") from None
+        if not isinstance(meta, dict):
+            raise NimaWeightsError(f"{sidecar}: not a NIMA weights description")
+        return meta
     if path.suffix == ".safetensors":
         try:
             with safe_open(str(path), framework="numpy") as handle:
@@ -149,8 +152,19 @@ def read_nima_meta(path: str | os.PathLike[str]) -> dict[str, object]:
         except (SafetensorError, OSError) as exc:
             raise NimaWeightsError(f"{path}: not a readable safetensors file ({exc})") from None
         if header:
-            return json.loads(header)
+            try:
+                meta = json.loads(header)
+            except (ValueError, RecursionError) as exc:
+                raise NimaWeightsError(
+                    f"{path}: its header is not valid JSON ({_first_line(exc)})"
+                ) from None
+            if isinstance(meta, dict):
+                return meta
     return {}
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
 
 
 def is_nima_file(path: str | os.PathLike[str]) -> bool:

@@ -15,11 +15,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import fcntl
 import logging
 import math
 import os
+import signal
+import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -154,13 +157,36 @@ def cell(value: object) -> object:
     return value
 
 
+@contextlib.contextmanager
+def interrupts_held():
+    """Ctrl-C and SIGTERM held back until the block ends, then delivered as they would have
+    been: a batch's rows land whole and are counted together, so the count said on an
+    interruption is the count on disk. (Only the main thread receives signals; elsewhere
+    nothing is held.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.getsignal(sig) for sig in held}
+    for sig in held:
+        signal.signal(sig, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(caught):
+            signal.raise_signal(sig)
+
+
 class ResumableCsv:
     """A CSV written batch by batch that a later run can continue.
 
     Opening an existing file checks its header equals ``columns``, cuts a half-written last
     record, checks every row shares this run's ``run`` values (e.g. model and threshold;
     :class:`StaleOutputError` otherwise), and counts the images already in it
-    (:attr:`done`).
+    (:attr:`done`). :attr:`kept` is the rows on disk, counted as each batch lands.
     """
 
     def __init__(
@@ -181,6 +207,7 @@ class ResumableCsv:
             self._guard(self._start)
         else:
             self._resume()
+        self.kept = sum(self.done.values())
 
     def _start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -233,7 +260,9 @@ class ResumableCsv:
                 handle.flush()
                 os.fsync(handle.fileno())
 
-        self._guard(append)
+        with interrupts_held():
+            self._guard(append)
+            self.kept += len(rows)
 
     def _guard(self, action) -> None:
         try:
@@ -350,6 +379,8 @@ class ResumableParquetFolder:
         self.done: Counter[str] = Counter()
         self.pending: list[Mapping[str, object]] = []
         self._guard(lambda: self._open(overwrite))
+        self.kept = sum(self.done.values())
+        """Rows in the folder's parts on disk (counted as each part lands)."""
 
     def _parts(self) -> list[Path]:
         return sorted(self.path.glob("part-*.parquet"))
@@ -413,11 +444,13 @@ class ResumableParquetFolder:
             pq.write_table(pa.table(columns, schema=self.schema), temporary)
             os.replace(temporary, self.path / name)
 
-        try:
-            self._guard(write)
-        finally:
-            temporary.unlink(missing_ok=True)
-        self.pending = []
+        with interrupts_held():
+            try:
+                self._guard(write)
+            finally:
+                temporary.unlink(missing_ok=True)
+            self.kept += len(self.pending)
+            self.pending = []
 
     def close(self) -> None:
         self.flush()

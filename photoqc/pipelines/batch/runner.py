@@ -183,7 +183,7 @@ def run(
             if writer is None:
                 raise
             writer.close()  # rows already made are kept
-            raise Interrupted(summary.rows, writer.path) from None
+            raise Interrupted(writer.kept, writer.path) from None
         if writer is not None:
             writer.close()
         if table is not None and table.final_columns is not None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from photoqc.assess.covers import RankSummary, rank_groups
+from photoqc.assess.covers import RANK_COLUMNS, RankSummary, rank_groups
 from photoqc.errors import UsageError
 from photoqc.pipelines.batch.inputs import IMAGE_COLUMN, InputError, Manifest, scored_image_file
 from photoqc.pipelines.batch.runner import RunSummary
@@ -78,9 +78,16 @@ def rank_to_csv(
     InputError
         ``source`` cannot be read, has no ``image`` or no ``group_by`` column.
     UsageError
-        A manifest is given but no way to score it.
+        A manifest is given but no way to score it, or ``group_by`` is a column the
+        ranked table writes itself (``rank``, ``why``...).
     """
     source = Path(source)
+    own = (IMAGE_COLUMN, *RANK_COLUMNS)
+    if group_by in own:  # the ids would be overwritten by the ranking's own values
+        raise UsageError(
+            f"--group-by {group_by}: a ranked table has its own '{group_by}' column "
+            f"({', '.join(own)}); rename that column of the manifest"
+        )
     if not source.is_file():
         raise InputError(f"{source}: no such file (expected a CSV with 'image' and '{group_by}')")
     columns = input_columns(source)

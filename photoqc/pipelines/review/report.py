@@ -83,7 +83,7 @@ def _reasons_of(record: dict) -> list[dict]:
     if isinstance(raw, str) and raw.strip():
         try:
             parsed = json.loads(raw)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, or a number past Python's limit
             parsed = None
         if isinstance(parsed, list):
             return [r for r in parsed if isinstance(r, dict) and r.get("text")]
