@@ -54,20 +54,31 @@ def route_to_log() -> bool:
     read_end, write_end = os.pipe()
     os.dup2(write_end, 2)
     os.close(write_end)
+    closing = threading.Event()
     reader = threading.Thread(
-        target=_forward, args=(read_end, terminal), name="photoqc-stderr", daemon=True
+        target=_forward, args=(read_end, terminal, closing), name="photoqc-stderr", daemon=True
     )
     reader.start()
-    _installed.update(terminal=terminal, reader=reader)
+    _installed.update(terminal=terminal, reader=reader, closing=closing)
     atexit.register(_restore)
     return True
 
 
-def _forward(read_end: int, terminal: int) -> None:
+def _forward(read_end: int, terminal: int, closing: threading.Event | None = None) -> None:
     """Pass stderr on, line by line where lines end, chunk by chunk where they do not yet
-    (a progress bar redraws without a newline), holding back the decoders' lines."""
+    (a progress bar redraws without a newline), holding back the decoders' lines. Ends at
+    the pipe's end, or once ``closing`` is set and nothing more is waiting (worker
+    processes that inherited the pipe may hold it open after this process is done)."""
+    import select
+
     pending = b""
     while True:
+        if closing is not None:
+            ready, _, _ = select.select([read_end], [], [], 0.1)
+            if not ready:
+                if closing.is_set():
+                    break
+                continue
         try:
             chunk = os.read(read_end, 65536)
         except OSError:
@@ -122,7 +133,7 @@ def _restore() -> None:
         sys.stderr.flush()
     except (AttributeError, OSError, ValueError):
         pass
-    os.dup2(terminal, 2)  # the pipe's last writer here closes: the reader sees its end
-    reader.join(5)  # type: ignore[union-attr]
-    os.close(terminal)
+    os.dup2(terminal, 2)  # this process's end of the pipe closes
+    _installed["closing"].set()  # type: ignore[union-attr]
+    reader.join(2)  # type: ignore[union-attr]  # it passes on what is waiting, then ends
     _installed.clear()
