@@ -66,7 +66,15 @@ class Job:
     def release(self, processor: BatchProcessor) -> None:
         """Close ``processor`` if :meth:`build` made it (``local`` is its caller's)."""
         if processor is not self.local:
-            processor.close()
+            close_processor(processor)
+
+
+def close_processor(processor: BatchProcessor) -> None:
+    """``processor.close()``, for a processor that has one (one written before processors
+    held anything to let go of may not)."""
+    close = getattr(processor, "close", None)
+    if close is not None:
+        close()
 
 
 class Engine(Protocol):

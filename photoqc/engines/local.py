@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from photoqc.engines.base import Batch, BatchProcessor, Job, Row
+from photoqc.engines.base import Batch, BatchProcessor, Job, Row, close_processor
 from photoqc.errors import PhotoqcError
 
 logger = logging.getLogger(__name__)
@@ -204,7 +204,7 @@ def _init_worker(factory: Callable[..., BatchProcessor], args: tuple, threads: i
     set_thread_count(threads)
     _worker_processor = factory(*args)
     # When the pool lets the worker go, its processor goes first (threads, sessions).
-    multiprocessing.util.Finalize(None, _worker_processor.close, exitpriority=10)
+    multiprocessing.util.Finalize(None, close_processor, (_worker_processor,), exitpriority=10)
 
 
 def _die_with_parent() -> None:

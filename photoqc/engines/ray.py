@@ -188,9 +188,11 @@ class _Actor:
     def close(self) -> None:
         """Let go of the processor's threads and networks (an actor Ray ends is a process
         that ends; one that lives on in a long-running cluster process lets them go here)."""
+        from photoqc.engines.base import close_processor
+
         processor, self.processor = getattr(self, "processor", None), None
         if processor is not None:
-            processor.close()
+            close_processor(processor)
 
     def __del__(self) -> None:
         self.close()

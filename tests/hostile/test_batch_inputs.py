@@ -85,6 +85,7 @@ def test_a_10_mb_name_fits_in_a_parquet_table(tmp_path, astronaut):
     assert len(table) == 2 and len(table["image"][1]) == 10_000_000
 
 
+@pytest.mark.slow  # spawns processes
 def test_a_disk_full_before_the_first_row_is_one_line_and_leaves_no_lock(tmp_path, astronaut):
     import resource
 

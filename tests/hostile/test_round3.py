@@ -42,6 +42,7 @@ def _cli(*args: object, timeout: float = 300) -> subprocess.CompletedProcess:
 # --- a photo too thin to measure --------------------------------------------------------------
 
 
+@pytest.mark.slow  # spawns processes
 def test_a_one_pixel_wide_photo_is_one_clear_error_row(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -75,6 +76,7 @@ def forged_model(tmp_path):
 
 
 @pytest.mark.parametrize("verb", ["explain", "serve"])
+@pytest.mark.slow  # spawns processes
 def test_a_100000_digit_number_in_a_model_folder_is_one_line(
     forged_model, astronaut, tmp_path, verb
 ):
@@ -162,6 +164,7 @@ def test_flat_photos_are_never_near_duplicates_and_mirrored_copies_are(tmp_path,
 # --- libjpeg's warnings are not on stderr ------------------------------------------------------
 
 
+@pytest.mark.slow  # spawns processes
 def test_libjpeg_warnings_leave_stderr_and_the_photo_is_scored(tmp_path, astronaut):
     data = encode(astronaut, "JPEG", quality=90)
     at = data.index(b"\xff\xda")

@@ -111,6 +111,7 @@ def test_a_mobilenet_v2_file_runs_on_torch_under_auto(tmp_path):
         OnnxNima(path)
 
 
+@pytest.mark.slow  # spawns processes
 def test_scoring_with_the_default_model_never_imports_torch(tmp_path, astronaut):
     from PIL import Image
 

@@ -386,6 +386,7 @@ def test_a_check_scores_the_upload_from_memory_and_reuses_its_own_mask(photo_byt
     assert mask.shape == (512, 512) and mask[256, 256] and not mask[5, 5]
 
 
+@pytest.mark.slow  # spawns processes
 def test_concurrent_checks_sharing_nima_batches_each_get_their_own_answer(photo_bytes):
     """With a long batching window, 6 different photos checked at once share NIMA passes;
     each answer must be the one that photo gets alone."""
@@ -423,6 +424,7 @@ def test_concurrent_checks_sharing_nima_batches_each_get_their_own_answer(photo_
         assert both["verdict"] == one["verdict"]
 
 
+@pytest.mark.slow  # spawns processes
 def test_several_worker_processes_serve_and_keep_the_header_deadline(photo_bytes):
     """`--workers 2`: uvicorn starts the processes with the guarded protocol by import
     path (it used to fail to start: a class made at run time cannot be pickled), and each

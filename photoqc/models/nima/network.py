@@ -97,11 +97,25 @@ class KerasMobileNetV1(nn.Module):
             channels = filters
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pooled_and_stats(x)[0]
+
+    def pooled_and_stats(
+        self, x: torch.Tensor, stats: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The pooled output (N, 1024) and, with ``stats``, each pointwise block's
+        per-channel mean then standard deviation over the frame, block after block
+        (N, 11,904): what the ONNX graph's ``stats`` output holds."""
+        pooled_stats = []
         x = F.relu6(self.conv1_bn(self.conv1(x)))
         for i in range(1, len(MOBILENET_V1_BLOCKS) + 1):
             x = F.relu6(getattr(self, f"conv_dw_{i}_bn")(getattr(self, f"conv_dw_{i}")(x)))
             x = F.relu6(getattr(self, f"conv_pw_{i}_bn")(getattr(self, f"conv_pw_{i}")(x)))
-        return x.mean(dim=(2, 3))
+            if stats:
+                mean = x.mean(dim=(2, 3), keepdim=True)
+                std = ((x - mean) ** 2).mean(dim=(2, 3)).sqrt()
+                pooled_stats += [mean.flatten(1), std]
+        pooled = x.mean(dim=(2, 3))
+        return pooled, torch.cat(pooled_stats, dim=1) if stats else None
 
 
 class _TorchvisionFeatures(nn.Module):

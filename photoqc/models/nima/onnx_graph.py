@@ -75,10 +75,19 @@ def fold_batch_norm(
     return folded.astype(np.float32), bias.astype(np.float32)
 
 
+STATS_WIDTH = 2 * sum(filters for filters, _ in MOBILENET_V1_BLOCKS)
+"""Numbers in the ``stats`` output: each pointwise block's per-channel mean and standard
+deviation over the frame (2 x 5,952 = 11,904)."""
+
+
 def mobilenet_v1_graph(state: dict[str, np.ndarray]) -> bytes:
     """The serialised ONNX model of a NIMA MobileNet v1 state dict: input ``x``
-    (N, 3, 224, 224) float32 scaled to -1..1; outputs ``embedding`` (N, 1024), the pooled
-    features NIMA's head reads, and ``probs`` (N, 10), the score distribution."""
+    (N, 3, H, W) float32 scaled to -1..1 (224 x 224 for the scores NIMA was trained on);
+    outputs ``embedding`` (N, 1024), the pooled features NIMA's head reads, ``probs``
+    (N, 10), the score distribution, and ``stats`` (N, :data:`STATS_WIDTH`): for each of
+    the 13 pointwise blocks in turn, its channels' means then their standard deviations
+    over the frame (multi-level spatially pooled features, Hosu, Goldlücke & Saupe, CVPR
+    2019), taken from the same pass."""
     from onnx import TensorProto, helper, numpy_helper
 
     initializers = [
@@ -86,6 +95,22 @@ def mobilenet_v1_graph(state: dict[str, np.ndarray]) -> bytes:
         numpy_helper.from_array(np.array(6.0, np.float32), "relu6_max"),
     ]
     nodes = []
+    pooled_stats: list[str] = []
+
+    def channel_stats(x: str) -> None:
+        # Two passes (the mean, then the mean square about it): E[x^2] - E[x]^2 in float32
+        # loses the spread of nearly constant channels.
+        nodes.extend(
+            [
+                helper.make_node("ReduceMean", [x], [f"{x}.mean4"], axes=[2, 3], keepdims=1),
+                helper.make_node("Sub", [x, f"{x}.mean4"], [f"{x}.centred"]),
+                helper.make_node("Mul", [f"{x}.centred", f"{x}.centred"], [f"{x}.sq"]),
+                helper.make_node("ReduceMean", [f"{x}.sq"], [f"{x}.var"], axes=[2, 3], keepdims=0),
+                helper.make_node("Sqrt", [f"{x}.var"], [f"{x}.std"]),
+                helper.make_node("Flatten", [f"{x}.mean4"], [f"{x}.mean"], axis=1),
+            ]
+        )
+        pooled_stats.extend([f"{x}.mean", f"{x}.std"])
 
     def conv_relu6(x: str, name: str, stride: int, groups: int) -> str:
         b = f"backbone.{name}"
@@ -119,6 +144,7 @@ def mobilenet_v1_graph(state: dict[str, np.ndarray]) -> bytes:
     for i, (filters, stride) in enumerate(MOBILENET_V1_BLOCKS, start=1):
         x = conv_relu6(x, f"conv_dw_{i}", stride, channels)
         x = conv_relu6(x, f"conv_pw_{i}", 1, 1)
+        channel_stats(x)
         channels = filters
     initializers.append(numpy_helper.from_array(state["head.weight"], "head.w"))
     initializers.append(numpy_helper.from_array(state["head.bias"], "head.b"))
@@ -127,14 +153,16 @@ def mobilenet_v1_graph(state: dict[str, np.ndarray]) -> bytes:
         helper.make_node("Flatten", ["pooled"], ["embedding"], axis=1),
         helper.make_node("Gemm", ["embedding", "head.w", "head.b"], ["logits"], transB=1),
         helper.make_node("Softmax", ["logits"], ["probs"], axis=1),
+        helper.make_node("Concat", pooled_stats, ["stats"], axis=1),
     ]
     graph = helper.make_graph(
         nodes,
         "nima_mobilenet_v1",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 224, 224])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, "h", "w"])],
         [
             helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["n", EMBEDDING_WIDTH]),
             helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["n", NUM_BUCKETS]),
+            helper.make_tensor_value_info("stats", TensorProto.FLOAT, ["n", STATS_WIDTH]),
         ],
         initializers,
     )

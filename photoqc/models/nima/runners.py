@@ -19,9 +19,11 @@ from photoqc.models.networks import onnx_session as _onnx_session
 logger = logging.getLogger(__name__)
 
 KIND = "nima"
-OUTPUTS = ("embedding", "probs")
+OUTPUTS = ("embedding", "probs", "stats")
 """What a NIMA network's forward pass can give: the pooled embedding its head reads
-(N, width; 1,024 for MobileNet v1) and the score distribution (N, 10)."""
+(N, width; 1,024 for MobileNet v1), the score distribution (N, 10) and, for MobileNet v1,
+each pointwise block's per-channel mean and spread over the frame (N, 11,904; see
+:func:`photoqc.models.nima.onnx_graph.mobilenet_v1_graph`)."""
 
 
 class _Runner:
@@ -55,7 +57,7 @@ class _Runner:
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(embedding, probs)`` of a batch (the two outputs every caller uses)."""
-        out = self.forward(batch, OUTPUTS)
+        out = self.forward(batch, ("embedding", "probs"))
         return out["embedding"], out["probs"]
 
 
@@ -90,8 +92,11 @@ class OnnxNima(_Runner):
             raise NimaWeightsError(f"{path}: MobileNet v1 here takes 224x224 input")
         self.session = _onnx_session(mobilenet_v1_graph(state), threads)
 
-    def forward(self, batch: np.ndarray, wanted: Collection[str] = OUTPUTS) -> Outputs:
-        """The ``wanted`` outputs of a float32 (N, 3, 224, 224) batch."""
+    def forward(
+        self, batch: np.ndarray, wanted: Collection[str] = ("embedding", "probs")
+    ) -> Outputs:
+        """The ``wanted`` outputs of a float32 (N, 3, H, W) batch (224 x 224 for NIMA's
+        scores)."""
         self._check(wanted)
         names = [n for n in OUTPUTS if n in wanted]
         return dict(zip(names, self.session.run(names, {"x": batch}), strict=True))
@@ -115,17 +120,28 @@ class TorchNima(_Runner):
         super().__init__(meta, model.preprocessing)
         self.model = for_inference(model)
 
-    def forward(self, batch: np.ndarray, wanted: Collection[str] = OUTPUTS) -> Outputs:
-        """The ``wanted`` outputs of a float32 (N, 3, S, S) batch."""
+    def forward(
+        self, batch: np.ndarray, wanted: Collection[str] = ("embedding", "probs")
+    ) -> Outputs:
+        """The ``wanted`` outputs of a float32 (N, 3, S, S) batch (``stats`` only for a
+        MobileNet v1)."""
         import torch
 
         self._check(wanted)
+        backbone = self.model.backbone
         with torch.inference_mode():
             x = torch.from_numpy(batch).contiguous(memory_format=torch.channels_last)
-            pooled = self.model.backbone(x)
+            if "stats" in wanted:
+                if not hasattr(backbone, "pooled_and_stats"):
+                    raise ValueError(f"NIMA {self.name}: stats come from MobileNet v1 only")
+                pooled, stats = backbone.pooled_and_stats(x, stats=True)
+            else:
+                pooled, stats = backbone(x), None
             out = {"embedding": pooled.numpy()}
             if "probs" in wanted:
                 out["probs"] = torch.softmax(self.model.head(pooled), dim=-1).numpy()
+            if stats is not None:
+                out["stats"] = stats.numpy()
         return {k: v for k, v in out.items() if k in wanted}
 
     def close(self) -> None:
