@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from photoqc.features.nima import READOUT_FEATURE
+from photoqc.features.nima import IMPRESSION_FEATURE, READOUT_FEATURE
 from photoqc.perceptual_hash import DUPLICATE_DISTANCE, FLAT, parse_hashes, photo_distance
 
 if TYPE_CHECKING:
@@ -155,11 +155,10 @@ def rank_groups(
         frame[column] = frame[column].fillna("").astype(str) if column in frame else ""
     frame["p_good"] = pd.to_numeric(frame.get("p_good"), errors="coerce")
     ok = (frame["status"] == "ok") & frame["p_good"].notna()
-    score = cover_score(
-        frame["p_good"],
-        _numeric(frame, READOUT_FEATURE),
-        _numeric(frame, "nima_aesthetic_mean"),
-    )
+    # People's impression as the model learnt it: from every layer of the networks (its
+    # heads), else from their last layer (an embedding read-out).
+    impression = _numeric(frame, IMPRESSION_FEATURE).fillna(_numeric(frame, READOUT_FEATURE))
+    score = cover_score(frame["p_good"], impression, _numeric(frame, "nima_aesthetic_mean"))
     frame["cover_score"] = np.where(ok, score, np.nan)
     frame["exposure_fault"] = sum(_numeric(frame, c).fillna(0.0) for c in EXPOSURE_FAULTS)
     for _, column, _ in ASPECTS:  # a CSV read as text: numbers to compare

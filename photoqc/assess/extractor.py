@@ -69,6 +69,9 @@ class Extraction:
         The image at the features' analysis scale, as they measured it.
     embeddings : dict of str to ndarray, or None
         Each NIMA model's pooled embedding (float32), from the pass that gave its scores.
+    stats : dict of str to ndarray, or None
+        Each NIMA model's multi-level stats (float32), when the extractor was asked for
+        them (``keep_stats``), from the same pass.
     """
 
     row: dict[str, object]
@@ -77,6 +80,7 @@ class Extraction:
     segmentation: SegmentationResult | None = None
     analysis_rgb: np.ndarray | None = None
     embeddings: dict[str, np.ndarray] | None = None
+    stats: dict[str, np.ndarray] | None = None
 
     @property
     def ok(self) -> bool:
@@ -91,6 +95,10 @@ class Extraction:
 EMBEDDINGS_KEY = "nima_embeddings"
 """Where :meth:`FeatureExtractor.rows` puts each image's NIMA embeddings when asked to
 (``keep_embeddings``): ``{model name: list of floats}``, for training's read-out."""
+
+STATS_KEY = "nima_stats"
+"""Where :meth:`FeatureExtractor.rows` puts each image's multi-level stats when asked to
+(``keep_stats``): ``{model name: float32 array}``, for training the network heads."""
 
 
 class FeatureExtractor:
@@ -115,9 +123,11 @@ class FeatureExtractor:
         keep_embeddings: bool = False,
         nima: Batcher | None = None,
         nima_window_s: float = 0.0,
+        keep_stats: bool = False,
     ):
         self.config = config
         self.keep_embeddings = keep_embeddings
+        self.keep_stats = keep_stats
         self.groups = config.groups()
         # NIMA's group reads the networks' outputs; the others only pixels, so they are
         # measured while the networks run (on the batcher's thread).
@@ -131,7 +141,7 @@ class FeatureExtractor:
         if self.owns_nima:
             from photoqc.models.nima import NimaPredictor
 
-            self.nima = NimaPredictor(config.nima_weights).batched(nima_window_s)
+            self.nima = NimaPredictor(config.nima_weights, stats=keep_stats).batched(nima_window_s)
             self._held.append(self.nima)
         self._finalizer = weakref.finalize(self, _let_go, self._held)
         self.nima_provenance = self.nima.predictor.provenance() if self.nima else "off"
@@ -176,14 +186,20 @@ class FeatureExtractor:
     def rows(self, items: Sequence[InputItem | ImageSource]) -> list[dict[str, object]]:
         """Feature rows of a batch of images, in order; never raises for a bad file."""
         extracted = self.extract(items)
-        if not self.keep_embeddings:
-            return [e.row for e in extracted]
-        return [
-            {**e.row, EMBEDDINGS_KEY: {k: v.tolist() for k, v in e.embeddings.items()}}
-            if e.embeddings
-            else e.row
-            for e in extracted
-        ]
+        rows = [e.row for e in extracted]
+        if self.keep_embeddings:
+            rows = [
+                {**r, EMBEDDINGS_KEY: {k: v.tolist() for k, v in e.embeddings.items()}}
+                if e.embeddings
+                else r
+                for r, e in zip(rows, extracted, strict=True)
+            ]
+        if self.keep_stats:
+            rows = [
+                {**r, STATS_KEY: dict(e.stats)} if e.stats else r
+                for r, e in zip(rows, extracted, strict=True)
+            ]
+        return rows
 
     def extract(self, items: Sequence[InputItem | ImageSource]) -> list[Extraction]:
         """A batch of images measured, in order, each with what was computed on the way;
@@ -228,7 +244,10 @@ class FeatureExtractor:
             }
             # The analysis-scale view only when the features made it (they all do today).
             embeddings = nima[k].embeddings if nima[k] is not None else None
-            out[i] = Extraction(row, None, image, seg, x.__dict__.get("rgb_small"), embeddings)
+            stats = nima[k].stats if nima[k] is not None and nima[k].stats else None
+            out[i] = Extraction(
+                row, None, image, seg, x.__dict__.get("rgb_small"), embeddings, stats
+            )
         return out  # type: ignore[return-value]
 
     def _decoded(self, source: ImageSource) -> LoadedImage | BaseException:

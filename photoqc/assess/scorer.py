@@ -26,7 +26,7 @@ from photoqc.assess.extractor import Extraction, FeatureExtractor, error_row
 from photoqc.assess.items import ImageSource, InputItem
 from photoqc.assess.recipe import TEXT_COLUMNS, ExtractConfig, RecipeOptions
 from photoqc.errors import PhotoqcError
-from photoqc.features.nima import READOUT_FEATURE, READOUT_SPEC
+from photoqc.features.nima import LEARNED_SPECS, READOUT_FEATURE, READOUT_SPEC
 from photoqc.models.bundle import ModelBundle, load_bundle
 from photoqc.models.explain import (
     Reason,
@@ -97,6 +97,8 @@ def score_columns(config: ExtractConfig, bundle: ModelBundle, with_shap: bool) -
     columns = [*SCORE_COLUMNS, *PROVENANCE_COLUMNS, *config.feature_names()]
     if bundle.readout is not None:
         columns.append(READOUT_FEATURE)
+    if bundle.heads is not None:
+        columns += list(bundle.heads.feature_names)
     if with_shap:
         columns += [f"shap_{name}" for name in bundle.feature_names]
     return columns
@@ -226,6 +228,8 @@ class Scorer:
         self.specs = config.specs()
         if self.bundle.readout is not None:
             self.specs[READOUT_SPEC.name] = READOUT_SPEC
+        if self.bundle.heads is not None:
+            self.specs.update({n: LEARNED_SPECS[n] for n in self.bundle.heads.feature_names})
         self._closed = False
         self.run = {
             "model_sha256": self.bundle.sha256,
@@ -261,7 +265,12 @@ class Scorer:
     def extractor(self) -> FeatureExtractor:
         """The recipe's extractor (segmenter, NIMA), built on first use: a process that only
         hands the work to others (the ray engine's driver) never loads the networks."""
-        return FeatureExtractor(self.config, nima=self.nima, nima_window_s=self.nima_window_s)
+        return FeatureExtractor(
+            self.config,
+            nima=self.nima,
+            nima_window_s=self.nima_window_s,
+            keep_stats=self.bundle.heads is not None,
+        )
 
     def close(self) -> None:
         """Let go of the extractor's threads, networks and sessions (those it owns; a
@@ -296,6 +305,11 @@ class Scorer:
             values = readout.predict(readout.matrix([a.extraction.embeddings for a in ok]))
             for a, value in zip(ok, values, strict=True):
                 a.row[READOUT_FEATURE] = float(value)
+        heads = self.bundle.heads
+        if heads is not None:  # the same pass's multi-level stats
+            learned = heads.features(heads.matrix([a.extraction.stats for a in ok]))
+            for j, a in enumerate(ok):
+                a.row.update({name: float(values[j]) for name, values in learned.items()})
         frame = pd.DataFrame([a.row for a in ok])
         p_good = self.bundle.predict_good(frame)
         contributions, expected = self.bundle.contributions(frame)

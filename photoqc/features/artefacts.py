@@ -31,6 +31,12 @@ LEVEL_SAMPLE = 250_000
 TONE_RANGE = (0.01, 0.99)
 """Quantiles of a channel between which its used levels are counted."""
 
+TONE_REACH = 1
+"""A level counts as used when it or a level this close (either side) occurs: a contrast
+stretch of up to 3x leaves single levels empty between used ones, and a shift by half a
+level rounds onto every other level, yet both keep every tone they had (issue 33: they
+read "85 % of tones used" before)."""
+
 BLOCK = 4
 """Side, pixels at analysis scale, of the squares tested for one exact colour."""
 
@@ -69,12 +75,14 @@ def impulse_fraction(luma: np.ndarray) -> float:
 
 
 def tone_levels_used(rgb: np.ndarray, sample: int = LEVEL_SAMPLE) -> float:
-    """Share of the levels between a channel's 1st and 99th percentile that occur at all,
-    for the channel that uses fewest, 0–1.
+    """Share of the levels between a channel's 1st and 99th percentile that occur, or
+    have a neighbour within :data:`TONE_REACH` that does, for the channel that uses
+    fewest, 0–1.
 
-    1.0 for every clive-dev phone photo; a photo quantised to 20 levels per channel reads
-    about 0.08, one reduced to 64 colours about 0.25 (flat bands, "posterised"). Counted
-    on up to ``sample`` pixels taken at an even stride, so the cost is flat in the size.
+    1.0 for every clive-dev phone photo, and for contrast stretches up to 3x; KADID's
+    quantisation reads about 0.23 at level 1 and 0.05 at level 5, its colour quantisation
+    0.4–0.55 at level 1 and 0.1–0.2 at level 5 (flat bands, "posterised"). Counted on up
+    to ``sample`` pixels taken at an even stride, so the cost is flat in the size.
     """
     pixels = rgb.reshape(-1, 3)
     if pixels.shape[0] == 0:
@@ -86,7 +94,8 @@ def tone_levels_used(rgb: np.ndarray, sample: int = LEVEL_SAMPLE) -> float:
         cdf = np.cumsum(counts) / counts.sum()
         low, high = np.searchsorted(cdf, TONE_RANGE)
         if high > low:  # a channel of one level (a grey or empty one) says nothing
-            shares.append(np.count_nonzero(counts[low : high + 1]) / (high - low + 1))
+            near = np.convolve(counts > 0, np.ones(2 * TONE_REACH + 1), mode="same") > 0
+            shares.append(np.count_nonzero(near[low : high + 1]) / (high - low + 1))
     return float(min(shares)) if shares else float("nan")
 
 
@@ -172,8 +181,8 @@ GROUP = FeatureGroup(
         ),
         FeatureSpec(
             "tone_levels_used",
-            "share of tone levels used between the 1st and 99th percentile, fewest-used "
-            "channel, 0–1 (phone photos 1.0; posterised < 0.3)",
+            "share of tone levels used (or next to a used one) between the 1st and 99th "
+            "percentile, fewest-used channel, 0–1 (phone photos 1.0; posterised < 0.6)",
             "colour",
             Direction.HIGHER_BETTER,
             low="posterised: flat bands of colour, only {v} of the tones used",

@@ -33,6 +33,61 @@ model makes it, not the recipe: :mod:`photoqc.models.readout`). It speaks only a
 concrete defect."""
 
 
+IMPRESSION_FEATURE = "learned_impression"
+"""People's overall impression, learned from the networks' multi-level stats."""
+
+DEFECT_FAMILIES = {
+    # defect class: (reason family, how it looks, in words)
+    "blur": ("sharpness", "looks blurry"),
+    "noise": ("noise", "visible noise"),
+    "compression": ("compression", "blocky compression"),
+    "colour": ("colour", "colours look off"),
+    "exposure": ("exposure", "badly exposed"),
+    "spatial": ("detail", "broken-up detail (blocks, shifted patches)"),
+}
+"""The learned defect head's classes (:data:`photoqc.synthetic.DEFECT_CLASSES`), each with
+the reason family it speaks in and its words."""
+
+DEFECT_FEATURES = {name: f"learned_{name}" for name in DEFECT_FAMILIES}
+LEARNED_FEATURES = (IMPRESSION_FEATURE, *DEFECT_FEATURES.values())
+
+LOSS_WORDS = ((0.05, "none"), (0.12, "slight"), (0.25, "clear"), (float("inf"), "strong"))
+"""How much of a photo a learned defect is said to have taken (share of the original lost,
+1 - fidelity): under 5 % none, 12 % slight, 25 % clear, else strong."""
+
+LEARNED_SPECS: dict[str, FeatureSpec] = {
+    IMPRESSION_FEATURE: FeatureSpec(
+        IMPRESSION_FEATURE,
+        "people's overall impression, learned from every layer of the NIMA networks "
+        "(a ridge on each block's channel means and spreads): the predicted target, about 0–1",
+        "overall impression",
+        Direction.HIGHER_BETTER,
+        low="people would likely rate this photo poorly overall (impression {v})",
+        fmt=".2f",
+        short="people's overall impression (learned)",
+        last_resort=True,
+        learned=True,
+    ),
+    **{
+        feature: FeatureSpec(
+            feature,
+            f"{name} damage learned from synthetic copies: the share of the photo a defect "
+            f"of this kind took away (1 - fidelity to the original), 0–1",
+            family,
+            Direction.HIGHER_WORSE,
+            high=f"{words} (learned): {{v}}",
+            show_typical=False,
+            words=LOSS_WORDS,
+            short=f"{words} (learned)",
+            learned=True,
+        )
+        for name, (family, words) in DEFECT_FAMILIES.items()
+        for feature in (DEFECT_FEATURES[name],)
+    },
+}
+"""What a model with network heads (:mod:`photoqc.models.heads`) adds to its features."""
+
+
 def nima_group(model_names: Sequence[str]) -> FeatureGroup:
     """The feature group for the NIMA models called ``model_names``."""
     names = tuple(dict.fromkeys(model_names))

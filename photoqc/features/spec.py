@@ -80,6 +80,12 @@ class FeatureSpec:
     show_typical : bool
         Whether reasons add good photos' typical value (not for distances from a good
         range, which are 0 for good photos).
+    words : tuple of (float, str)
+        Values said in words instead of digits: each ``(upper bound, word)`` in rising
+        order, the first bound the value is under giving its word ("strong").
+    learned : bool
+        Learned from the networks rather than measured: within its family it speaks only
+        after the measured features that see the defect.
     """
 
     name: str
@@ -95,6 +101,8 @@ class FeatureSpec:
     last_resort: bool = False
     show_typical: bool = True
     bounded: bool = False
+    words: tuple[tuple[float, str], ...] = ()
+    learned: bool = False
 
     def __post_init__(self) -> None:
         if self.bounded and not (self.direction is Direction.NEITHER and self.low and self.high):
@@ -110,7 +118,9 @@ class FeatureSpec:
         return plain_words(self.short or self.description.split(", ")[0])
 
     def format(self, value: float) -> str:
-        """``value`` as reasons print it."""
+        """``value`` as reasons print it (in :attr:`words` where it has them)."""
+        if self.words and value == value:  # not NaN
+            return next((w for bound, w in self.words if value < bound), self.words[-1][1])
         return format(value, self.fmt)
 
     def phrase(self, side: str) -> str:

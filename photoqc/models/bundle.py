@@ -89,6 +89,7 @@ class ModelBundle:
     meta: dict
     path: Path | None = None
     readout: object | None = None  # photoqc.models.readout.EmbeddingReadout
+    heads: object | None = None  # photoqc.models.heads.NetworkHeads
 
     @property
     def feature_names(self) -> list[str]:
@@ -139,11 +140,13 @@ class ModelBundle:
         """Spec (family, direction, reason phrase) of each feature this model may use (the
         learned impression too, when it has an embedding read-out)."""
         from photoqc.features import spec_index, table_groups
-        from photoqc.features.nima import READOUT_SPEC
+        from photoqc.features.nima import LEARNED_SPECS, READOUT_SPEC
 
         specs = spec_index(table_groups(self.nima_models))
         if self.readout is not None:
             specs[READOUT_SPEC.name] = READOUT_SPEC
+        if self.heads is not None:
+            specs.update({n: LEARNED_SPECS[n] for n in self.heads.feature_names})
         return specs
 
     @property
@@ -167,10 +170,12 @@ class ModelBundle:
         """The model as a fitted :class:`photoqc.models.classifier.GoodBadClassifier` (its
         trees and its defect penalty): all scoring goes through it."""
         from photoqc.models.classifier import GoodBadClassifier
+        from photoqc.models.margin import BaseMargin
         from photoqc.models.penalty import DefectPenalty
 
         penalty = DefectPenalty.from_record(self.meta.get("defect_penalty"))
-        return GoodBadClassifier.from_booster(self.booster, self.feature_names, penalty)
+        base = BaseMargin.from_record(self.meta.get("base_margin"))
+        return GoodBadClassifier.from_booster(self.booster, self.feature_names, penalty, base=base)
 
     def _scored(self, method, features: pd.DataFrame):
         try:
@@ -245,6 +250,16 @@ class ModelBundle:
             self.meta["embedding_readout_sha256"] = hashlib.sha256(data).hexdigest()
         else:
             self.meta.pop("embedding_readout_sha256", None)
+            (folder / READOUT_FILE).unlink(missing_ok=True)  # a retrained model's old one
+        from photoqc.models.heads import HEADS_FILE
+
+        if self.heads is not None:
+            data = self.heads.to_bytes()
+            (folder / HEADS_FILE).write_bytes(data)
+            self.meta["heads_sha256"] = hashlib.sha256(data).hexdigest()
+        else:
+            self.meta.pop("heads_sha256", None)
+            (folder / HEADS_FILE).unlink(missing_ok=True)
         hashes = self.training_images() if training_images is None else training_images
         if hashes:
             listing = "".join(f"{h}\n" for h in sorted(set(hashes))).encode("ascii")
@@ -273,6 +288,7 @@ def new_meta(
     monotone_constraints: list[int] | None = None,
     defect_penalty: dict | None = None,
     min_short_side: int = DEFAULT_MIN_SHORT_SIDE,
+    base_margin: dict | None = None,
 ) -> dict:
     """The description of a freshly trained model."""
     from photoqc import __version__
@@ -292,6 +308,7 @@ def new_meta(
         "training": training,
         "monotone_constraints": monotone_constraints,
         "defect_penalty": defect_penalty,
+        "base_margin": base_margin,
         "min_short_side": int(min_short_side),
     }
 
@@ -401,6 +418,7 @@ def load_bundle(
             "threshold with `photoqc tune --write`, not by hand; retrain or restore it"
         )
     readout = _load_readout(folder, meta)
+    heads = _load_heads(folder, meta)
     listed = meta.get("training_images_sha256")
     if listed is not None:
         listing = _read_limited(
@@ -427,16 +445,21 @@ def load_bundle(
         known_features = set(feature_names(table_groups(nima_models)))
         if readout is not None:
             known_features.add(READOUT_FEATURE)
+        if heads is not None:
+            known_features.update(heads.feature_names)
     penalised = (meta.get("defect_penalty") or {}).get("features", [])
     if not set(penalised) <= set(meta["feature_names"]):
         raise BundleError(f"{meta_path}: defect_penalty names features the model does not use")
+    margined = (meta.get("base_margin") or {}).get("features", [])
+    if not set(margined) <= set(meta["feature_names"]):
+        raise BundleError(f"{meta_path}: base_margin names features the model does not use")
     unknown = [n for n in meta["feature_names"] if n not in known_features]
     if unknown:
         raise BundleError(
             f"{folder}: feature schema mismatch: the model (photoqc {meta.get('photoqc_version')}) "
             f"needs features this photoqc does not compute: {', '.join(unknown[:6])}"
         )
-    return ModelBundle(booster=booster, meta=meta, path=folder, readout=readout)
+    return ModelBundle(booster=booster, meta=meta, path=folder, readout=readout, heads=heads)
 
 
 MAX_READOUT_BYTES = 16 << 20
@@ -460,3 +483,26 @@ def _load_readout(folder: Path, meta: dict):
         return EmbeddingReadout.from_bytes(data)
     except ReadoutError as exc:
         raise BundleError(f"{folder / READOUT_FILE}: {exc}") from None
+
+
+MAX_HEADS_BYTES = 64 << 20
+
+
+def _load_heads(folder: Path, meta: dict):
+    """The folder's network heads, checked against the description (sha256) and read as
+    arrays; None when the model has none."""
+    from photoqc.models.heads import HEADS_FILE, HeadsError, NetworkHeads
+
+    recorded = meta.get("heads_sha256")
+    if recorded is None:
+        return None
+    data = _read_limited(folder / HEADS_FILE, MAX_HEADS_BYTES, "the network heads")
+    if hashlib.sha256(data).hexdigest() != recorded:
+        raise BundleError(
+            f"{folder / HEADS_FILE}: differs from what {META_FILE} records (sha256 "
+            "mismatch); retrain or restore it"
+        )
+    try:
+        return NetworkHeads.from_bytes(data)
+    except HeadsError as exc:
+        raise BundleError(f"{folder / HEADS_FILE}: {exc}") from None

@@ -92,6 +92,22 @@ class PenaltyRecord(_Strict):
         return self
 
 
+class MarginRecord(_Strict):
+    features: list[FeatureName] = Field(max_length=64)
+    weights: list[Finite] = Field(max_length=64)
+    intercept: Finite
+    means: list[Finite] = Field(max_length=64)
+    hinges: list[Finite | None] | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="after")
+    def _aligned(self) -> MarginRecord:
+        if not len(self.features) == len(self.weights) == len(self.means):
+            raise ValueError("features, weights and means differ in length")
+        if self.hinges is not None and len(self.hinges) != len(self.features):
+            raise ValueError("hinges and features differ in length")
+        return self
+
+
 class ModelDescription(_Strict):
     """The schema of ``photoqc.json``."""
 
@@ -116,6 +132,8 @@ class ModelDescription(_Strict):
         default=None, max_length=MAX_FEATURES
     )
     defect_penalty: PenaltyRecord | None = None
+    base_margin: MarginRecord | None = None
+    heads_sha256: Sha256 | None = None
     min_short_side: int | None = Field(default=None, ge=0, le=100_000)
     training_images_sha256: Sha256 | None = None
     embedding_readout_sha256: Sha256 | None = None

@@ -16,8 +16,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from photoqc.models.margin import BaseMargin
 from photoqc.models.penalty import DefectPenalty
 
 DEFAULT_PARAMS: dict[str, object] = {
@@ -85,6 +87,9 @@ class GoodBadClassifier(ClassifierMixin, BaseEstimator):
         The columns the model reads, in its order.
     penalty_ : DefectPenalty or None
         Hinge penalties on defect features, fitted after the trees (by training).
+    base_ : BaseMargin or None
+        Where the log-odds start before the trees (the network heads' features), set by
+        training before :meth:`fit`, whose trees are boosted from it.
     classes_ : ndarray
         ``[0, 1]``: bad, good.
     """
@@ -106,6 +111,8 @@ class GoodBadClassifier(ClassifierMixin, BaseEstimator):
         self.params = params
         self.monotone = monotone
 
+    base_: BaseMargin | None = None
+
     @classmethod
     def from_booster(
         cls,
@@ -114,12 +121,18 @@ class GoodBadClassifier(ClassifierMixin, BaseEstimator):
         penalty: DefectPenalty | None = None,
         *,
         soft: bool = False,
+        base: BaseMargin | None = None,
     ) -> GoodBadClassifier:
         """A fitted classifier around a trained booster (as a model folder holds it)."""
         model = cls(soft=soft)
         model._fitted(booster, list(feature_names))
         model.penalty_ = penalty
+        model.base_ = base
         return model
+
+    def base_score(self, X: pd.DataFrame) -> np.ndarray | None:
+        """The base margin of each row (log-odds), or None without one."""
+        return self.base_.raw(X) if self.base_ is not None else None
 
     def _fitted(self, booster, feature_names: list[str]) -> None:
         self.booster_ = booster
@@ -151,7 +164,8 @@ class GoodBadClassifier(ClassifierMixin, BaseEstimator):
     ) -> GoodBadClassifier:
         """Fit ``n_estimators`` rounds on features ``X`` (named columns) and targets ``y``
         in [0, 1], each row counting ``sample_weight`` (default 1; see
-        :meth:`select_rounds` for choosing the count)."""
+        :meth:`select_rounds` for choosing the count), boosted from :attr:`base_` when
+        it is set."""
         import lightgbm as lgb
 
         y = np.asarray(y, dtype=np.float64)
@@ -159,7 +173,13 @@ class GoodBadClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("hard labels must be 0 or 1; use soft=True for probabilities")
         booster = lgb.train(
             self.lgb_params(len(y)),
-            lgb.Dataset(X, label=y, weight=sample_weight, free_raw_data=False),
+            lgb.Dataset(
+                X,
+                label=y,
+                weight=sample_weight,
+                init_score=self.base_score(X),
+                free_raw_data=False,
+            ),
             num_boost_round=self.n_estimators,
         )
         self._fitted(booster, list(X.columns))
@@ -198,7 +218,11 @@ class GoodBadClassifier(ClassifierMixin, BaseEstimator):
         history = lgb.cv(
             self.lgb_params(len(y) * (folds - 1) // folds),
             lgb.Dataset(
-                X, label=np.asarray(y, dtype=np.float64), weight=weight, free_raw_data=False
+                X,
+                label=np.asarray(y, dtype=np.float64),
+                weight=weight,
+                init_score=self.base_score(X),
+                free_raw_data=False,
             ),
             num_boost_round=self.n_estimators,
             folds=list(splits),
@@ -221,14 +245,16 @@ class GoodBadClassifier(ClassifierMixin, BaseEstimator):
         return X[self.feature_names_in_].astype(np.float64)
 
     def raw_score(self, X: pd.DataFrame) -> np.ndarray:
-        """Log-odds of "good" per row (trees, plus any defect penalty)."""
+        """Log-odds of "good" per row (any base margin, the trees, any defect penalty)."""
         X = self.matrix(X)
-        trees = self.booster_.predict(X, raw_score=True, num_iteration=self.best_iteration_)
-        return trees + self.penalty_.raw(X) if self.penalty_ is not None else trees
+        score = self.booster_.predict(X, raw_score=True, num_iteration=self.best_iteration_)
+        if self.base_ is not None:
+            score = score + self.base_.raw(X)
+        return score + self.penalty_.raw(X) if self.penalty_ is not None else score
 
     def predict_good(self, X: pd.DataFrame) -> np.ndarray:
         """Probability (0–1) that each photo is good."""
-        return 1.0 / (1.0 + np.exp(-self.raw_score(X)))
+        return expit(self.raw_score(X))  # no overflow warning far from the threshold
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """scikit-learn layout: columns (p_bad, p_good)."""
@@ -241,11 +267,15 @@ class GoodBadClassifier(ClassifierMixin, BaseEstimator):
 
     def contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Each feature's push (n, features) in log-odds, and the expected value (n,): the
-        trees' exact TreeSHAP values plus the defect penalty's terms, which belong to one
-        feature each. They sum, with the expected value, to :meth:`raw_score`."""
+        trees' exact TreeSHAP values plus the base margin's and the defect penalty's terms,
+        which belong to one feature each. They sum, with the expected value, to
+        :meth:`raw_score`."""
         X = self.matrix(X)
         out = self.booster_.predict(X, pred_contrib=True, num_iteration=self.best_iteration_)
-        shap = out[:, :-1]
+        shap, expected = out[:, :-1], out[:, -1]
+        if self.base_ is not None:
+            shap = shap + self.base_.contributions(X, self.feature_names_in_)
+            expected = expected + self.base_.expected
         if self.penalty_ is not None:
             shap = shap + self.penalty_.contributions(X, self.feature_names_in_)
-        return shap, out[:, -1]
+        return shap, expected

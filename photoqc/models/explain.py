@@ -207,13 +207,17 @@ def top_reasons(
             last.add(spec.family)
     totals = {family: float(contributions[idx].sum()) for family, idx in families.items()}
 
+    def spec_of(i: int) -> FeatureSpec:
+        return specs.get(feature_names[i]) or _other(feature_names[i])
+
     def said(family: str) -> Reason | None:
-        # Strongest push first; a feature that is not visibly off on a defect side (or was
-        # not measured) shows the moderator nothing, so the next one speaks.
-        for i in sorted(families[family], key=lambda i: contributions[i]):
+        # Strongest push first, a measured feature before a learned one (the concrete
+        # defect a moderator can check); a feature that is not visibly off on a defect side
+        # (or was not measured) shows the moderator nothing, so the next one speaks.
+        for i in sorted(families[family], key=lambda i: (spec_of(i).learned, contributions[i])):
             if contributions[i] >= 0:
-                break
-            spec = specs.get(feature_names[i]) or _other(feature_names[i])
+                continue
+            spec = spec_of(i)
             spec = specs.get(whole_frame_feature(spec, values, good), spec)
             value = float(values.get(spec.name, math.nan))
             range_ = good.get(spec.name)
@@ -238,11 +242,47 @@ def top_reasons(
     reasons = [r for r in map(said, strong) if r is not None]
     if all(r.family in last for r in reasons):
         # Only an overall judgement spoke: a concrete defect that is visibly off and pushes
-        # towards bad at all, however weakly, is said before it.
+        # towards bad at all, however weakly, is said before it; failing that, the one
+        # that lies furthest outside good photos' range (a model that starts from people's
+        # impression leaves the measured features little push of their own, but a
+        # moderator still needs something to look at).
         weak = [f for f in order if f not in last and f not in strong and totals[f] < 0]
         concrete = [r for r in map(said, weak) if r is not None]
+        if not concrete and reasons:
+            concrete = _furthest_off(
+                values, feature_names, good, specs, last, contributions, totals
+            )
         reasons = concrete[:1] + reasons
     return reasons[:top]
+
+
+def _furthest_off(values, feature_names, good, specs, last, contributions, totals) -> list[Reason]:
+    """The measured feature furthest outside good photos' 10th–90th percentile range, on a
+    side its spec calls a defect (in units of that range's width), as a reason; [] when
+    none is off."""
+    best: tuple[float, Reason] | None = None
+    for i, name in enumerate(feature_names):
+        spec = specs.get(name) or _other(name)
+        if spec.family in last or spec.learned:
+            continue
+        value, range_ = float(values.get(name, math.nan)), good.get(name)
+        side = defect_side(spec, value, range_)
+        if side is None or range_ is None:
+            continue
+        width = max(range_.high - range_.low, 1e-12)
+        excess = (range_.low - value if side == "low" else value - range_.high) / width
+        if best is None or excess > best[0]:
+            reason = Reason(
+                feature=name,
+                value=value,
+                typical=range_.median,
+                contribution=float(contributions[i]),
+                family=spec.family,
+                family_contribution=totals[spec.family],
+                text=describe(spec, value, range_.median, side),
+            )
+            best = (excess, reason)
+    return [best[1]] if best else []
 
 
 def overall_reason(p_good: float, threshold: float) -> Reason:

@@ -14,15 +14,18 @@ from photoqc.synthetic.defects import DEFECT_FAMILIES, DEGRADATIONS
 from photoqc.synthetic.kadid import DISTORTIONS, LEVELS, REASON_FAMILIES, distort
 from photoqc.synthetic.kinds import (
     COPY_KINDS,
+    DEFECT_CLASSES,
     VOCABULARIES,
     CopyKind,
     Vocabulary,
     copy_kind,
     copy_kinds_help,
+    defect_class,
 )
 
 __all__ = [
     "COPY_KINDS",
+    "DEFECT_CLASSES",
     "DEFECT_FAMILIES",
     "DEGRADATIONS",
     "DISTORTIONS",
@@ -33,5 +36,6 @@ __all__ = [
     "Vocabulary",
     "copy_kind",
     "copy_kinds_help",
+    "defect_class",
     "distort",
 ]

@@ -211,7 +211,8 @@ def darken(image: np.ndarray, level: int) -> np.ndarray:
 
 def mean_shift(image: np.ndarray, level: int) -> np.ndarray:
     """Mean shift: every value moved up by 8 % to 40 % of full scale (clipping)."""
-    shift = 255.0 * _at(level, (0.08, 0.15, 0.22, 0.3, 0.4))
+    # Whole levels: a shift of 76.5 rounds (half to even) onto every other level.
+    shift = np.round(255.0 * _at(level, (0.08, 0.15, 0.22, 0.3, 0.4)))
     return _clip(image.astype(np.float32) + shift)
 
 
@@ -342,7 +343,7 @@ def distort(image: np.ndarray, name: str, level: int, seed: int = 0) -> np.ndarr
     return function(image, level, seed) if name in _SEEDED else function(image, level)
 
 
-VERSION = 2
+VERSION = 3
 """Changes when a distortion's pixels or :func:`photoqc.metrics.fidelity` change, so that
 training copies made by an older version are made again (2: colour shift's band follows
-the shift; fidelity takes the worse of SSIM and GMSD)."""
+the shift; fidelity takes the worse of SSIM and GMSD; 3: mean shift by whole levels)."""

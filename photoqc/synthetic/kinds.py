@@ -110,6 +110,48 @@ COPY_KINDS: Mapping[str, CopyKind] = MappingProxyType(
 """Every copy kind by name, in the order ``--help`` lists them."""
 
 
+DEFECT_CLASSES = ("blur", "noise", "compression", "colour", "exposure", "spatial")
+"""What a learned defect head tells apart: KADID-10k's families, its brightness types and
+contrast change as exposure, over-sharpening with the spatial artefacts."""
+
+_KADID_CLASSES = {
+    "blur": "blur",
+    "colour": "colour",
+    "compression": "compression",
+    "noise": "noise",
+    "brightness": "exposure",
+    "spatial": "spatial",
+}
+_DEFECT_CLASSES = {
+    "gaussian_noise": "noise",
+    "sensor_noise": "noise",
+    "jpeg": "compression",
+    "heavy_jpeg": "compression",
+    "gaussian_blur": "blur",
+    "defocus_blur": "blur",
+    "motion_blur": "blur",
+    "underexposed": "exposure",
+    "overexposed": "exposure",
+    "blown_highlights": "exposure",
+    "low_contrast": "exposure",
+    "dark_corner": "exposure",
+    "colour_cast": "colour",
+    "cut_off": "spatial",
+}
+
+
+def defect_class(vocabulary: str, name: str) -> str:
+    """The :data:`DEFECT_CLASSES` entry a copy of ``name`` (a type of ``vocabulary``)
+    shows."""
+    if vocabulary == "kadid":
+        if name == "contrast_change":
+            return "exposure"
+        if name == "high_sharpen":
+            return "spatial"
+        return _KADID_CLASSES[kadid.DISTORTIONS[name][0]]
+    return _DEFECT_CLASSES[name]
+
+
 def copy_kind(name: str) -> CopyKind:
     """The copy kind called ``name``; ValueError naming the choices otherwise."""
     return choose(COPY_KINDS, name, "copy kind")

@@ -22,8 +22,9 @@ REFERENCE = Path(__file__).parents[1] / "data" / "clive40_default_model.csv"
 """p_good, verdict and reasons of the default model on the first 40 clive-dev photos: first
 as the scoring code before the per-image core (commit 79f3288) computed them (matched to
 1e-9 by the core), then made again when the default model was retrained with its embedding
-read-out (issue 22), and again with the artefact features and the mixed KADID copies
-(issue 22, 2026-12-02): any later change of the scoring path must keep them."""
+read-out (issue 22), again with the artefact features and the mixed KADID copies
+(issue 22, 2026-12-02), and again with the network heads (issue 33, 2026-12-03): any later
+change of the scoring path must keep them."""
 
 
 @pytest.fixture(scope="module")

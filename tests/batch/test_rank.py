@@ -328,7 +328,7 @@ def test_rank_resumes_and_ranks_a_scores_csv_without_scoring(ranked_run):
 
 @pytest.mark.slow
 def test_the_service_ranks_a_listing_as_the_command_does(ranked_run):
-    from test_serve import Server
+    from conftest import ServeProcess as Server
 
     folder, out, _ = ranked_run
     ranked = pd.read_csv(out, keep_default_na=False)
@@ -350,7 +350,9 @@ def test_the_service_ranks_a_listing_as_the_command_does(ranked_run):
         assert photo["why"] == row["why"] and photo["duplicate_of"] == row["duplicate_of"]
         assert photo["verdict"] == row["verdict"] and photo["status"] == row["status"]
         if row["status"] == "ok":
-            assert photo["p_good"] == pytest.approx(float(row["p_good"]), abs=1e-9)
+            # The service measures one photo at a time, the command in batches: NIMA's
+            # float32 kernels sum in another order, and the heads carry that to ~1e-8.
+            assert photo["p_good"] == pytest.approx(float(row["p_good"]), abs=1e-6)
     assert answer["summary"] == {"photos": 4, "publishable": True, "duplicates": 1, "errors": 1}
     assert too_many.status_code == 413 and too_many.json()["error"]["code"] == "too_many_photos"
 

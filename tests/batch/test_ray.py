@@ -77,7 +77,9 @@ def test_ray_rows_equal_the_local_engine_s_and_resume(photos, tmp_path, monkeypa
     assert got.index.is_unique and list(got.index) == list(expected.index)
     assert list(pd.read_parquet(out).columns) == list(pd.read_csv(local, nrows=0).columns)
     ok = expected["status"] == "ok"
-    np.testing.assert_allclose(got.loc[ok, "p_good"], expected.loc[ok, "p_good"], atol=1e-9, rtol=0)
+    # Ray's actors batch other photos together than the local engine: NIMA's float32
+    # kernels sum in another order, and the network heads carry that to ~1e-7.
+    np.testing.assert_allclose(got.loc[ok, "p_good"], expected.loc[ok, "p_good"], atol=1e-6, rtol=0)
     for column in ("status", "verdict", "reasons", "reasons_json", "error", "model_sha256"):
         assert got[column].fillna("").tolist() == expected[column].fillna("").tolist(), column
     errors = got.loc[~ok, "error"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 
 import cv2
 import pandas as pd
@@ -18,6 +19,8 @@ from photoqc.assess.recipe import RecipeOptions
 from photoqc.assess.scorer import Scorer
 from photoqc.cli import app
 from photoqc.models.bundle import DEFAULT_MIN_SHORT_SIDE, default_model_dir, load_bundle
+
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "threshold_tuning.ipynb"
 
 runner = CliRunner()
 
@@ -34,17 +37,19 @@ def default_scorer() -> Scorer:
 def test_a_thumbnail_of_a_good_photo_is_too_small_to_publish(default_scorer, coffee):
     (full,) = default_scorer.assess([encode(coffee, "JPEG", quality=92)])
     assert full.verdict == "good"
-    thumbnail = cv2.resize(coffee, (80, 80), interpolation=cv2.INTER_AREA)
+    # Aspect kept: the classifier alone still calls it good (a squashed 80 x 80 one it
+    # calls bad on its own, from the blur of its upscaled thumbnail).
+    thumbnail = cv2.resize(coffee, (300, 200), interpolation=cv2.INTER_AREA)
     (small,) = default_scorer.assess([encode(thumbnail, "JPEG", quality=92)])
-    assert small.p_good >= default_scorer.bundle.threshold  # the classifier alone says good
+    assert small.p_good >= default_scorer.bundle.threshold
     assert small.verdict == "bad"
     assert small.reasons[0].text == (
-        "too small to publish: 80 x 80 px (at least 400 px on the short side)"
+        "too small to publish: 300 x 200 px (at least 400 px on the short side)"
     )
     assert small.reasons[0].family == "resolution"
     row = default_scorer.csv_row(small)
     assert row["verdict"] == "bad" and row["reasons"].startswith("too small to publish")
-    assert json.loads(row["reasons_json"])[0]["value"] == 80.0
+    assert json.loads(row["reasons_json"])[0]["value"] == 200.0
 
 
 def test_the_minimum_size_is_a_model_setting_that_tune_changes(demo_run, tmp_path, astronaut):
@@ -132,7 +137,6 @@ def test_tune_takes_the_model_s_out_of_fold_predictions_without_a_warning(demo_r
 
 def test_the_notebook_warns_too_and_writes_only_when_asked(demo_run, training_scores, tmp_path):
     papermill = pytest.importorskip("papermill", reason="papermill not installed")
-    from test_tune_report import NOTEBOOK
 
     scores, labels = training_scores
     model = tmp_path / "m"
@@ -176,7 +180,6 @@ def test_mos_labels_give_their_threshold_once_and_tune_reads_it(demo_run, tmp_pa
     )  # fmt: skip
     assert tuned.exit_code == 0, tuned.output  # no --mos-threshold: the model's
     papermill = pytest.importorskip("papermill", reason="papermill not installed")
-    from test_tune_report import NOTEBOOK
 
     other = tmp_path / "other.csv"
     shutil.copy(tmp_path / "mos.csv", other)

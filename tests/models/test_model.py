@@ -58,7 +58,12 @@ def test_bundle_records_what_is_needed_to_use_it(demo_run, bundle):
 
 
 def test_bundle_round_trip_gives_identical_predictions(bundle, train_features, tmp_path):
-    copy = ModelBundle(bundle.booster, json.loads(json.dumps(bundle.meta)), readout=bundle.readout)
+    copy = ModelBundle(
+        bundle.booster,
+        json.loads(json.dumps(bundle.meta)),
+        readout=bundle.readout,
+        heads=bundle.heads,
+    )
     copy.save(tmp_path / "copy")
     again = load_bundle(tmp_path / "copy")
     np.testing.assert_array_equal(
@@ -192,10 +197,11 @@ def test_reason_sentences_say_the_value_and_what_is_typical():
 def test_extract_config_of_the_bundle_matches_training(bundle):
     config, warnings = ExtractConfig.from_record(bundle.recipe, RecipeOptions(offline=True))
     assert config.segmenter.kind == "none" and not warnings
-    from photoqc.features.nima import READOUT_FEATURE
+    from photoqc.features.nima import LEARNED_FEATURES, READOUT_FEATURE
 
-    # Every feature the recipe makes, and the model's own learned impression.
-    assert set(bundle.feature_names) - {READOUT_FEATURE} <= set(config.feature_names())
+    # Every feature the recipe makes, and the model's own learned ones.
+    learned = {READOUT_FEATURE, *LEARNED_FEATURES}
+    assert set(bundle.feature_names) - learned <= set(config.feature_names())
     assert isinstance(config, ExtractConfig)
 
 

@@ -142,3 +142,22 @@ def test_nearest_resizing_picks_the_pixels_pillow_picks():
         image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
         expected = np.asarray(Image.fromarray(image).resize((224, 224), Image.Resampling.NEAREST))
         np.testing.assert_array_equal(nearest_square(image, 224), expected, err_msg=f"{h}x{w}")
+
+
+@pytest.mark.parametrize("weights", packaged_nima_files(), ids=lambda p: p.stem)
+def test_the_multi_level_stats_come_out_of_the_onnx_graph_as_torch_computes_them(weights, photos):
+    from photoqc.models.nima.onnx_graph import STATS_WIDTH
+
+    onnx_net, torch_net = OnnxNima(weights), TorchNima(weights)
+    batch = onnx_net.preprocessing.batch(photos)
+    got = onnx_net.forward(batch, ("stats", "embedding"))
+    want = torch_net.forward(batch, ("stats", "embedding"))
+    assert got["stats"].shape == (len(photos), STATS_WIDTH) == (4, 11904)
+    np.testing.assert_allclose(got["stats"], want["stats"], atol=1e-4, rtol=1e-4)
+    # The last block's channel means are the pooled embedding NIMA's head reads.
+    np.testing.assert_allclose(got["stats"][:, -2048:-1024], got["embedding"], atol=1e-5)
+    spreads = got["stats"][:, 64:128]  # the first block's standard deviations
+    assert (spreads >= 0).all() and np.ptp(got["stats"], axis=0).max() > 0.1
+    # A second view of another size runs through the same graph (no fixed 224 x 224).
+    other = onnx_net.forward(onnx_net.preprocessing.to_array(photos[0][:384, :448]), ("stats",))
+    assert other["stats"].shape == (1, STATS_WIDTH)

@@ -371,7 +371,7 @@ def test_report_masks_are_drawn_with_the_model_recipe_segmenter(demo_run, tmp_pa
         "settings": settings,
         "weights": None,
     }
-    ModelBundle(bundle.booster, bundle.meta, readout=bundle.readout).save(model)
+    ModelBundle(bundle.booster, bundle.meta, readout=bundle.readout, heads=bundle.heads).save(model)
     config = overlay_segmenter(load_bundle(model))
     assert config.kind == "grabcut" and config.settings == settings
     # The mask the report draws is the recipe's, not GrabCut's default one.

@@ -15,7 +15,7 @@ import time
 import httpx
 import numpy as np
 import pytest
-from conftest import encode
+from conftest import ServeProcess, encode
 from PIL import Image
 
 from photoqc.assess.recipe import RecipeOptions
@@ -23,45 +23,7 @@ from photoqc.assess.scorer import Scorer
 from photoqc.models.bundle import default_model_dir
 from photoqc.pipelines.batch.inputs import InputItem
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """``photoqc serve`` in a subprocess, stopped (and waited for) at the end."""
-
-    def __init__(self, *args: str, env: dict | None = None):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "photoqc.cli", "serve", "--port", str(self.port), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
-        )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(self.process.stdout.read().decode())
-            try:
-                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-        self.stop()
-        raise RuntimeError("the server did not become ready in 90 s")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+Server = ServeProcess
 
 
 @pytest.fixture(scope="module")

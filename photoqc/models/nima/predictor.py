@@ -25,10 +25,12 @@ THREAD_NAME = "photoqc-nima"
 @dataclass
 class NimaOutputs:
     """One image's NIMA outputs, per model name: the score's mean and spread (score units
-    1–10) and the pooled embedding (float32, the backbone's width) the head reads."""
+    1–10), the pooled embedding (float32, the backbone's width) the head reads and, when
+    asked for, the multi-level stats (float32, 11,904 for MobileNet v1)."""
 
     scores: dict[str, tuple[float, float]] = field(default_factory=dict)
     embeddings: dict[str, np.ndarray] = field(default_factory=dict)
+    stats: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class NimaPredictor:
@@ -42,13 +44,21 @@ class NimaPredictor:
     runtime : {"auto", "onnx", "torch"}
         Where the networks run (see :data:`photoqc.models.networks.RUNTIMES`); the
         outputs agree within 1e-4.
+    stats : bool
+        Also give each network's multi-level stats (from the same pass; they cost almost
+        nothing beside it).
 
     :meth:`close` (or leaving a ``with`` block) releases every network's session.
     """
 
     def __init__(
-        self, weight_files: Sequence[str | os.PathLike[str]], runtime: str = "auto"
+        self,
+        weight_files: Sequence[str | os.PathLike[str]],
+        runtime: str = "auto",
+        *,
+        stats: bool = False,
     ) -> None:
+        self.stats = stats
         self.models: dict[str, Network] = {}
         self.sources: dict[str, str] = {}
         try:
@@ -83,21 +93,21 @@ class NimaPredictor:
         """``technical=nima_technical.safetensors;aesthetic=...``, or ``off``."""
         return ";".join(f"{n}={s}" for n, s in self.sources.items()) or "off"
 
-    def _forward(self, images: Sequence[np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """(embeddings, distributions) per model; models fed alike share one input batch."""
+    def _forward(self, images: Sequence[np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+        """Each model's outputs; models fed alike share one input batch."""
         batches: dict[Preprocessing, np.ndarray] = {}
+        wanted = ("embedding", "probs", "stats") if self.stats else ("embedding", "probs")
         out = {}
         for name, model in self.models.items():
             prep = model.preprocessing
             if prep not in batches:
                 batches[prep] = prep.batch(images)
-            result = model.forward(batches[prep], ("embedding", "probs"))
-            out[name] = result["embedding"], result["probs"]
+            out[name] = model.forward(batches[prep], wanted)
         return out
 
     def predict(self, images: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         """Score distributions (N, 10) per model name for a batch of RGB uint8 images."""
-        return {name: probs for name, (_, probs) in self._forward(images).items()}
+        return {name: result["probs"] for name, result in self._forward(images).items()}
 
     def scores(self, images: Sequence[np.ndarray]) -> list[dict[str, tuple[float, float]]]:
         """Per image, ``{model name: (mean, std)}`` in score units 1–10."""
@@ -108,11 +118,14 @@ class NimaPredictor:
         out = [NimaOutputs() for _ in images]
         if not images:
             return out
-        for name, (pooled, probs) in self._forward(images).items():
-            means, stds = distribution_mean_std(probs)
-            for i, vector in enumerate(np.asarray(pooled, dtype=np.float32)):
+        for name, result in self._forward(images).items():
+            means, stds = distribution_mean_std(result["probs"])
+            for i, vector in enumerate(np.asarray(result["embedding"], dtype=np.float32)):
                 out[i].scores[name] = (float(means[i]), float(stds[i]))
                 out[i].embeddings[name] = vector
+            if "stats" in result:
+                for i, stats in enumerate(np.asarray(result["stats"], dtype=np.float32)):
+                    out[i].stats[name] = stats
         return out
 
     def batched(self, window_s: float = 0.0) -> Batcher[NimaOutputs]:

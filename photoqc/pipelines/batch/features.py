@@ -18,10 +18,17 @@ from photoqc.pipelines.batch.outputs import check_table_path
 from photoqc.pipelines.batch.runner import RunSummary, TableSpec, run
 
 
-def extraction_job(config: ExtractConfig, keep_embeddings: bool = False) -> Job:
+def extraction_job(
+    config: ExtractConfig, keep_embeddings: bool = False, keep_stats: bool = False
+) -> Job:
     """The job that measures features with ``config`` (a resolved recipe, so that every
-    worker agrees on one segmenter), with each row's NIMA embeddings if asked."""
-    return Job(FeatureExtractor, (config, keep_embeddings), batch_size=config.batch_size)
+    worker agrees on one segmenter), with each row's NIMA embeddings and multi-level
+    stats if asked."""
+    return Job(
+        FeatureExtractor,
+        (config, keep_embeddings, None, 0.0, keep_stats),
+        batch_size=config.batch_size,
+    )
 
 
 def write_features(
@@ -65,14 +72,16 @@ def extract_rows(
     engine: Engine | None = None,
     on_rows: Callable[[int], None] | None = None,
     keep_embeddings: bool = False,
+    keep_stats: bool = False,
 ) -> list[Row]:
     """The feature row of every item, in input order, in memory (for training sets), with
-    its NIMA embeddings with ``keep_embeddings``.
+    its NIMA embeddings with ``keep_embeddings`` and its multi-level stats with
+    ``keep_stats``.
 
     ``config`` should already be resolved (:meth:`ExtractConfig.resolve`) so that workers
     agree on one segmenter. ``on_rows(n)`` is called as rows come back.
     """
     rows: list[Row] = []
-    job = extraction_job(config, keep_embeddings)
+    job = extraction_job(config, keep_embeddings, keep_stats)
     run(items, job, engine=engine, on_rows=on_rows, collect=rows.extend)
     return rows

@@ -44,7 +44,7 @@ from photoqc.features.compression import jpeg_quality
 from photoqc.images import ImageLoadError, load_image
 from photoqc.metrics import fidelity
 from photoqc.pipelines.training.labels import Labels
-from photoqc.synthetic import DEFECT_FAMILIES, VOCABULARIES, copy_kind
+from photoqc.synthetic import DEFECT_FAMILIES, VOCABULARIES, copy_kind, defect_class
 from photoqc.synthetic.defects import jpeg_quality_for
 from photoqc.synthetic.kadid import VERSION as KADID_VERSION
 
@@ -170,6 +170,8 @@ class Augmented:
     source: np.ndarray
     types: list[str] = field(default_factory=list)
     embeddings: np.ndarray | None = None  # (n, d) NIMA embeddings, for the read-out
+    classes: list[str] = field(default_factory=list)  # each copy's defect class
+    losses: np.ndarray | None = None  # each copy's 1 - fidelity (NaN: not comparable)
 
     def __len__(self) -> int:
         return len(self.target)
@@ -184,6 +186,8 @@ class Augmented:
             self.source[keep],
             [d for d, k in zip(self.types, keep, strict=True) if k],
             self.embeddings[keep] if self.embeddings is not None else None,
+            [c for c, k in zip(self.classes, keep, strict=True) if k],
+            self.losses[keep] if self.losses is not None else None,
         )
 
 
@@ -213,10 +217,11 @@ def plan(labels: Labels, config: AugmentConfig) -> list[Copy]:
 
 def write_copy(
     copy: Copy, source_path: str | os.PathLike[str], folder: Path
-) -> tuple[Path, float | None] | None:
+) -> tuple[Path, float] | None:
     """Make one copy as a file in ``folder`` (kept: the same copy is made once), in its
-    source's format, and (a copy labelled by fidelity) its fidelity to the original, kept
-    beside it; None when the source cannot be read."""
+    source's format, with its fidelity to the original (as saved, as measured), kept
+    beside it; None when the source cannot be read. (Copies of realistic defects made
+    before their fidelity was kept get it measured once, from the file.)"""
     digest = copy.cache_key(source_path)
     try:
         original = load_image(source_path)
@@ -227,24 +232,27 @@ def write_copy(
     as_jpeg = encode_jpeg or original.format == "JPEG"
     path = folder / f"{digest}.{'jpg' if as_jpeg else 'png'}"
     kept = folder / f"{digest}.fidelity"
-    if path.is_file() and (not copy.by_fidelity or kept.is_file()):
-        return path, float(kept.read_text()) if copy.by_fidelity else None
-    folder.mkdir(parents=True, exist_ok=True)
-    pixels = copy.apply(original.pixels)
-    temporary = path.with_suffix(".tmp")
-    if encode_jpeg:
-        quality = jpeg_quality_for(copy.strength)
-        Image.fromarray(pixels).save(temporary, "JPEG", quality=quality)
-    elif as_jpeg:
-        quality = jpeg_quality(original.jpeg_quantization)
-        quality = 95 if np.isnan(quality) else int(quality)
-        Image.fromarray(pixels).save(temporary, "JPEG", quality=quality)
+    if path.is_file() and kept.is_file():
+        return path, float(kept.read_text())
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = copy.apply(original.pixels)
+        temporary = path.with_suffix(".tmp")
+        if encode_jpeg:
+            quality = jpeg_quality_for(copy.strength)
+            Image.fromarray(pixels).save(temporary, "JPEG", quality=quality)
+        elif as_jpeg:
+            quality = jpeg_quality(original.jpeg_quantization)
+            quality = 95 if np.isnan(quality) else int(quality)
+            Image.fromarray(pixels).save(temporary, "JPEG", quality=quality)
+        else:
+            Image.fromarray(pixels).save(temporary, "PNG")
+        os.replace(temporary, path)
+    saved = load_image(path).pixels
+    if saved.shape != original.pixels.shape:  # a crop (cut_off): nothing to compare pixel by pixel
+        similarity = float("nan")
     else:
-        Image.fromarray(pixels).save(temporary, "PNG")
-    os.replace(temporary, path)
-    if not copy.by_fidelity:
-        return path, None
-    similarity = fidelity(original.pixels, load_image(path).pixels)  # as saved, as measured
+        similarity = fidelity(original.pixels, saved)
     kept.write_text(f"{similarity!r}\n")
     return path, similarity
 
@@ -259,20 +267,26 @@ def augment(
     takes labels and returns feature rows with a ``status`` column, in order)."""
     folder = Path(folder)
     copies = plan(labels, config)
-    made: list[tuple[Copy, Path, float | None]] = []
+    made: list[tuple[Copy, Path, float]] = []
     for copy in copies:
         written = write_copy(copy, labels.paths[copy.source], folder)
         if written is not None:
             made.append((copy, *written))
     sources = np.array([c.source for c, _, _ in made], dtype=int)
-    target = np.array([c.target(labels.target[c.source], f) for c, _, f in made], dtype=float)
+    target = np.array(
+        [c.target(labels.target[c.source], f if c.by_fidelity else None) for c, _, f in made],
+        dtype=float,
+    )
     copy_labels = Labels([str(p) for _, p, _ in made], [p for _, p, _ in made], target, "votes")
     rows = features(copy_labels)
     ok = (rows["status"] == STATUS_OK).to_numpy()
+    kept = [m for m, k in zip(made, ok, strict=True) if k]
     return Augmented(
         rows[ok].reset_index(drop=True),
         target[ok],
         np.full(int(ok.sum()), config.weight),
         sources[ok],
-        [c.type for (c, _, _), k in zip(made, ok, strict=True) if k],
+        [c.type for c, _, _ in kept],
+        classes=[defect_class(c.vocabulary, c.type) for c, _, _ in kept],
+        losses=np.array([1.0 - f for _, _, f in kept], dtype=float),
     )

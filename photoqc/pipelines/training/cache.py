@@ -4,18 +4,23 @@ Rows are keyed by the SHA-256 of the image file's bytes *and* the extraction rec
 fingerprint (:meth:`photoqc.assess.recipe.ExtractConfig.fingerprint`: segmenter, its
 settings and weights, NIMA weight files' hashes, analysis scale, photoqc version, feature
 names), so a changed photo or a changed setting never returns a stale row. Only successful
-rows are kept. The cache is one SQLite file (``features.sqlite``) in ``--cache-dir``
-(default ``$PHOTOQC_CACHE_DIR`` or ``~/.cache/photoqc``).
+rows are kept. The networks' multi-level stats (about 24,000 numbers a photo) are kept
+beside the rows as float32 arrays (``.npz`` bytes, read without unpickling). The cache is
+one SQLite file (``features.sqlite``) in ``--cache-dir`` (default ``$PHOTOQC_CACHE_DIR`` or
+``~/.cache/photoqc``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+
+import numpy as np
 
 CACHE_ENV = "PHOTOQC_CACHE_DIR"
 CACHE_FILE = "features.sqlite"
@@ -50,6 +55,9 @@ class FeatureCache:
         self.path = self.folder / CACHE_FILE
         with self._connect() as db:
             db.execute("CREATE TABLE IF NOT EXISTS rows (key TEXT PRIMARY KEY, row TEXT NOT NULL)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS stats (key TEXT PRIMARY KEY, data BLOB NOT NULL)"
+            )
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30)
@@ -78,4 +86,34 @@ class FeatureCache:
             db.executemany(
                 "INSERT OR REPLACE INTO rows (key, row) VALUES (?, ?)",
                 [(k, json.dumps(v)) for k, v in rows.items()],
+            )
+
+    def get_stats(self, keys: Iterable[str]) -> dict[str, dict[str, np.ndarray]]:
+        """Cached multi-level stats (``{model name: float32 array}``) for whichever of
+        ``keys`` are present."""
+        keys = list(keys)
+        found: dict[str, dict[str, np.ndarray]] = {}
+        with self._connect() as db:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for key, data in db.execute(
+                    f"SELECT key, data FROM stats WHERE key IN ({marks})", chunk
+                ):
+                    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+                        found[key] = {name: arrays[name] for name in arrays.files}
+        return found
+
+    def put_stats(self, stats: Mapping[str, Mapping[str, np.ndarray]]) -> None:
+        """Store each key's stats (float32)."""
+
+        def packed(arrays: Mapping[str, np.ndarray]) -> bytes:
+            buffer = io.BytesIO()
+            np.savez(buffer, **{k: np.asarray(v, np.float32) for k, v in arrays.items()})
+            return buffer.getvalue()
+
+        with self._connect() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO stats (key, data) VALUES (?, ?)",
+                [(k, packed(v)) for k, v in stats.items()],
             )

@@ -19,27 +19,36 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from photoqc.assess.extractor import EMBEDDINGS_KEY, STATUS_OK
+from photoqc.assess.extractor import EMBEDDINGS_KEY, STATS_KEY, STATUS_OK
 from photoqc.assess.items import InputItem
 from photoqc.assess.recipe import ExtractConfig
 from photoqc.engines import Engine
 from photoqc.errors import PhotoqcError
 from photoqc.features import FeatureSpec
-from photoqc.features.nima import READOUT_FEATURE, READOUT_SPEC
+from photoqc.features.nima import (
+    IMPRESSION_FEATURE,
+    LEARNED_FEATURES,
+    LEARNED_SPECS,
+    READOUT_FEATURE,
+    READOUT_SPEC,
+)
 from photoqc.models.bundle import DEFAULT_MIN_SHORT_SIDE, ModelBundle, new_meta
 from photoqc.models.classifier import MAX_ROUNDS, PATIENCE, GoodBadClassifier
+from photoqc.models.heads import NetworkHeads
+from photoqc.models.margin import BaseMargin
 from photoqc.models.penalty import DefectPenalty
 from photoqc.models.readout import EmbeddingReadout, embedding_matrix, out_of_fold
 from photoqc.pipelines.batch.features import extract_rows
 from photoqc.pipelines.training.augment import AugmentConfig, Augmented, augment
 from photoqc.pipelines.training.cache import FeatureCache, file_sha256
+from photoqc.pipelines.training.heads import TrainingHeads
 from photoqc.pipelines.training.labels import Labels
 
 logger = logging.getLogger(__name__)
@@ -58,8 +67,11 @@ class TrainConfig:
 
     ``monotone``: constrain each feature's effect to its direction (see
     :class:`photoqc.features.Direction`): more blur, noise, clipping or blocking never makes
-    a photo better. ``readout``: with NIMA, learn people's overall impression from its
-    embeddings as one more feature (:mod:`photoqc.models.readout`).
+    a photo better. ``heads``: with NIMA, learn people's impression and the visible defect
+    from every layer of its networks (:mod:`photoqc.models.heads`), as features that the
+    verdict starts from (a base margin the trees correct). ``readout``: with NIMA, learn
+    people's overall impression from its last layer alone, as one more feature
+    (:mod:`photoqc.models.readout`; the recipe before the heads).
     ``min_short_side``: photos with a shorter short side (pixels) are bad
     whatever the classifier says. ``augment``: degraded copies of good photos to learn
     defects from,
@@ -76,7 +88,13 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     penalty_from: float = 1.0
     min_short_side: int = DEFAULT_MIN_SHORT_SIDE
-    readout: bool = True
+    readout: bool = False
+    heads: bool = True
+    corrections: bool | str = "auto"
+    """With a base margin (network heads), whether trees over the features correct it:
+    ``True``, ``False`` (the margin and the defect penalty alone), or ``"auto"``: the one
+    whose cross-validated ROC-AUC is higher (on clive-dev the trees lowered it, 0.910 ->
+    0.872: they learnt the training folds' noise)."""
 
 
 @dataclass
@@ -110,22 +128,30 @@ def extract_labelled(
     engine: Engine | None = None,
     on_progress: ProgressCallback | None = None,
     embeddings: bool = False,
+    stats: bool = False,
 ) -> tuple[pd.DataFrame, list[tuple[str, str]], int]:
     """Feature rows for the labelled images, in label order, using and filling the cache.
 
     Returns the table (one row per label, status ok or error; with ``embeddings``, a
-    column :data:`EMBEDDINGS_KEY` of each photo's NIMA embeddings too), the failures
+    column :data:`EMBEDDINGS_KEY` of each photo's NIMA embeddings too, and with ``stats``
+    a column :data:`STATS_KEY` of its networks' multi-level stats), the failures
     ``(image, error)``, and how many rows came from the cache.
     """
     fingerprint = config.fingerprint()
     hashes = [file_sha256(p) for p in labels.paths]
     keys = [FeatureCache.key(h, fingerprint) if h else None for h in hashes]
     cached = cache.get_many(k for k in keys if k) if cache else {}
+    cached_stats = cache.get_stats(k for k in keys if k) if cache and stats else {}
     rows: dict[int, dict[str, object]] = {}
     todo: list[int] = []
     for i, key in enumerate(keys):
-        if key in cached and (not embeddings or EMBEDDINGS_KEY in cached[key]):
+        complete = (not embeddings or EMBEDDINGS_KEY in cached.get(key, {})) and (
+            not stats or key in cached_stats
+        )
+        if key in cached and complete:
             rows[i] = {**cached[key], "image": labels.images[i]}
+            if stats:
+                rows[i][STATS_KEY] = cached_stats[key]
         else:
             todo.append(i)
     total, done = len(labels), len(rows)
@@ -140,16 +166,30 @@ def extract_labelled(
 
     items = [InputItem(labels.images[i], labels.paths[i]) for i in todo]
     measured = extract_rows(
-        items, config, engine=engine, on_rows=advance, keep_embeddings=embeddings
+        items,
+        config,
+        engine=engine,
+        on_rows=advance,
+        keep_embeddings=embeddings,
+        keep_stats=stats,
     )
     fresh: dict[str, dict[str, object]] = {}
+    fresh_stats: dict[str, dict[str, np.ndarray]] = {}
     for i, row in zip(todo, measured, strict=True):
         rows[i] = row
         if row["status"] == STATUS_OK and keys[i]:
-            fresh[keys[i]] = row
+            fresh[keys[i]] = {k: v for k, v in row.items() if k != STATS_KEY}
+            if stats and row.get(STATS_KEY):
+                fresh_stats[keys[i]] = row[STATS_KEY]
     if cache and fresh:
         cache.put_many(fresh)
-    columns = [*config.columns(), *([EMBEDDINGS_KEY] if embeddings else [])]
+    if cache and fresh_stats:
+        cache.put_stats(fresh_stats)
+    columns = [
+        *config.columns(),
+        *([EMBEDDINGS_KEY] if embeddings else []),
+        *([STATS_KEY] if stats else []),
+    ]
     frame = pd.DataFrame([rows[i] for i in range(total)], columns=columns)
     failed = [
         (r["image"], r["error"]) for r in frame.to_dict("records") if r["status"] != STATUS_OK
@@ -185,9 +225,15 @@ def best_f1_threshold(is_good: np.ndarray, p_good: np.ndarray) -> float:
 
 
 def model_specs(config: ExtractConfig) -> dict[str, FeatureSpec]:
-    """The spec of every feature a model of ``config`` may use: the recipe's, and the
-    learned impression of an embedding read-out."""
-    return {**config.specs(), READOUT_FEATURE: READOUT_SPEC}
+    """The spec of every feature a model of ``config`` may use: the recipe's, the learned
+    impression of an embedding read-out, and the network heads' learned features."""
+    return {**config.specs(), READOUT_FEATURE: READOUT_SPEC, **LEARNED_SPECS}
+
+
+def monotone_map(names: list[str], config: ExtractConfig, on: bool) -> dict[str, int] | None:
+    """Each feature's monotone constraint by name (None when off)."""
+    constraints = monotone_constraints(names, config, on)
+    return dict(zip(names, constraints, strict=True)) if constraints is not None else None
 
 
 def monotone_constraints(names: list[str], config: ExtractConfig, on: bool) -> list[int] | None:
@@ -224,6 +270,7 @@ def defect_directions(names: list[str], config: ExtractConfig) -> dict[str, int]
         if n in specs
         and (specs[n].direction.monotone or specs[n].bounded)
         and not specs[n].last_resort
+        and not specs[n].learned  # the base margin already weighs them
     }
 
 
@@ -250,13 +297,19 @@ def fit_classifier(
         random_state=seed,
         monotone=monotone,
     )
+    model.base_ = fit_base_margin(X, target, extra)
     is_good = target >= 0.5
-    if rounds is None:
-        if min(is_good.sum(), (~is_good).sum()) >= 2 * config.inner_folds:
-            rounds = model.select_rounds(X, target, is_good, folds=config.inner_folds)
-        else:  # too few photos for an inner cross-validation: a fixed, modest number
-            rounds = min(config.n_estimators, 100)
-    model.set_params(n_estimators=rounds).fit(X, target)
+    if model.base_ is not None and config.corrections is False:
+        # No corrections: one round that moves nothing keeps the model's form (a booster,
+        # TreeSHAP) while the base margin and the penalty decide.
+        model.set_params(n_estimators=1, params={"learning_rate": 1e-12}).fit(X, target)
+    else:
+        if rounds is None:
+            if min(is_good.sum(), (~is_good).sum()) >= 2 * config.inner_folds:
+                rounds = model.select_rounds(X, target, is_good, folds=config.inner_folds)
+            else:  # too few photos for an inner cross-validation: a fixed, modest number
+                rounds = min(config.n_estimators, 100)
+        model.set_params(n_estimators=rounds).fit(X, target)
     if extra is not None and len(extra) and defects:
         rows, y, weight = fit_rows(X, target, extra)
         penalty = DefectPenalty.design(X[is_good], defects, config.penalty_from)
@@ -264,21 +317,54 @@ def fit_classifier(
     return model
 
 
+def fit_base_margin(
+    X: pd.DataFrame, target: np.ndarray, extra: Augmented | None
+) -> BaseMargin | None:
+    """The base margin on the network heads' features in ``X`` (None without any): the
+    impression on the real photos alone, then the defect classes as hinges past the most
+    any good photo shows, on the copies and their originals
+    (:class:`photoqc.models.margin.BaseMargin`)."""
+    learned = [n for n in LEARNED_FEATURES if n in X.columns and X[n].notna().any()]
+    if not learned:
+        return None
+    signs = {n: LEARNED_SPECS[n].direction.monotone for n in learned}
+    linear = [n for n in learned if n == IMPRESSION_FEATURE]
+    hinged = [n for n in learned if n != IMPRESSION_FEATURE]
+    with_copies = extra is not None and len(extra) and all(n in extra.X for n in hinged)
+    originals = np.zeros(len(X), bool)
+    if with_copies:
+        originals[np.unique(extra.source)] = True
+    return BaseMargin.fit(
+        X,
+        target,
+        signs,
+        linear=linear,
+        hinged=hinged if with_copies else [],
+        copies=extra.X if with_copies else None,
+        copy_target=extra.target if with_copies else None,
+        copy_weight=extra.weight if with_copies else None,
+        originals=originals,
+        good=np.asarray(target) >= 0.5,
+    )
+
+
 def cross_validate(
     X: pd.DataFrame,
     labels: Labels,
     config: TrainConfig,
     *,
-    monotone: list[int] | None = None,
+    monotone: Mapping[str, int] | None = None,
     extra: Augmented | None = None,
     defects: dict[str, int] | None = None,
     readout: Readout | None = None,
+    heads: TrainingHeads | None = None,
 ) -> CVResult:
     """Stratified k-fold out-of-fold predictions of the labelled photos; rounds chosen by
     CV inside each fold; degraded copies (``extra``) train only in the folds where their
-    source photo trains. With a ``readout``, the learned impression is made again in each
-    fold from its training part alone: out of fold (inner folds) for the photos that
-    train, fitted on them for the photos that test and the copies."""
+    source photo trains. With a ``readout`` or ``heads``, the learned features are made
+    again in each fold from its training part alone: out of fold (inner folds) for the
+    photos that train (and their copies), fitted on them for the photos that test.
+    ``monotone`` maps feature names to their constraints (:func:`monotone_map`)."""
     from sklearn.model_selection import StratifiedKFold
 
     is_good = labels.is_good
@@ -312,13 +398,17 @@ def cross_validate(
             X_train, X_test, fold_extra = readout.in_fold(
                 X_train, X_test, fold_extra, labels, train_idx, test_idx, config.seed + fold
             )
+        if heads is not None:
+            X_train, X_test, fold_extra = heads.in_fold(
+                X_train, X_test, fold_extra, labels, train_idx, test_idx, config.seed + fold
+            )
         model = fit_classifier(
             X_train,
             labels.target[train_idx],
             labels.soft,
             config,
             seed=config.seed + fold,
-            monotone=monotone,
+            monotone=[monotone.get(c, 0) for c in X_train.columns] if monotone else None,
             extra=fold_extra,
             defects=defects,
         )
@@ -425,6 +515,228 @@ def save_curves(is_good: np.ndarray, p_good: np.ndarray, out_dir: Path) -> list[
     return paths
 
 
+@dataclass
+class TrainingSet:
+    """What a model learns from: the readable labelled photos, their features and their
+    degraded copies, with what the learned features are made from.
+
+    ``X`` holds the measured features (the learned ones are added out of fold by
+    :meth:`learned_out_of_fold`); ``extra`` the copies, their rows in ``X``'s columns.
+    """
+
+    labels: Labels
+    X: pd.DataFrame
+    frame: pd.DataFrame
+    extra: Augmented | None
+    readout: Readout | None
+    heads: TrainingHeads | None
+    monotone: dict[str, int] | None
+    defects: dict[str, int]
+    config: ExtractConfig
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    from_cache: int = 0
+
+    def learned_out_of_fold(self, seed: int) -> tuple[pd.DataFrame, Augmented | None]:
+        """``X`` and the copies with every learned feature added, each made without the
+        photo it belongs to (and its copies)."""
+        X, extra = self.X, self.extra
+        everyone = np.arange(len(X))
+        if extra is not None:
+            extra = extra.of(np.arange(len(X)))  # a copy to add columns to
+        if self.readout is not None:
+            X = X.assign(**{READOUT_FEATURE: self.readout.out_of_fold(everyone, self.labels, seed)})
+            if extra is not None and self.readout.copies is not None:
+                fitted = EmbeddingReadout.fit(
+                    self.readout.embeddings, self.labels.target, self.readout.models
+                )
+                extra.X = extra.X.assign(**{READOUT_FEATURE: fitted.predict(self.readout.copies)})
+        if self.heads is not None:
+            photos, copies = self.heads.out_of_fold(everyone, self.labels.is_good, seed)
+            X = pd.concat([X.reset_index(drop=True), photos], axis=1)
+            if extra is not None:
+                extra.X = pd.concat([extra.X.reset_index(drop=True), copies], axis=1)
+        return X, extra
+
+    def constraints(self, names: list[str], on: bool) -> list[int] | None:
+        return monotone_constraints(names, self.config, on)
+
+
+@dataclass
+class FittedModel:
+    """A classifier with what makes its learned features: an embedding read-out and
+    network heads (either may be None)."""
+
+    classifier: GoodBadClassifier
+    readout: EmbeddingReadout | None
+    heads: NetworkHeads | None
+    X: pd.DataFrame
+    """What the classifier learnt from: the photos' features, the learned ones out of fold."""
+
+    def features(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame``'s measured features with the learned ones added, made from its
+        :data:`EMBEDDINGS_KEY` and :data:`STATS_KEY` columns."""
+        X = frame.drop(columns=[c for c in (EMBEDDINGS_KEY, STATS_KEY) if c in frame])
+        if self.readout is not None:
+            matrix = self.readout.matrix(list(frame[EMBEDDINGS_KEY]))
+            X = X.assign(**{READOUT_FEATURE: self.readout.predict(matrix)})
+        if self.heads is not None:
+            X = X.assign(**self.heads.features(self.heads.matrix(list(frame[STATS_KEY]))))
+        return X
+
+    def predict_good(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.classifier.predict_good(self.features(frame))
+
+
+def prepare(
+    labels: Labels,
+    extract_config: ExtractConfig,
+    config: TrainConfig,
+    *,
+    cache: FeatureCache | None = None,
+    engine: Engine | None = None,
+    on_progress: ProgressCallback | None = None,
+    copies_dir: str | os.PathLike[str] | None = None,
+) -> TrainingSet:
+    """Features of the labelled photos (and, with ``config.augment.copies``, of degraded
+    copies of the good ones, made in ``copies_dir``), with the NIMA embeddings and stats
+    the learned features need."""
+    models = tuple(f.name for f in extract_config.nima)
+    embeddings = bool(models) and config.readout
+    stats = bool(models) and config.heads
+    frame, failed, from_cache = extract_labelled(
+        labels,
+        extract_config,
+        cache=cache,
+        engine=engine,
+        on_progress=on_progress,
+        embeddings=embeddings,
+        stats=stats,
+    )
+    ok = (frame["status"] == STATUS_OK).to_numpy()
+    if failed:
+        logger.warning("%d labelled images could not be read and are left out", len(failed))
+    kept = Labels(
+        [labels.images[i] for i in np.flatnonzero(ok)],
+        [labels.paths[i] for i in np.flatnonzero(ok)],
+        labels.target[ok],
+        labels.kind,
+        labels.mos[ok] if labels.mos is not None else None,
+    )
+    all_names = list(extract_config.feature_names())
+    features = frame.loc[ok, all_names].astype(np.float64).reset_index(drop=True)
+    # A feature never measured in training (NIMA off, no segmenter) cannot be used.
+    names = [n for n in all_names if features[n].notna().any()]
+    extra = None
+    if config.augment.copies:
+        folder = (
+            Path(copies_dir) if copies_dir else (cache.folder if cache else Path.cwd()) / "copies"
+        )
+
+        def measure(copy_labels: Labels) -> pd.DataFrame:
+            return extract_labelled(
+                copy_labels,
+                extract_config,
+                cache=cache,
+                engine=engine,
+                embeddings=embeddings,
+                stats=stats,
+            )[0]
+
+        extra = augment(kept, config.augment, folder, measure)
+    photos = frame[ok].reset_index(drop=True)
+    readout = Readout.of(photos, extra, models if embeddings else (), config.folds)
+    if (
+        readout is not None
+        and EmbeddingReadout.fit(readout.embeddings, kept.target, models) is None
+    ):
+        readout = None
+    heads = TrainingHeads.of(photos, kept, extra, models if stats else (), config.folds)
+    if extra is not None:
+        extra.embeddings = readout.copies if readout is not None else None
+        extra.X = extra.X[names].astype(np.float64)
+    learned = [*([READOUT_FEATURE] if readout else []), *(heads_features(heads))]
+    return TrainingSet(
+        kept,
+        features[names],
+        frame,
+        extra,
+        readout,
+        heads,
+        monotone_map([*names, *learned], extract_config, config.monotone),
+        defect_directions(names, extract_config),
+        extract_config,
+        failed,
+        from_cache,
+    )
+
+
+def heads_features(heads: TrainingHeads | None) -> list[str]:
+    """The learned features training heads add (none without heads)."""
+    if heads is None:
+        return []
+    return list(LEARNED_FEATURES)
+
+
+def fit_final(data: TrainingSet, config: TrainConfig, rounds: int | None = None) -> FittedModel:
+    """The model on every photo: learned features out of fold for the classifier, the
+    read-out and the heads fitted on all photos (and copies) for scoring."""
+    X, extra = data.learned_out_of_fold(config.seed)
+    X = X[[c for c in X.columns if X[c].notna().any()]]
+    if extra is not None:
+        extra.X = extra.X.reindex(columns=X.columns)
+    monotone = data.constraints(list(X.columns), config.monotone)
+    classifier = fit_classifier(
+        X,
+        data.labels.target,
+        data.labels.soft,
+        config,
+        seed=config.seed,
+        monotone=monotone,
+        extra=extra,
+        defects=data.defects,
+        rounds=rounds,
+    )
+    readout = None
+    if data.readout is not None:
+        readout = EmbeddingReadout.fit(
+            data.readout.embeddings, data.labels.target, data.readout.models
+        )
+    heads = None
+    if data.heads is not None:
+        heads = data.heads.final(data.heads.fit(np.arange(len(data.X))))
+    return FittedModel(classifier, readout, heads, X)
+
+
+def choose_corrections(data: TrainingSet, config: TrainConfig) -> tuple[TrainConfig, CVResult, str]:
+    """Cross-validate, and with ``corrections="auto"`` and network heads, twice: with trees
+    correcting the base margin and without; keep the one whose out-of-fold ROC-AUC is
+    higher (a tie keeps the simpler). Returns the configuration chosen, its
+    cross-validation, and the choice in words."""
+
+    def run(chosen: TrainConfig) -> CVResult:
+        return cross_validate(
+            data.X,
+            data.labels,
+            chosen,
+            monotone=data.monotone,
+            extra=data.extra,
+            defects=data.defects,
+            readout=data.readout,
+            heads=data.heads,
+        )
+
+    if config.corrections != "auto" or data.heads is None:
+        return config, run(config), str(config.corrections)
+    with_trees = run(replace(config, corrections=True))
+    without = run(replace(config, corrections=False))
+    scores = (with_trees.metrics["roc_auc_oof"], without.metrics["roc_auc_oof"])
+    words = f"cross-validated ROC-AUC {scores[0]:.3f} with trees, {scores[1]:.3f} without"
+    logger.info("corrections: %s", words)
+    if scores[0] > scores[1]:
+        return replace(config, corrections=True), with_trees, f"trees ({words})"
+    return replace(config, corrections=False), without, f"none ({words})"
+
+
 def train(
     labels: Labels,
     extract_config: ExtractConfig,
@@ -443,65 +755,17 @@ def train(
     ``copies_dir`` (default: ``copies`` in the cache folder, else in ``out_dir``)."""
     config = config or TrainConfig()
     out_dir = Path(out_dir)
-    nima_models = tuple(f.name for f in extract_config.nima) if config.readout else ()
-    frame, failed, from_cache = extract_labelled(
+    data = prepare(
         labels,
         extract_config,
+        config,
         cache=cache,
         engine=engine,
         on_progress=on_progress,
-        embeddings=bool(nima_models),
+        copies_dir=copies_dir or (None if cache else out_dir / "copies"),
     )
-    ok = (frame["status"] == STATUS_OK).to_numpy()
-    if failed:
-        logger.warning("%d labelled images could not be read and are left out", len(failed))
-    kept = Labels(
-        [labels.images[i] for i in np.flatnonzero(ok)],
-        [labels.paths[i] for i in np.flatnonzero(ok)],
-        labels.target[ok],
-        labels.kind,
-        labels.mos[ok] if labels.mos is not None else None,
-    )
-    all_names = list(extract_config.feature_names())
-    features = frame.loc[ok, all_names].astype(np.float64).reset_index(drop=True)
-    # A feature never measured in training (NIMA off, no segmenter) cannot be used.
-    names = [n for n in all_names if features[n].notna().any()]
-    X = features[names]
-    monotone = monotone_constraints(names, extract_config, config.monotone)
-    extra = None
-    if config.augment.copies:
-        folder = copies_dir or (cache.folder if cache else out_dir) / "copies"
-
-        def measure(copy_labels: Labels) -> pd.DataFrame:
-            return extract_labelled(
-                copy_labels,
-                extract_config,
-                cache=cache,
-                engine=engine,
-                embeddings=bool(nima_models),
-            )[0]
-
-        extra = augment(kept, config.augment, folder, measure)
-    readout = Readout.of(frame[ok].reset_index(drop=True), extra, nima_models, config.folds)
-    fitted = None
-    if readout is not None:
-        fitted = EmbeddingReadout.fit(readout.embeddings, kept.target, readout.models)
-    if fitted is not None:
-        # Out of fold, so the trees never learn from a value fitted to the photo itself.
-        X = X.assign(**{READOUT_FEATURE: readout.out_of_fold(np.arange(len(X)), kept, config.seed)})
-        names = [*names, READOUT_FEATURE]
-        monotone = monotone_constraints(names, extract_config, config.monotone)
-        if extra is not None and readout.copies is not None:
-            extra.embeddings = readout.copies
-            extra.X = extra.X.assign(**{READOUT_FEATURE: fitted.predict(readout.copies)})
-    else:
-        readout = None
-    if extra is not None:
-        extra.X = extra.X[names].astype(np.float64)
-    defects = defect_directions(names, extract_config)
-    cv = cross_validate(
-        X, kept, config, monotone=monotone, extra=extra, defects=defects, readout=readout
-    )
+    kept = data.labels
+    config, cv, choice = choose_corrections(data, config)
     threshold = best_f1_threshold(kept.is_good, cv.oof)
     cv.metrics.update(
         {
@@ -511,17 +775,11 @@ def train(
         }
     )
     rounds = max(1, int(np.median(cv.best_iterations)))
-    final = fit_classifier(
-        X,
-        kept.target,
-        kept.soft,
-        config,
-        seed=config.seed,
-        monotone=monotone,
-        extra=extra,
-        defects=defects,
-        rounds=rounds,
-    )
+    fitted = fit_final(data, config, rounds)
+    final = fitted.classifier
+    names = list(final.feature_names_in_)
+    X = fitted.X
+    extra = data.extra
     meta = new_meta(
         feature_names=names,
         feature_config=extract_config.record(),
@@ -533,7 +791,7 @@ def train(
             "images": len(kept),
             "good": int(kept.is_good.sum()),
             "bad": int((~kept.is_good).sum()),
-            "left_out_unreadable": len(failed),
+            "left_out_unreadable": len(data.failed),
             "labels": kept.kind,
             "objective": final.objective,
             "rounds": rounds,
@@ -541,13 +799,17 @@ def train(
             "seed": config.seed,
             "degraded_copies": len(extra) if extra is not None else 0,
             "copy_weight": config.augment.weight if extra is not None else None,
+            "corrections": choice,
             **(training_record or {}),
         },
-        monotone_constraints=monotone,
+        monotone_constraints=final.monotone,
         defect_penalty=final.penalty_.record() if final.penalty_ is not None else None,
         min_short_side=config.min_short_side,
+        base_margin=final.base_.record() if final.base_ is not None else None,
     )
-    bundle = ModelBundle(final.booster_, meta, readout=fitted)
+    readout = fitted.readout if READOUT_FEATURE in names else None
+    heads = fitted.heads if any(n in names for n in LEARNED_FEATURES) else None
+    bundle = ModelBundle(final.booster_, meta, readout=readout, heads=heads)
     hashes = [h for h in (file_sha256(p) for p in kept.paths) if h]
     bundle.save(out_dir, training_images=hashes)
     save_curves(kept.is_good, cv.oof, out_dir)
@@ -555,4 +817,4 @@ def train(
     if kept.mos is not None:
         oof["mos"] = kept.mos
     oof.to_csv(out_dir / "cv_predictions.csv", index=False)
-    return TrainOutcome(bundle, cv, frame, failed, from_cache, X)
+    return TrainOutcome(bundle, cv, data.frame, data.failed, data.from_cache, X)
