@@ -7,6 +7,9 @@
 # - linear MOS targets, MOS / 100 (--mos-target linear, T = 50, s = 50);
 # - NIMA (idealo's technical and aesthetic models, shipped in photoqc/weights/);
 # - fastcut segmentation: no weights, so the default works on a fresh offline install;
+# - NIMA's multi-level stats read by two learned heads (impression on the real photos, the
+#   defect each copy shows on the copies and originals), out of fold, as the verdict's base
+#   margin, with the trees as corrections where cross-validation keeps them (the default);
 # - monotone constraints from each feature's direction (the default);
 # - eight degraded copies of each good photo, in turn one of the 6 defects (noise, JPEG,
 #   blur, exposure, colour cast; target scaled by severity) and one of KADID-10k's 25
