@@ -59,7 +59,7 @@ def route_to_log() -> bool:
         target=_forward, args=(read_end, terminal, closing), name="photoqc-stderr", daemon=True
     )
     reader.start()
-    _installed.update(terminal=terminal, reader=reader, closing=closing)
+    _installed.update(terminal=terminal, reader=reader, closing=closing, read_end=read_end)
     atexit.register(_restore)
     return True
 
@@ -74,7 +74,10 @@ def _forward(read_end: int, terminal: int, closing: threading.Event | None = Non
     pending = b""
     while True:
         if closing is not None:
-            ready, _, _ = select.select([read_end], [], [], 0.1)
+            try:
+                ready, _, _ = select.select([read_end], [], [], 0.1)
+            except (OSError, ValueError):
+                break  # closed by _restore after it gave up waiting
             if not ready:
                 if closing.is_set():
                     break
@@ -85,25 +88,34 @@ def _forward(read_end: int, terminal: int, closing: threading.Event | None = Non
             break
         if not chunk:
             break
-        pending += chunk
-        lines = pending.split(b"\n")
-        pending = lines.pop()
-        out = []
-        for line in lines:
-            if is_decoder_warning(line):
-                logger.debug("decoder: %s", line.decode(errors="replace").strip())
-            else:
-                out.append(line + b"\n")
-        # An unfinished line is passed on now unless it may be a decoder's line arriving
-        # in pieces (they start with one of a few words).
-        if pending and not _may_start_warning(pending):
-            out.append(pending)
+        try:
+            pending = _pass_on(pending + chunk, terminal)
+        except Exception:  # never stop forwarding: pass the bytes on as they are
+            _write_all(terminal, pending + chunk)
             pending = b""
-        if out:
-            _write_all(terminal, b"".join(out))
     if pending:
         _write_all(terminal, pending)
-    os.close(read_end)
+
+
+def _pass_on(text: bytes, terminal: int) -> bytes:
+    """Write ``text`` to ``terminal`` less the decoders' lines; return what is held back
+    (an unfinished line that may be a decoder's, arriving in pieces)."""
+    lines = text.split(b"\n")
+    pending = lines.pop()
+    out = []
+    for line in lines:
+        if is_decoder_warning(line):
+            logger.debug("decoder: %s", line.decode(errors="replace").strip())
+        else:
+            out.append(line + b"\n")
+    # An unfinished line is passed on now unless it may be a decoder's line arriving in
+    # pieces (they start with one of a few words).
+    if pending and not _may_start_warning(pending):
+        out.append(pending)
+        pending = b""
+    if out:
+        _write_all(terminal, b"".join(out))
+    return pending
 
 
 def _may_start_warning(text: bytes) -> bool:
@@ -136,4 +148,23 @@ def _restore() -> None:
     os.dup2(terminal, 2)  # this process's end of the pipe closes
     _installed["closing"].set()  # type: ignore[union-attr]
     reader.join(2)  # type: ignore[union-attr]  # it passes on what is waiting, then ends
+    # Whatever the reader left in the pipe (it ended early, or is still busy) is passed on
+    # here: the last lines of a run (its summary, its error) are never lost at exit.
+    read_end = _installed["read_end"]
+    try:
+        os.set_blocking(read_end, False)  # type: ignore[arg-type]
+        left = b""
+        while True:
+            try:
+                chunk = os.read(read_end, 65536)  # type: ignore[arg-type]
+            except (BlockingIOError, InterruptedError):
+                break
+            if not chunk:
+                break
+            left += chunk
+        if left:
+            _write_all(terminal, _pass_on(left, terminal))  # the held-back end too
+        os.close(read_end)  # type: ignore[arg-type]
+    except OSError:
+        pass
     _installed.clear()

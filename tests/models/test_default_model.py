@@ -38,7 +38,9 @@ class _ScoredRows:
 def default():
     bundle = load_bundle(default_model_dir())
     config, warnings = ExtractConfig.from_record(bundle.recipe, RecipeOptions(offline=True))
-    return bundle, _ScoredRows(bundle, config), warnings
+    scored = _ScoredRows(bundle, config)
+    with scored.scorer:  # one scorer for the module: each holds both networks' sessions
+        yield bundle, scored, warnings
 
 
 def _p_good(default, images, tmp_path):
@@ -241,7 +243,6 @@ def test_more_of_a_feature_that_is_better_higher_never_lowers_p_good(default, as
 )
 @pytest.mark.parametrize("photo", ["astronaut", "coffee"])
 def test_kadid_level_5_defects_are_bad_and_named(default, photo, request, kind, family):
-    from photoqc.assess.scorer import Scorer
     from photoqc.synthetic.kadid import distort
 
     if (photo, kind) == ("coffee", "quantisation"):
@@ -254,11 +255,11 @@ def test_kadid_level_5_defects_are_bad_and_named(default, photo, request, kind, 
                 "level 5 (0.05) is pushed down only as far as they allow",
             )
         )
-    bundle, scored, _ = default
+    _, scored, _ = default
     original = request.getfixturevalue(photo)
     # PNG: only the distortion shows (a JPEG at level 5 is its own encoding).
     body = encode(distort(original, kind, 5), "PNG")
-    (assessment,) = Scorer(bundle, scored.config).assess([InputItem(photo, body)])
+    (assessment,) = scored.scorer.assess([InputItem(photo, body)])
     assert assessment.verdict == "bad", assessment.p_good
     assert assessment.reasons and assessment.reasons[0].family == family, assessment.reasons
 
@@ -270,12 +271,11 @@ def test_level_4_noise_and_jpeg_are_bad_for_what_they_are_and_the_clean_photo_go
 ):
     """Issue 33's check: one level below the worst, the verdict still falls, and its first
     reason names the damage (a hand-made measure or the defect head's learned family)."""
-    from photoqc.assess.scorer import Scorer
     from photoqc.synthetic.kadid import distort
 
-    bundle, scored, _ = default
+    _, scored, _ = default
     original = request.getfixturevalue(photo)
-    scorer = Scorer(bundle, scored.config)
+    scorer = scored.scorer
     clean, damaged = scorer.assess(
         [InputItem("clean", encode(original, "PNG")),
          InputItem(kind, encode(distort(original, kind, 4), "PNG"))]
