@@ -465,6 +465,18 @@ def load_bundle(
 MAX_READOUT_BYTES = 16 << 20
 
 
+def _read_signed(path: Path, recorded: str, limit: int, what: str) -> bytes:
+    """The bytes of a file the description signs (at most ``limit``), refused unless their
+    sha256 is the ``recorded`` one."""
+    data = _read_limited(path, limit, what)
+    if hashlib.sha256(data).hexdigest() != recorded:
+        raise BundleError(
+            f"{path}: differs from what {META_FILE} records (sha256 mismatch); retrain or "
+            "restore it"
+        )
+    return data
+
+
 def _load_readout(folder: Path, meta: dict):
     """The folder's embedding read-out, checked against the description (sha256) and
     parsed as data; None when the model has none."""
@@ -473,12 +485,9 @@ def _load_readout(folder: Path, meta: dict):
     recorded = meta.get("embedding_readout_sha256")
     if recorded is None:
         return None
-    data = _read_limited(folder / READOUT_FILE, MAX_READOUT_BYTES, "the embedding read-out")
-    if hashlib.sha256(data).hexdigest() != recorded:
-        raise BundleError(
-            f"{folder / READOUT_FILE}: differs from what {META_FILE} records (sha256 "
-            "mismatch); retrain or restore it"
-        )
+    data = _read_signed(
+        folder / READOUT_FILE, recorded, MAX_READOUT_BYTES, "the embedding read-out"
+    )
     try:
         return EmbeddingReadout.from_bytes(data)
     except ReadoutError as exc:
@@ -496,12 +505,7 @@ def _load_heads(folder: Path, meta: dict):
     recorded = meta.get("heads_sha256")
     if recorded is None:
         return None
-    data = _read_limited(folder / HEADS_FILE, MAX_HEADS_BYTES, "the network heads")
-    if hashlib.sha256(data).hexdigest() != recorded:
-        raise BundleError(
-            f"{folder / HEADS_FILE}: differs from what {META_FILE} records (sha256 "
-            "mismatch); retrain or restore it"
-        )
+    data = _read_signed(folder / HEADS_FILE, recorded, MAX_HEADS_BYTES, "the network heads")
     try:
         return NetworkHeads.from_bytes(data)
     except HeadsError as exc:

@@ -62,23 +62,27 @@ class FeatureCache:
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30)
 
+    def _select(self, table: str, column: str, keys: Iterable[str]) -> list[tuple[str, object]]:
+        """``(key, column)`` of ``table`` for whichever of ``keys`` are present, asked 500
+        at a time (SQLite's limit on bound parameters)."""
+        keys = list(keys)
+        found: list[tuple[str, object]] = []
+        with self._connect() as db:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                found += db.execute(
+                    f"SELECT key, {column} FROM {table} WHERE key IN ({marks})", chunk
+                ).fetchall()
+        return found
+
     @staticmethod
     def key(content_hash: str, fingerprint: str) -> str:
         return f"{fingerprint}:{content_hash}"
 
     def get_many(self, keys: Iterable[str]) -> dict[str, dict[str, object]]:
         """Cached rows for whichever of ``keys`` are present."""
-        keys = list(keys)
-        found: dict[str, dict[str, object]] = {}
-        with self._connect() as db:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                for key, row in db.execute(
-                    f"SELECT key, row FROM rows WHERE key IN ({marks})", chunk
-                ):
-                    found[key] = json.loads(row)
-        return found
+        return {key: json.loads(row) for key, row in self._select("rows", "row", keys)}
 
     def put_many(self, rows: dict[str, dict[str, object]]) -> None:
         """Store rows (NaN kept; json writes it as NaN)."""
@@ -91,17 +95,10 @@ class FeatureCache:
     def get_stats(self, keys: Iterable[str]) -> dict[str, dict[str, np.ndarray]]:
         """Cached multi-level stats (``{model name: float32 array}``) for whichever of
         ``keys`` are present."""
-        keys = list(keys)
         found: dict[str, dict[str, np.ndarray]] = {}
-        with self._connect() as db:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                for key, data in db.execute(
-                    f"SELECT key, data FROM stats WHERE key IN ({marks})", chunk
-                ):
-                    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-                        found[key] = {name: arrays[name] for name in arrays.files}
+        for key, data in self._select("stats", "data", keys):
+            with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+                found[key] = {name: arrays[name] for name in arrays.files}
         return found
 
     def put_stats(self, stats: Mapping[str, Mapping[str, np.ndarray]]) -> None:
