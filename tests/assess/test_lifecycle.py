@@ -106,3 +106,20 @@ def test_build_score_close_cycles_leave_the_thread_count_where_it_was(photo):
         with _scorer() as scorer:
             scorer.assess([photo])
     assert threading.active_count() <= before
+
+
+def test_the_networks_hand_back_a_full_batchs_buffers(photo):
+    """ONNX Runtime's arena would keep a batch of 32's buffers (with the multi-level stats,
+    about 0.7 GB per network) for the session's life: a host scoring batches would hold
+    them while idle. Scoring two full batches grows the process by far less than that."""
+    psutil = pytest.importorskip("psutil")
+    process = psutil.Process()
+    with _scorer() as scorer:
+        scorer.assess([photo] * 4)
+        before = process.memory_info().rss
+        for _ in range(2):
+            scorer.assess([photo] * 32)
+        grown = (process.memory_info().rss - before) / 2**20
+        sessions = _sessions(scorer)
+        assert all(not n.session.get_session_options().enable_cpu_mem_arena for n in sessions)
+    assert grown < 500, f"{grown:.0f} MiB held after two batches of 32"

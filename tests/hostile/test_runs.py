@@ -222,6 +222,20 @@ def photos(tmp_path, photo_bytes) -> Path:
     return folder
 
 
+@pytest.fixture
+def long_run(tmp_path, photo_bytes) -> Path:
+    """Photos enough that a run signalled after its second row is still running (24 could
+    all be scored between two looks on a quick machine: the signal then came too late)."""
+    folder = tmp_path / "long"
+    folder.mkdir()
+    for i in range(LONG_RUN):
+        (folder / f"p{i:03d}.jpg").write_bytes(photo_bytes)
+    return folder
+
+
+LONG_RUN = 240
+
+
 def _cli(*args) -> list[str]:
     return [sys.executable, "-m", "photoqc.cli", *[str(a) for a in args], "--offline"]
 
@@ -368,9 +382,9 @@ def _gone(workers) -> bool:
 
 
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
-def test_workers_never_outlive_the_main_process(demo_run, photos, tmp_path, stop):
+def test_workers_never_outlive_the_main_process(demo_run, long_run, tmp_path, stop):
     out = tmp_path / "s.csv"
-    process = _start_scoring(demo_run, photos, out)
+    process = _start_scoring(demo_run, long_run, out)
     try:
         _wait_for(lambda: len(_workers(process)) >= 2 and _rows(out) >= 2, process=process)
         workers = _workers(process)
@@ -385,9 +399,9 @@ def test_workers_never_outlive_the_main_process(demo_run, photos, tmp_path, stop
         assert process.returncode == 130 and "rows kept" in stderr, stderr
 
 
-def test_ctrl_c_stops_within_seconds_and_says_how_to_resume(demo_run, photos, tmp_path):
+def test_ctrl_c_stops_within_seconds_and_says_how_to_resume(demo_run, long_run, tmp_path):
     out = tmp_path / "s.csv"
-    process = _start_scoring(demo_run, photos, out)
+    process = _start_scoring(demo_run, long_run, out)
     try:
         _wait_for(lambda: len(_workers(process)) >= 2 and _rows(out) >= 2, process=process)
         os.killpg(process.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
@@ -403,9 +417,10 @@ def test_ctrl_c_stops_within_seconds_and_says_how_to_resume(demo_run, photos, tm
     assert process.returncode == 130
     assert f"interrupted: {kept} rows kept in {out}" in said
     assert "run the same command again" in said and "Traceback" not in said
-    result = _run("score", photos, "--model", demo_run.model_dir, "--out", out, "--offline")
+    assert 0 < kept < LONG_RUN
+    result = _run("score", long_run, "--model", demo_run.model_dir, "--out", out, "--offline")
     assert result.exit_code == 0 and f"{kept} already there" in result.output
-    assert len(_read(out)) == 24 and _read(out)["image"].is_unique
+    assert len(_read(out)) == LONG_RUN and _read(out)["image"].is_unique
 
 
 # --- 6. model folders are data ------------------------------------------------------------

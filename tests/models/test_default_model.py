@@ -156,8 +156,8 @@ def defect_scores(default, astronaut, coffee, chelsea, tmp_path_factory):
         bundle.readout,
         bundle.heads,
     )
-    scorer = Scorer(any_size, extractor.config)
-    return {key: judged for key, judged in zip(keys, scorer.assess(items), strict=True)}
+    with Scorer(any_size, extractor.config) as scorer:
+        return {key: judged for key, judged in zip(keys, scorer.assess(items), strict=True)}
 
 
 @pytest.mark.parametrize(
