@@ -10,7 +10,9 @@ instead of an ``ImportError`` traceback.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
 import importlib.util
+import sys
 from types import ModuleType
 
 from photoqc.errors import PhotoqcError
@@ -47,3 +49,35 @@ def require(name: str, what: str) -> ModuleType:
             f"{what} needs {name.split('.')[0]}, which is not installed ({exc.msg})",
             hint=hint,
         ) from None
+
+
+class _Hidden(importlib.abc.MetaPathFinder):
+    """A finder that makes ``name`` and its submodules unimportable while it is first on
+    :data:`sys.meta_path`."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname == self.name or fullname.startswith(self.name + "."):
+            raise ImportError(f"{fullname} is not imported here", name=fullname)
+        return None
+
+
+def lightgbm() -> ModuleType:
+    """LightGBM, imported without its scikit-learn interface where scikit-learn is not
+    loaded yet.
+
+    ``import lightgbm`` imports scikit-learn when it is installed (for ``LGBMClassifier``,
+    which photoqc never uses: it calls ``lgb.train``, ``lgb.cv`` with its own folds and
+    ``Booster``), and with it scipy.stats: about half a second of every ``photoqc score``
+    start-up, for nothing. scikit-learn stays importable afterwards (training uses it).
+    """
+    if "lightgbm" in sys.modules or "sklearn" in sys.modules:
+        return importlib.import_module("lightgbm")
+    hidden = _Hidden("sklearn")
+    sys.meta_path.insert(0, hidden)
+    try:
+        return importlib.import_module("lightgbm")
+    finally:
+        sys.meta_path.remove(hidden)

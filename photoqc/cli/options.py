@@ -60,9 +60,10 @@ Input = Annotated[
     Path,
     typer.Argument(
         show_default=False,
-        help="A folder of photos (searched recursively for .jpg .jpeg .png .webp .tif .tiff "
-        ".bmp .gif .heic .avif) or a CSV file with an `image` column (paths relative to the "
-        "CSV's folder).",
+        help="One photo, a folder of photos (searched recursively for .jpg .jpeg .png .webp "
+        ".tif .tiff .bmp .gif .heic .avif), a quoted glob pattern, or a "
+        "manifest: a .csv or .parquet file with an `image` column (paths relative to its "
+        "folder).",
     ),
 ]
 Workers = Annotated[

@@ -373,10 +373,11 @@ def load_bundle(
         should not read (see :mod:`photoqc.models.lightgbm_text`), or features this
         photoqc does not compute.
     """
-    import lightgbm as lgb
-
+    from photoqc.compat import lightgbm
     from photoqc.models.bundle_schema import ModelDescription, ValidationError, problems
     from photoqc.models.lightgbm_text import ModelTextError, check_model_text
+
+    lgb = lightgbm()
 
     folder = Path(folder)
     meta_path = folder / META_FILE

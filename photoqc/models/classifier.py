@@ -166,7 +166,9 @@ class GoodBadClassifier(ClassifierMixin, BaseEstimator):
         in [0, 1], each row counting ``sample_weight`` (default 1; see
         :meth:`select_rounds` for choosing the count), boosted from :attr:`base_` when
         it is set."""
-        import lightgbm as lgb
+        from photoqc.compat import lightgbm
+
+        lgb = lightgbm()
 
         y = np.asarray(y, dtype=np.float64)
         if not self.soft and not np.isin(y, (0.0, 1.0)).all():
@@ -207,7 +209,9 @@ class GoodBadClassifier(ClassifierMixin, BaseEstimator):
         photos than each inner fold did, and more data supports more rounds (on clive-dev
         ROC-AUC 0.857 -> 0.859 without NIMA, 0.886 -> 0.888 with).
         """
-        import lightgbm as lgb
+        from photoqc.compat import lightgbm
+
+        lgb = lightgbm()
         from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
         if groups is None:

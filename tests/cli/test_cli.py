@@ -269,3 +269,30 @@ def test_score_fails_on_error_rows_when_asked(mixed_folder, tmp_path):
     assert (scores["status"] == "error").sum() == 4 and (scores["status"] == "ok").sum() == 3
     again = _run("score", str(mixed_folder), "--out", str(out))
     assert again.exit_code == 0 and "0 scored now" in again.output
+
+
+def test_one_photo_is_an_input_of_features_and_score(tmp_path, mixed_folder):
+    photo = mixed_folder / "astronaut.jpg"
+    out = tmp_path / "f.csv"
+    result = _run("features", str(photo), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    (row,) = pd.read_csv(out).to_dict("records")
+    assert row["status"] == "ok" and row["image"] == str(photo.resolve())
+    folder_rows = tmp_path / "folder.csv"
+    assert _run("features", str(mixed_folder), "--out", str(folder_rows)).exit_code == 0
+    same = pd.read_csv(folder_rows).set_index("image").loc[str(photo.resolve())]
+    assert row["brightness"] == pytest.approx(same["brightness"])
+
+    scores = tmp_path / "s.csv"
+    result = _run("score", str(photo), "--out", str(scores), "--offline")
+    assert result.exit_code == 0, result.output
+    (scored,) = pd.read_csv(scores).to_dict("records")
+    assert scored["status"] == "ok" and scored["verdict"] in {"good", "bad"}
+    again = _run("score", str(photo), "--out", str(scores), "--offline")
+    assert again.exit_code == 0 and "1 already there" in again.output
+    assert len(pd.read_csv(scores)) == 1
+    # A single file that is not a photo is one error row, as in a folder.
+    notes = mixed_folder / "readme.txt"
+    result = _run("features", str(notes), "--out", str(tmp_path / "n.csv"))
+    (bad,) = pd.read_csv(tmp_path / "n.csv").to_dict("records")
+    assert result.exit_code == 0 and bad["status"] == "error" and bad["error"]

@@ -1,4 +1,5 @@
-"""What to process: a folder of photos (searched recursively) or a CSV with an ``image`` column.
+"""What to process: one photo, a folder of photos (searched recursively), a glob pattern, or
+a manifest (CSV or Parquet) with an ``image`` column.
 
 Every file with an image-like name becomes an input, whatever it turns out to be: a FIFO,
 a broken link or an undecodable file gets its own error row later, never silence. What a
@@ -76,8 +77,8 @@ GLOB_CHARACTERS = frozenset("*?[")
 
 def collect_inputs(source: str | Path, carry: Sequence[str] = ()) -> Inputs:
     """The images named by ``source``: a folder (recursive), a manifest (``.csv`` or
-    ``.parquet`` with an ``image`` column), or a glob pattern (``photos/*/*.jpg``,
-    ``**`` for any depth; quote it so that the shell leaves it alone).
+    ``.parquet`` with an ``image`` column), a glob pattern (``photos/*/*.jpg``, ``**``
+    for any depth; quote it so that the shell leaves it alone), or one photo.
 
     ``carry`` names a manifest's columns to carry through to each output row (see
     :attr:`InputItem.carried`); only a manifest has them.
@@ -106,10 +107,10 @@ def collect_inputs(source: str | Path, carry: Sequence[str] = ()) -> Inputs:
         return glob_inputs(str(source))
     if not source.exists():
         raise InputError(f"{display_name(source)}: no such file or folder")
-    raise InputError(
-        f"{display_name(source)}: expected a folder of images, a .csv or .parquet file with "
-        "an 'image' column, or a glob pattern"
-    )
+    # One photo: named by its absolute path as a folder's are (a rerun finds its row);
+    # a file that is not an image gets its error row like any input of a folder.
+    name = os.path.abspath(source)
+    return Inputs([InputItem(display_name(name), Path(name))])
 
 
 def glob_inputs(pattern: str) -> Inputs:
