@@ -108,18 +108,19 @@ def test_build_score_close_cycles_leave_the_thread_count_where_it_was(photo):
     assert threading.active_count() <= before
 
 
-def test_the_networks_hand_back_a_full_batchs_buffers(photo):
-    """ONNX Runtime's arena would keep a batch of 32's buffers (with the multi-level stats,
-    about 0.7 GB per network) for the session's life: a host scoring batches would hold
-    them while idle. Scoring two full batches grows the process by far less than that."""
+def test_a_large_batch_costs_the_networks_no_more_memory_than_a_small_one(photo):
+    """ONNX Runtime's arena keeps the largest pass's buffers for the session's life (with
+    the multi-level stats, about 0.7 GB per network for a pass of 32): the networks see
+    at most MAX_PASS photos a pass, so a host scoring batches of 32 holds what a pass of
+    8 needs."""
     psutil = pytest.importorskip("psutil")
+
     process = psutil.Process()
     with _scorer() as scorer:
-        scorer.assess([photo] * 4)
+        scorer.assess([photo])
         before = process.memory_info().rss
         for _ in range(2):
             scorer.assess([photo] * 32)
         grown = (process.memory_info().rss - before) / 2**20
-        sessions = _sessions(scorer)
-        assert all(not n.session.get_session_options().enable_cpu_mem_arena for n in sessions)
-    assert grown < 500, f"{grown:.0f} MiB held after two batches of 32"
+    # Passes of 8: about 0.55 GB (their buffers and the assessments); of 32: 1.6 GB.
+    assert grown < 900, f"{grown:.0f} MiB held after two batches of 32"

@@ -37,17 +37,15 @@ def thread_budget() -> int:
 def onnx_session(model: bytes, threads: int | None = None):
     """An ONNX Runtime CPU session of a serialised ``model``, on ``threads`` intra-op
     threads (default :func:`thread_budget`), whose idle threads sleep rather than spin
-    (a spinning pool between batches takes a core from the features), and which hands
-    each run's buffers back rather than keeping them in an arena."""
+    (a spinning pool between batches takes a core from the features).
+
+    The session's arena keeps the largest run's buffers for its life (without it, each run
+    maps and faults fresh pages: a pass of 16 took 1.6x as long): callers keep their runs
+    small (:data:`photoqc.models.nima.predictor.MAX_PASS`)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or thread_budget()
     options.inter_op_num_threads = 1
-    # ONNX Runtime's arena keeps the largest batch's buffers for the session's life: with
-    # the multi-level stats outputs, about 1.4 GB per pair of NIMA sessions after one batch
-    # of 32 (a host scoring 63 photos held 3.9 GB; 1.0 GB without it), and no faster
-    # (16.1 vs 16.7 photos/s, 2026-12-04).
-    options.enable_cpu_mem_arena = False
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
