@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -117,6 +118,15 @@ def browser():
 
 SLOW_FIXTURES = frozenset({"demo_run", "browser", "server"})
 """Tests that use these (a trained demo model, Chromium, a running service) are slow."""
+
+
+def pytest_configure(config):
+    """The suite's caches (feature rows, built network graphs) in a folder of its own,
+    removed at the end: never the user's ``~/.cache/photoqc``; subprocesses inherit it."""
+    if not os.environ.get("PHOTOQC_CACHE_DIR"):
+        folder = tempfile.mkdtemp(prefix="photoqc-test-cache-")
+        os.environ["PHOTOQC_CACHE_DIR"] = folder
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 def pytest_collection_modifyitems(config, items):

@@ -20,8 +20,8 @@ from photoqc.cli.options import (
     out,
     recipe_options,
 )
+from photoqc.pipelines.training.config import TrainConfig
 from photoqc.pipelines.training.labels import DEFAULT_MOS_SCALE, MOS_TARGETS
-from photoqc.pipelines.training.train import TrainConfig
 from photoqc.synthetic import COPY_KINDS, copy_kinds_help
 
 MosTarget = StrEnum("MosTarget", [(t, t) for t in MOS_TARGETS])

@@ -167,15 +167,15 @@ class ModelBundle:
 
     @cached_property
     def classifier(self):
-        """The model as a fitted :class:`photoqc.models.classifier.GoodBadClassifier` (its
-        trees and its defect penalty): all scoring goes through it."""
-        from photoqc.models.classifier import GoodBadClassifier
+        """The model as a fitted :class:`photoqc.models.boosted.BoostedModel` (its trees,
+        base margin and defect penalty): all scoring goes through it."""
+        from photoqc.models.boosted import BoostedModel
         from photoqc.models.margin import BaseMargin
         from photoqc.models.penalty import DefectPenalty
 
         penalty = DefectPenalty.from_record(self.meta.get("defect_penalty"))
         base = BaseMargin.from_record(self.meta.get("base_margin"))
-        return GoodBadClassifier.from_booster(self.booster, self.feature_names, penalty, base=base)
+        return BoostedModel.from_booster(self.booster, self.feature_names, penalty, base=base)
 
     def _scored(self, method, features: pd.DataFrame):
         try:
@@ -193,7 +193,7 @@ class ModelBundle:
 
     def contributions(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Each feature's push (n, features) in log-odds and the expected value (n,); see
-        :meth:`photoqc.models.classifier.GoodBadClassifier.contributions`."""
+        :meth:`photoqc.models.boosted.BoostedModel.contributions`."""
         return self._scored(self.classifier.contributions, features)
 
     def set_threshold(self, threshold: float, rule: str) -> None:

@@ -4,10 +4,10 @@ Hard labels train with LightGBM's ``binary`` objective; soft targets (share of r
 said good, or a sigmoid of the MOS) with ``cross_entropy``, which takes labels in [0, 1].
 Both predict the log-odds of "good" (:meth:`GoodBadClassifier.raw_score`), its
 probability (:meth:`~GoodBadClassifier.predict_good`) and each feature's exact push on it
-(:meth:`~GoodBadClassifier.contributions`, TreeSHAP plus the defect penalty's terms). A
-model folder's scoring is this class's (:meth:`GoodBadClassifier.from_booster`), so there
-is one scoring path. NaN features (no object found, NIMA off) are LightGBM's native
-missing values.
+(:meth:`~GoodBadClassifier.contributions`, TreeSHAP plus the defect penalty's terms),
+through the methods it inherits from :class:`photoqc.models.boosted.BoostedModel`, which a
+model folder scores with: one scoring path. NaN features (no object found, NIMA off) are
+LightGBM's native missing values.
 """
 
 from __future__ import annotations
@@ -16,47 +16,15 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from photoqc.models.margin import BaseMargin
-from photoqc.models.penalty import DefectPenalty
+from photoqc.models.boosted import BoostedModel
+from photoqc.models.boosting import DEFAULT_PARAMS, MAX_ROUNDS, PATIENCE, min_data_in_leaf
 
-DEFAULT_PARAMS: dict[str, object] = {
-    "learning_rate": 0.03,
-    "num_leaves": 4,
-    "extra_trees": True,
-    "feature_fraction": 0.3,
-    "bagging_fraction": 0.8,
-    "bagging_freq": 1,
-    "lambda_l2": 5.0,
-    "verbosity": -1,
-    "deterministic": True,
-    "force_row_wise": True,
-}
-"""LightGBM settings for a few hundred to a few thousand labelled photos.
-
-Many small (4-leaf), randomised (``extra_trees``) trees, each seeing 30 % of the features,
-with L2 shrinkage: with ~150 features and a few hundred photos, deeper greedy trees fit
-the noise of single features. On clive-dev these settings raised cross-validated ROC-AUC
-from 0.80 to 0.82 on the same features (``benchmarks/bench_accuracy.py``).
-``min_data_in_leaf`` is set from the training size unless given: one in 20 photos, between
-3 and 20, so a defect seen in only a handful of photos can still get its own leaf."""
-
-MAX_ROUNDS = 2000
-"""The most boosting rounds the inner cross-validation tries (:meth:`select_rounds`)."""
-
-PATIENCE = 200
-"""Rounds without improvement of the cross-validated loss before it stops: with a learning
-rate of 0.03 and randomised trees the loss is noisy, and a short patience stops early."""
+__all__ = ["DEFAULT_PARAMS", "MAX_ROUNDS", "PATIENCE", "GoodBadClassifier", "min_data_in_leaf"]
 
 
-def min_data_in_leaf(n_rows: int) -> int:
-    """Smallest leaf for ``n_rows`` training photos: n / 20, kept within 3..20."""
-    return int(np.clip(n_rows // 20, 3, 20))
-
-
-class GoodBadClassifier(ClassifierMixin, BaseEstimator):
+class GoodBadClassifier(ClassifierMixin, BaseEstimator, BoostedModel):
     """LightGBM classifier of "good" photos (scikit-learn's estimator conventions: settings
     in the constructor, fitted attributes end in ``_``).
 
@@ -110,36 +78,6 @@ class GoodBadClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.params = params
         self.monotone = monotone
-
-    base_: BaseMargin | None = None
-
-    @classmethod
-    def from_booster(
-        cls,
-        booster,
-        feature_names: Sequence[str],
-        penalty: DefectPenalty | None = None,
-        *,
-        soft: bool = False,
-        base: BaseMargin | None = None,
-    ) -> GoodBadClassifier:
-        """A fitted classifier around a trained booster (as a model folder holds it)."""
-        model = cls(soft=soft)
-        model._fitted(booster, list(feature_names))
-        model.penalty_ = penalty
-        model.base_ = base
-        return model
-
-    def base_score(self, X: pd.DataFrame) -> np.ndarray | None:
-        """The base margin of each row (log-odds), or None without one."""
-        return self.base_.raw(X) if self.base_ is not None else None
-
-    def _fitted(self, booster, feature_names: list[str]) -> None:
-        self.booster_ = booster
-        self.best_iteration_ = booster.current_iteration()
-        self.feature_names_in_ = feature_names
-        self.n_features_in_ = len(feature_names)
-        self.classes_ = np.array([0, 1])
 
     @property
     def objective(self) -> str:
@@ -234,52 +172,3 @@ class GoodBadClassifier(ClassifierMixin, BaseEstimator):
         )
         best = len(next(iter(history.values())))
         return max(1, round(best * folds / (folds - 1)))
-
-    def matrix(self, X: pd.DataFrame) -> pd.DataFrame:
-        """The model's columns of ``X``, in its order, as floats.
-
-        Raises
-        ------
-        KeyError
-            A column the model needs is missing (naming up to five).
-        """
-        missing = [n for n in self.feature_names_in_ if n not in X.columns]
-        if missing:
-            raise KeyError(f"features missing for this model: {', '.join(missing[:5])}")
-        return X[self.feature_names_in_].astype(np.float64)
-
-    def raw_score(self, X: pd.DataFrame) -> np.ndarray:
-        """Log-odds of "good" per row (any base margin, the trees, any defect penalty)."""
-        X = self.matrix(X)
-        score = self.booster_.predict(X, raw_score=True, num_iteration=self.best_iteration_)
-        if self.base_ is not None:
-            score = score + self.base_.raw(X)
-        return score + self.penalty_.raw(X) if self.penalty_ is not None else score
-
-    def predict_good(self, X: pd.DataFrame) -> np.ndarray:
-        """Probability (0–1) that each photo is good."""
-        return expit(self.raw_score(X))  # no overflow warning far from the threshold
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """scikit-learn layout: columns (p_bad, p_good)."""
-        p = self.predict_good(X)
-        return np.column_stack([1.0 - p, p])
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """1 where p_good >= 0.5, else 0 (a model folder applies its own threshold)."""
-        return (self.predict_good(X) >= 0.5).astype(int)
-
-    def contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Each feature's push (n, features) in log-odds, and the expected value (n,): the
-        trees' exact TreeSHAP values plus the base margin's and the defect penalty's terms,
-        which belong to one feature each. They sum, with the expected value, to
-        :meth:`raw_score`."""
-        X = self.matrix(X)
-        out = self.booster_.predict(X, pred_contrib=True, num_iteration=self.best_iteration_)
-        shap, expected = out[:, :-1], out[:, -1]
-        if self.base_ is not None:
-            shap = shap + self.base_.contributions(X, self.feature_names_in_)
-            expected = expected + self.base_.expected
-        if self.penalty_ is not None:
-            shap = shap + self.penalty_.contributions(X, self.feature_names_in_)
-        return shap, expected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -111,23 +112,67 @@ def test_a_mobilenet_v2_file_runs_on_torch_under_auto(tmp_path):
         OnnxNima(path)
 
 
+START_UP_NEVER_IMPORTS = ("torch", "sklearn", "scipy.stats", "shap", "matplotlib", "ray", "fastapi")
+"""What ``photoqc score`` does not need, and each costs start-up time (issue 34)."""
+
+
 @pytest.mark.slow  # spawns processes
-def test_scoring_with_the_default_model_never_imports_torch(tmp_path, astronaut):
+def test_scoring_with_the_default_model_imports_nothing_it_does_not_need(tmp_path, astronaut):
     from PIL import Image
 
     Image.fromarray(astronaut).save(tmp_path / "a.jpg", quality=90)
     code = (
         "import sys\n"
+        "from photoqc.cli import app\n"  # the command line's modules too
         "from photoqc.assess.recipe import RecipeOptions\n"
         "from photoqc.assess.scorer import Scorer\n"
         "from photoqc.models.bundle import default_model_dir\n"
         "scorer, _ = Scorer.from_model(default_model_dir(), RecipeOptions(offline=True))\n"
         f"(row,) = scorer.rows([{str(tmp_path / 'a.jpg')!r}])\n"
         "assert row['status'] == 'ok' and row['nima_technical_mean'] > 1, row\n"
-        "print('torch' in sys.modules)\n"
+        f"print(*[m for m in {START_UP_NEVER_IMPORTS!r} + ('onnx',) if m in sys.modules])\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    env = {**os.environ, "PHOTOQC_CACHE_DIR": str(tmp_path / "cache")}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+        ).stdout.split()
+        for _ in range(2)
+    ]
+    # The first run builds the networks' graphs (with the onnx package) and keeps them.
+    assert runs == [["onnx"], []]
+    assert len(list((tmp_path / "cache" / "graphs").glob("*.onnx"))) == 2
+
+
+def test_a_built_graph_is_kept_and_a_damaged_one_built_again(tmp_path, monkeypatch, photos):
+    from photoqc.models.nima import onnx_graph
+
+    monkeypatch.setenv("PHOTOQC_CACHE_DIR", str(tmp_path))
+    (path,) = [p for p in packaged_nima_files() if "technical" in p.name]
+    first = OnnxNima(path)
+    batch = first.preprocessing.batch(photos)
+    expected = first.forward(batch, ("probs", "stats"))
+    (kept,) = (tmp_path / "graphs").glob("*.onnx")
+    built = []
+    real = onnx_graph.mobilenet_v1_graph
+    monkeypatch.setattr(onnx_graph, "mobilenet_v1_graph", lambda s: built.append(1) or real(s))
+    again = OnnxNima(path).forward(batch, ("probs", "stats"))
+    assert built == []  # read from the cache
+    for key in expected:
+        np.testing.assert_array_equal(again[key], expected[key])
+    kept.write_bytes(kept.read_bytes()[:1000])  # truncated
+    rebuilt = OnnxNima(path).forward(batch, ("probs",))
+    assert built == [1] and kept.stat().st_size > 1_000_000
+    np.testing.assert_array_equal(rebuilt["probs"], expected["probs"])
+
+
+def test_a_cache_that_cannot_be_written_only_costs_the_build(tmp_path, monkeypatch, photos):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("PHOTOQC_CACHE_DIR", str(blocker))
+    (path,) = [p for p in packaged_nima_files() if "technical" in p.name]
+    probs = OnnxNima(path).forward(OnnxNima(path).preprocessing.batch(photos), ("probs",))
+    assert probs["probs"].shape == (len(photos), 10) and blocker.read_text() == "not a folder"
 
 
 def test_nearest_resizing_picks_the_pixels_pillow_picks():

@@ -82,7 +82,7 @@ class OnnxNima(_Runner):
     runtime = "onnx"
 
     def __init__(self, path: str | os.PathLike[str], threads: int | None = None):
-        from photoqc.models.nima.onnx_graph import BACKBONE, check_state, mobilenet_v1_graph
+        from photoqc.models.nima.onnx_graph import BACKBONE, check_state
         from photoqc.models.nima.weights import NimaWeightsError, load_nima_state
 
         state, meta = load_nima_state(path, expected_backbone=BACKBONE)
@@ -90,7 +90,7 @@ class OnnxNima(_Runner):
         super().__init__(meta, Preprocessing(**meta.get("preprocessing", {})))
         if self.preprocessing.size != 224:
             raise NimaWeightsError(f"{path}: MobileNet v1 here takes 224x224 input")
-        self.session = _onnx_session(mobilenet_v1_graph(state), threads)
+        self.session = _cached_session(path, state, threads)
 
     def forward(
         self, batch: np.ndarray, wanted: Collection[str] = ("embedding", "probs")
@@ -148,6 +148,28 @@ class TorchNima(_Runner):
         """Let go of the torch module."""
         super().close()
         self.model = None
+
+
+def _cached_session(path: str | os.PathLike[str], state: dict, threads: int | None):
+    """An ONNX Runtime session of the graph built from ``state`` (the weights file at
+    ``path``), read from the graph cache when it was built before
+    (:mod:`photoqc.models.networks._graph_cache`: no ``onnx`` import at start-up); a
+    cached file ONNX Runtime cannot read is built again."""
+    from photoqc.models.networks._graph_cache import cached_graph, file_digest, graph_key
+    from photoqc.models.nima import onnx_graph
+
+    key = graph_key([file_digest(path), Path(onnx_graph.__file__).read_bytes()])
+
+    def build() -> bytes:
+        return onnx_graph.mobilenet_v1_graph(state)
+
+    try:
+        return _onnx_session(cached_graph("nima_mobilenet_v1", key, build), threads)
+    except Exception as exc:  # a damaged cache file: ONNX Runtime's own error types
+        if type(exc).__module__.split(".")[0] != "onnxruntime":
+            raise
+        logger.warning("%s: the cached graph could not be read (%s); building it again", path, exc)
+        return _onnx_session(cached_graph("nima_mobilenet_v1", key, build, refresh=True), threads)
 
 
 def describes(path: str | os.PathLike[str]) -> bool:

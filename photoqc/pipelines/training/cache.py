@@ -22,16 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-CACHE_ENV = "PHOTOQC_CACHE_DIR"
+from photoqc.cache_dir import default_cache_dir
+
 CACHE_FILE = "features.sqlite"
-
-
-def default_cache_dir() -> Path:
-    """``$PHOTOQC_CACHE_DIR``, else ``$XDG_CACHE_HOME/photoqc``, else ``~/.cache/photoqc``."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "photoqc"
 
 
 def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str | None:

@@ -39,15 +39,16 @@ from photoqc.features.nima import (
     READOUT_FEATURE,
     READOUT_SPEC,
 )
-from photoqc.models.bundle import DEFAULT_MIN_SHORT_SIDE, ModelBundle, new_meta
-from photoqc.models.classifier import MAX_ROUNDS, PATIENCE, GoodBadClassifier
+from photoqc.models.bundle import ModelBundle, new_meta
+from photoqc.models.classifier import GoodBadClassifier
 from photoqc.models.heads import NetworkHeads
 from photoqc.models.margin import BaseMargin
 from photoqc.models.penalty import DefectPenalty
 from photoqc.models.readout import EmbeddingReadout, embedding_matrix, out_of_fold
 from photoqc.pipelines.batch.features import extract_rows
-from photoqc.pipelines.training.augment import AugmentConfig, Augmented, augment
+from photoqc.pipelines.training.augment import Augmented, augment
 from photoqc.pipelines.training.cache import FeatureCache, file_sha256
+from photoqc.pipelines.training.config import TrainConfig
 from photoqc.pipelines.training.heads import TrainingHeads
 from photoqc.pipelines.training.labels import Labels
 
@@ -59,42 +60,6 @@ ProgressCallback = Callable[[int, int], None]
 
 class TrainingError(PhotoqcError):
     """The labelled photos cannot train a model (too few of one class)."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to fit and evaluate the classifier.
-
-    ``monotone``: constrain each feature's effect to its direction (see
-    :class:`photoqc.features.Direction`): more blur, noise, clipping or blocking never makes
-    a photo better. ``heads``: with NIMA, learn people's impression and the visible defect
-    from every layer of its networks (:mod:`photoqc.models.heads`), as features that the
-    verdict starts from (a base margin the trees correct). ``readout``: with NIMA, learn
-    people's overall impression from its last layer alone, as one more feature
-    (:mod:`photoqc.models.readout`; the recipe before the heads).
-    ``min_short_side``: photos with a shorter short side (pixels) are bad
-    whatever the classifier says. ``augment``: degraded copies of good photos to learn
-    defects from,
-    as penalties on defect features beyond the ``penalty_from`` quantile of the good
-    photos (1.0: the worst good photo; see :mod:`photoqc.models.penalty`).
-    """
-
-    folds: int = 5
-    seed: int = 0
-    n_estimators: int = MAX_ROUNDS
-    early_stopping_rounds: int = PATIENCE
-    inner_folds: int = 4
-    monotone: bool = True
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    penalty_from: float = 1.0
-    min_short_side: int = DEFAULT_MIN_SHORT_SIDE
-    readout: bool = False
-    heads: bool = True
-    corrections: bool | str = "auto"
-    """With a base margin (network heads), whether trees over the features correct it:
-    ``True``, ``False`` (the margin and the defect penalty alone), or ``"auto"``: the one
-    whose cross-validated ROC-AUC is higher (on clive-dev the trees lowered it, 0.910 ->
-    0.872: they learnt the training folds' noise)."""
 
 
 @dataclass
