@@ -110,7 +110,7 @@ def train(
     min_short_side: MinShortSide = TrainConfig.min_short_side,
     folds: Folds = TrainConfig.folds,
     seed: TrainSeed = TrainConfig.seed,
-    workers: Workers = 1,
+    workers: Workers = None,
     cache_dir: CacheDir = None,
     no_cache: NoCache = False,
     recipe: RecipeOptions = RecipeOptions(),

@@ -54,3 +54,19 @@ def test_workers_that_cannot_start_are_reported_not_turned_into_error_rows(monke
     monkeypatch.setenv("PHOTOQC_TEST_PARENT", str(os.getpid()))
     with pytest.raises(WorkerStartError, match="__main__"):
         list(LocalEngine(workers=2).run(batched(_items(6), 2), Job(_Processor, ("none", True))))
+
+
+def test_without_a_worker_count_the_run_s_size_chooses_it(monkeypatch):
+    from photoqc.engines import local
+
+    assert [local.auto_workers(n, cores=2) for n in (1, 199, 200, 5000)] == [1, 1, 2, 2]
+    assert [local.auto_workers(n, cores=16) for n in (150, 800, 10_000)] == [1, 8, 16]
+    monkeypatch.setattr(local.os, "cpu_count", lambda: 2)
+    engine = local.LocalEngine(None)
+    assert engine.batch_size(400, 16) == 16  # min(16, 400 // (2 * 2 workers))
+    assert engine.workers == 2 and "2 worker processes for 400 photos on 2 cores" in engine.chosen
+    small = local.LocalEngine(None)
+    assert small.batch_size(120, 16) == 16 and small.workers == 1
+    fixed = local.LocalEngine(1)
+    fixed.batch_size(5000, 16)
+    assert fixed.workers == 1 and fixed.chosen is None
