@@ -12,7 +12,9 @@ large):
 - ``load_image``: photoqc's loader (checks, EXIF rotation, RGB);
 - each segmenter (``none``, ``fastcut``, ``grabcut``);
 - each feature group, and all classic features together (no NIMA);
-- NIMA, both shipped networks, per photo in a batch of 16.
+- what the built-in model adds, per photo of a batch: NIMA's two networks with their
+  multi-level stats, the network heads, the classifier with TreeSHAP contributions and
+  reasons, the scores CSV rows written.
 
 Then issue 24's target as a ``ratio`` line with its plain figures: classic features of the
 12 MP JPEG, decode included, over Pillow's full decode of it (target <= 1.5), and the
@@ -138,22 +140,57 @@ def run_set(paths: list[Path]) -> dict[str, float]:
     for group, ms in group_times(paths).items():
         times[f"features: {group}"] = ms
     times["classic features, decode included"] = median_ms(classic_features, paths, repeat=2)
-    times["NIMA (2 networks, batch of 16), per photo"] = nima_ms(images)
+    times.update(model_stage_ms(paths))
     print(f"\n{name} and {len(paths) - 1} more")
     for stage, ms in times.items():
         print(f"  {stage:48s} {ms:9.1f} ms")
     return times
 
 
-def nima_ms(images: list[np.ndarray]) -> float:
-    from photoqc.models.nima import NimaPredictor, packaged_nima_files
+def model_stage_ms(paths: list[Path]) -> dict[str, float]:
+    """Milliseconds a photo of what the built-in model adds once the pixels are measured,
+    stage by stage, for the photos scored as one batch (as ``photoqc score`` does): the
+    networks with their multi-level stats, the heads, the classifier with its TreeSHAP
+    contributions and the reasons, and the scores CSV rows written."""
+    import csv
+    import io
 
-    predictor = NimaPredictor(packaged_nima_files())
-    batch = (images * 16)[:16]
-    predictor.scores(batch[:2])
-    start = time.perf_counter()
-    predictor.scores(batch)
-    return 1000 * (time.perf_counter() - start) / len(batch)
+    import pandas as pd
+
+    from photoqc.assess.recipe import RecipeOptions
+    from photoqc.assess.scorer import Scorer, judge
+    from photoqc.models.bundle import default_model_dir
+    from photoqc.models.nima.predictor import MAX_PASS
+
+    n = len(paths)
+    times: dict[str, float] = {}
+    scorer, _ = Scorer.from_model(default_model_dir(), RecipeOptions(offline=True))
+    with scorer:
+        bundle, predictor = scorer.bundle, scorer.extractor.nima.predictor
+        images = [load_image(p).pixels for p in paths]
+        predictor.outputs(images[:2])
+        start = time.perf_counter()
+        outputs = predictor.outputs(images)
+        times[f"NIMA with multi-level stats (passes of {MAX_PASS})"] = time.perf_counter() - start
+        assessed = scorer.assess(list(paths))  # the rows the next stages read
+        ok = [a for a in assessed if a.ok]
+        start = time.perf_counter()
+        bundle.heads.features(bundle.heads.matrix([o.stats for o in outputs]))
+        times["network heads (impression, defects)"] = time.perf_counter() - start
+        frame = pd.DataFrame([a.row for a in ok])
+        start = time.perf_counter()
+        p_good = bundle.predict_good(frame)
+        contributions, _ = bundle.contributions(frame)
+        for j, a in enumerate(ok):
+            judge(bundle, a.row, p_good[j], contributions[j], scorer.specs, scorer.good)
+        times["classifier, TreeSHAP contributions, reasons"] = time.perf_counter() - start
+        start = time.perf_counter()
+        rows = [scorer.csv_row(a) for a in assessed]
+        writer = csv.DictWriter(io.StringIO(), fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        times["scores CSV rows (with perceptual hashes), written"] = time.perf_counter() - start
+    return {stage: 1000 * seconds / n for stage, seconds in times.items()}
 
 
 if __name__ == "__main__":
