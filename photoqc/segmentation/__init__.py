@@ -94,6 +94,7 @@ def resolve_segmenter(config: SegmenterConfig) -> tuple[SegmenterConfig, str | N
     photoqc.weights.WeightsNotFoundError
         For a segmenter named explicitly whose weights cannot be found or downloaded.
     """
+    from photoqc.compat import MissingDependencyError
     from photoqc.weights import WeightsNotFoundError
 
     if config.resolved:
@@ -106,6 +107,9 @@ def resolve_segmenter(config: SegmenterConfig) -> tuple[SegmenterConfig, str | N
             resolved = _with_weights(config, name)
         except WeightsNotFoundError as exc:
             missing.append(f"{name} unavailable: {exc}")
+            continue
+        except MissingDependencyError as exc:  # a light install: no torch
+            missing.append(f"{name} unavailable: {exc.message} ({exc.hint})")
             continue
         warning = None
         if missing:

@@ -39,6 +39,8 @@ class SegmenterEntry:
         ``find_weights(settings, weights_dir, allow_download) -> Path`` if it needs weights).
     needs_weights : bool
         Whether it runs a network whose weights must be found first.
+    requires : str or None
+        An optional dependency its module imports (``torch``: ``photoqc[torch]``).
     """
 
     name: str
@@ -46,6 +48,7 @@ class SegmenterEntry:
     defaults: Mapping[str, object] = field(default_factory=dict)
     module: str = "photoqc.segmentation.base"
     needs_weights: bool = False
+    requires: str | None = None
 
     def settings(self, options: Mapping[str, object] | None = None) -> dict[str, object]:
         """This segmenter's settings: ``options`` where given (other keys ignored), else
@@ -57,7 +60,17 @@ class SegmenterEntry:
         }
 
     def implementation(self):
-        """The module that builds it (imported now)."""
+        """The module that builds it (imported now).
+
+        Raises
+        ------
+        photoqc.compat.MissingDependencyError
+            When what it requires is not installed (naming the extra to install).
+        """
+        if self.requires:
+            from photoqc.compat import require
+
+            require(self.requires, f"the {self.name} segmenter")
         return importlib.import_module(self.module)
 
 
@@ -70,6 +83,7 @@ MASKRCNN = SegmenterEntry(
     MappingProxyType({"variant": "v1", "analysis_size": 512, "min_score": 0.5}),
     "photoqc.segmentation.maskrcnn",
     needs_weights=True,
+    requires="torchvision",
 )
 GRABCUT = SegmenterEntry(
     "grabcut",
