@@ -3,6 +3,7 @@
 Usage::
 
     python benchmarks/bench_ray.py [--photos DIR] [--images 200] [--configs 2x0.5 1x1.0]
+    python benchmarks/bench_ray.py --nodes 2 [--images 200]
 
 Scores ``--images`` 500x500 photos (clive-dev's; else crops of scikit-image's photos) with
 the default model through ``score_to_csv`` (the runner, the engine, the output): once
@@ -11,12 +12,22 @@ configuration (actors, CPUs each asks for) and batch size, into a Parquet folder
 start (``ray.init``, about 4-7 s) is timed apart from the run; a run includes the actors'
 start (each loads the model and NIMA once). Prints photos per second, a ``ratio
 ray_over_local`` line for the first configuration, and the driver's peak memory.
+
+With ``--nodes N``: a cluster of N Ray nodes of 1 CPU each on 127.0.0.1
+(:class:`photoqc.engines.ray_nodes.LocalRayCluster`: a head and N - 1 nodes joining it,
+each with its own temp dir, token authentication on), and ``photoqc score FOLDER --engine
+ray --ray-address auto --ray-actors N --cpus-per-actor 1`` run against it as a user runs
+it, beside ``photoqc score FOLDER --workers 1`` on the same photos: both timed from
+outside, the rows compared (every input once, max |p_good difference|, which must be 0),
+and the run's own line on where its rows were made ("scored on 2 nodes by 2 actors").
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,14 +42,66 @@ from photoqc.models.bundle import default_model_dir
 from photoqc.pipelines.batch.score import score_to_csv
 
 
+def nodes_run(items, nodes: int, scratch: Path) -> None:
+    """The command on a local cluster of ``nodes`` nodes against the local engine."""
+    import pandas as pd
+
+    from photoqc.engines.ray_nodes import LocalRayCluster
+
+    folder = scratch / "photos"
+    folder.mkdir()
+    for item in items:
+        (folder / Path(item.image).name).symlink_to(Path(item.image).resolve())
+    command = [sys.executable, "-m", "photoqc.cli", "score", str(folder), "--offline"]
+
+    def timed(out: Path, *extra: str, env=None) -> tuple[float, str]:
+        start = time.perf_counter()
+        done = subprocess.run([*command, "--out", str(out), *extra], capture_output=True,
+                              text=True, env=env)  # fmt: skip
+        if done.returncode != 0:
+            raise SystemExit(f"photoqc score failed: {done.stderr[-2000:]}")
+        return time.perf_counter() - start, " ".join((done.stdout + done.stderr).split())
+
+    local_s, _ = timed(scratch / "local.csv", "--workers", "1")
+    print(f"{len(items)} photos; local engine, 1 process: {local_s:6.1f} s "
+          f"({len(items) / local_s:5.2f} photos/s)")  # fmt: skip
+    start = time.perf_counter()
+    with LocalRayCluster(nodes=nodes, cpus_per_node=1) as cluster:
+        print(f"{nodes} Ray nodes of 1 CPU started in {time.perf_counter() - start:.1f} s "
+              f"(head at {cluster.address}, token authentication on)")  # fmt: skip
+        ray_s, said = timed(
+            scratch / "parts", "--engine", "ray", "--ray-address", "auto",
+            "--ray-actors", str(nodes), "--cpus-per-actor", "1", env=cluster.driver_env(),
+        )  # fmt: skip
+    where = said[said.find("scored on") :].split(")")[0] + ")" if "scored on" in said else "?"
+    print(f"ray engine on {nodes} nodes: {ray_s:6.1f} s ({len(items) / ray_s:5.2f} photos/s)"
+          f"; {where}")  # fmt: skip
+    local = pd.read_csv(scratch / "local.csv")
+    parts = pd.read_parquet(scratch / "parts")
+    merged = local.merge(parts, on="image", suffixes=("_local", "_ray"))
+    delta = float((merged["p_good_local"] - merged["p_good_ray"]).abs().max())
+    once = len(parts) == len(items) and parts["image"].is_unique and len(merged) == len(items)
+    print(f"rows: {len(parts)} for {len(items)} inputs, every input once: {once}; "
+          f"max |p_good ray - local| {delta:.1e}")  # fmt: skip
+    print(
+        f"ratio ray_{nodes}_nodes_over_local {local_s / ray_s:.2f} (whole commands, this machine)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS)
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--configs", nargs="+", default=["2x0.5", "1x1.0"])
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[16])
+    parser.add_argument("--nodes", type=int, default=0, help="a cluster of N local Ray nodes")
     args = parser.parse_args()
     import os
+
+    if args.nodes:
+        with tempfile.TemporaryDirectory(prefix="photoqc-bench-") as tmp:
+            nodes_run(photos(args.photos, args.images, Path(tmp)), args.nodes, Path(tmp))
+        return
 
     import ray
 

@@ -64,12 +64,13 @@ def score(items, scorer, out: Path, engine, **options):
         advance = progress.counter(f"scoring ({scorer.config.segmenter.kind})", len(items))
         summary = score_to_csv(items, scorer, out, engine=engine, on_rows=advance, **options)
     terminal.score_summary(summary, out, time.perf_counter() - started)
-    said_workers(engine)
+    said_where(engine)
     return summary
 
 
-def said_workers(engine) -> None:
-    """Say how many worker processes a run chose for itself, when it chose more than one."""
-    chosen = getattr(engine, "chosen", None)
-    if chosen and getattr(engine, "workers", 1) > 1:
-        say(f"note: {chosen}", "cyan")
+def said_where(engine) -> None:
+    """Say where the run's rows were made, when there is something to say: the worker
+    processes a local run chose for itself, the nodes and actors of a Ray run."""
+    where = engine.where() if hasattr(engine, "where") else None
+    if where:
+        say(f"note: {where}", "cyan")

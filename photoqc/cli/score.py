@@ -95,7 +95,7 @@ def features(
         advance = progress.counter(f"features ({config.segmenter.kind})", len(items))
         summary = write_features(items, config, out, engine=engine, on_rows=advance)
     terminal.run_summary(summary, out, time.perf_counter() - started)
-    common.said_workers(engine)
+    common.said_where(engine)
     if fail_on_error and summary.errors:
         raise typer.Exit(EXIT_ROWS_FAILED)
 

@@ -72,6 +72,10 @@ class LocalEngine:
         self.workers = 1 if workers is None else workers
         self.chosen: str | None = None
 
+    def where(self) -> str | None:
+        """How many worker processes a run chose for itself, when it chose more than one."""
+        return self.chosen if self.chosen and self.workers > 1 else None
+
     def batch_size(self, n_items: int, preferred: int) -> int:
         """With several workers, smaller batches keep every worker busy to the end."""
         if self.auto:

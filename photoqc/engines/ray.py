@@ -88,6 +88,12 @@ class RayEngine:
         self.gpus_per_actor = gpus_per_actor
         self.batch_rows = batch_rows
         self.num_cpus = num_cpus
+        self.placement: Placement | None = None
+        """After a run: which nodes and actors made its rows."""
+
+    def where(self) -> str | None:
+        """What the last run's placement was, in words (None before any run)."""
+        return str(self.placement) if self.placement and self.placement.rows_per_node else None
 
     def batch_size(self, n_items: int, preferred: int) -> int:
         return self.batch_rows or preferred
@@ -148,13 +154,16 @@ class RayEngine:
         rows = ray.data.from_arrow_refs(blocks).map_batches(
             _Actor,
             fn_constructor_args=(job.factory, job.args, threads),
-            compute=ActorPoolStrategy(min_size=1, max_size=size),
+            # Actors asked for by number all start (on a cluster, spread over its nodes).
+            compute=ActorPoolStrategy(min_size=self.actors or 1, max_size=size),
             num_cpus=self.cpus_per_actor,
             num_gpus=gpus,
             batch_size=self.batch_rows or job.batch_size,
             batch_format="pyarrow",
         )
+        self.placement = Placement()
         for table in rows.iter_batches(batch_format="pyarrow", batch_size=None):
+            self.placement.add(table.column("node").to_pylist(), table.column("actor").to_pylist())
             positions = table.column("position").to_pylist()
             images = table.column("image").to_pylist()
             sources = table.column("source").to_pylist()
@@ -162,6 +171,29 @@ class RayEngine:
                 (p, InputItem(i, s)) for p, i, s in zip(positions, images, sources, strict=True)
             ]
             yield batch, [json.loads(r) for r in table.column("row").to_pylist()]
+
+
+class Placement:
+    """Where a run's rows were made: rows per Ray node, and the actors that made them."""
+
+    def __init__(self):
+        self.rows_per_node: dict[str, int] = {}
+        self.actors: set[str] = set()
+
+    def add(self, nodes: list[str], actors: list[str]) -> None:
+        for node in nodes:
+            self.rows_per_node[node] = self.rows_per_node.get(node, 0) + 1
+        self.actors.update(actors)
+
+    def __str__(self) -> str:
+        nodes, actors = len(self.rows_per_node), len(self.actors)
+        per_node = ", ".join(
+            f"node {node[:8]}: {rows} rows" for node, rows in sorted(self.rows_per_node.items())
+        )
+        return (
+            f"scored on {nodes} node{'s' if nodes != 1 else ''} by {actors} "
+            f"actor{'s' if actors != 1 else ''} ({per_node})"
+        )
 
 
 def _block(pairs: list[tuple[int, InputItem]], pa):
@@ -207,7 +239,12 @@ class _Actor:
             )
         ]
         rows = self.processor.rows(items)
-        return block.append_column("row", pa.array([json.dumps(row) for row in rows], pa.string()))
+        import ray
+
+        here = ray.get_runtime_context()
+        out = block.append_column("row", pa.array([json.dumps(row) for row in rows], pa.string()))
+        out = out.append_column("node", pa.array([here.get_node_id()] * len(rows), pa.string()))
+        return out.append_column("actor", pa.array([here.get_actor_id()] * len(rows), pa.string()))
 
 
 def _check_listening(address: str, timeout_s: float = 5.0) -> None:

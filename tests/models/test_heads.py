@@ -167,3 +167,20 @@ def test_learned_defects_are_said_in_words():
     from photoqc.models.explain import describe
 
     assert describe(spec, 0.6, 0.01, "high") == "visible noise (learned): strong"
+
+
+def test_a_photo_s_head_outputs_do_not_depend_on_the_photos_beside_it():
+    """A matrix product of 16 rows and one of 1 round differently (BLAS blocking): the
+    heads work row by row, so a batch, a single photo and a Ray actor's block agree."""
+    from photoqc.models.bundle import default_model_dir, load_bundle
+
+    heads = load_bundle(default_model_dir()).heads
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(16, heads.width)) * heads.impression.scale + heads.impression.mean
+    X = X.astype(np.float32)
+    for head in (heads.impression, heads.defect):
+        together = head.predict(X)
+        alone = np.concatenate([head.predict(X[i : i + 1]) for i in range(16)])
+        in_pairs = np.concatenate([head.predict(X[i : i + 2]) for i in range(0, 16, 2)])
+        np.testing.assert_array_equal(alone, together)
+        np.testing.assert_array_equal(in_pairs, together)
