@@ -20,6 +20,10 @@ ray --ray-address auto --ray-actors N --cpus-per-actor 1`` run against it as a u
 it, beside ``photoqc score FOLDER --workers 1`` on the same photos: both timed from
 outside, the rows compared (every input once, max |p_good difference|, which must be 0),
 and the run's own line on where its rows were made ("scored on 2 nodes by 2 actors").
+
+With ``--manifest-rows N``: ``photoqc score MANIFEST --engine ray`` on a local Ray, the
+manifest N paths that do not exist (each an error row): rows per second and the driver's
+peak RSS (the driver alone, sampled; Ray's own processes are not counted).
 """
 
 from __future__ import annotations
@@ -88,6 +92,38 @@ def nodes_run(items, nodes: int, scratch: Path) -> None:
     )
 
 
+def manifest_run(rows: int, scratch: Path) -> None:
+    """``photoqc score MANIFEST --engine ray`` on ``rows`` paths that do not exist (each an
+    error row): rows per second and the driver's peak RSS, sampled every 0.2 s."""
+    import psutil
+
+    manifest = scratch / "manifest.csv"
+    with open(manifest, "w") as f:
+        f.write("image\n")
+        f.writelines(f"missing/{i:09d}.jpg\n" for i in range(rows))
+    out = scratch / "parts"
+    command = [sys.executable, "-m", "photoqc.cli", "score", str(manifest), "--engine", "ray",
+               "--out", str(out), "--offline"]  # fmt: skip
+    start = time.perf_counter()
+    driver = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    while driver.poll() is None:
+        try:
+            peak = max(peak, driver.memory_info().rss)
+        except psutil.Error:
+            break
+        time.sleep(0.2)
+    seconds = time.perf_counter() - start
+    if driver.returncode != 0:
+        raise SystemExit(f"photoqc score failed: {driver.stderr.read()[-2000:]!r}")
+    import pyarrow.parquet as pq
+
+    written = pq.ParquetDataset(out).read(columns=["image"]).num_rows
+    print(f"manifest of {rows:,} rows (paths that do not exist): {written:,} rows written in "
+          f"{seconds:.0f} s ({rows / seconds:.0f} rows/s); driver peak RSS "
+          f"{peak / 2**20:.0f} MiB")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS)
@@ -95,8 +131,16 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", default=["2x0.5", "1x1.0"])
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[16])
     parser.add_argument("--nodes", type=int, default=0, help="a cluster of N local Ray nodes")
+    parser.add_argument(
+        "--manifest-rows", type=int, default=0, help="a manifest of N missing paths instead"
+    )
     args = parser.parse_args()
     import os
+
+    if args.manifest_rows:
+        with tempfile.TemporaryDirectory(prefix="photoqc-bench-") as tmp:
+            manifest_run(args.manifest_rows, Path(tmp))
+        return
 
     if args.nodes:
         with tempfile.TemporaryDirectory(prefix="photoqc-bench-") as tmp:

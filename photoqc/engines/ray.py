@@ -1,8 +1,9 @@
 """The ``ray`` engine: batches run on a Ray cluster, through Ray Data.
 
 The driver (this process) hands over only names and paths: the batches it is given are
-put into Ray's object store, a block each (:func:`ray.data.from_arrow_refs`), so the
-manifest lives in the cluster, not in the driver, and the pixels are read by the workers.
+put into Ray's object store, a block each (:func:`ray.data.from_arrow_refs`), a wave of
+:data:`WAVE_BATCHES` at a time, so the driver never holds more than a wave of a manifest,
+and the pixels are read by the workers.
 One Ray Data stage runs the job's processor in a pool of actors
 (``map_batches`` with a callable class and ``compute=ActorPoolStrategy``): each actor
 builds the processor once (the model and its networks load once per actor, never per
@@ -24,6 +25,7 @@ to what it asked for, at least one thread.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -41,6 +43,12 @@ DEFAULT_CPUS_PER_ACTOR = 0.5
 
 OBJECT_STORE_MB = 256
 """Object store of a local Ray (it holds names, paths and rows, never pixels)."""
+
+WAVE_BATCHES = 2048
+"""Batches handed to Ray as one dataset (32,768 inputs at the default batch size): the
+driver holds one wave's inputs and their object references at a time, so a manifest of
+millions of rows streams through it. Each wave starts its actors again (each loads the
+model, seconds against the wave's minutes of scoring)."""
 
 
 class RayEngineError(PhotoqcError):
@@ -137,6 +145,14 @@ class RayEngine:
         return max(1, math.floor(cpus / self.cpus_per_actor) - 1)
 
     def _run(self, ray, batches: Iterable[Batch], job: Job) -> Iterator[tuple[Batch, list[Row]]]:
+        """The run in waves of :data:`WAVE_BATCHES` batches: the driver holds one wave's
+        inputs at a time, whatever the input's length."""
+        self.placement = Placement()
+        batches = iter(batches)
+        while wave := list(itertools.islice(batches, WAVE_BATCHES)):
+            yield from self._run_wave(ray, wave, job)
+
+    def _run_wave(self, ray, batches: list[Batch], job: Job) -> Iterator[tuple[Batch, list[Row]]]:
         import pyarrow as pa
         from ray.data import ActorPoolStrategy, DataContext
 
@@ -161,7 +177,6 @@ class RayEngine:
             batch_size=self.batch_rows or job.batch_size,
             batch_format="pyarrow",
         )
-        self.placement = Placement()
         for table in rows.iter_batches(batch_format="pyarrow", batch_size=None):
             self.placement.add(table.column("node").to_pylist(), table.column("actor").to_pylist())
             positions = table.column("position").to_pylist()
