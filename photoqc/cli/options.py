@@ -74,8 +74,8 @@ Workers = Annotated[
         min=1,
         show_default="auto",
         help="Processes in parallel; each loads its models once. Default: one per 100 photos "
-        "to score, up to the machine's cores (a second process pays for its start-up from "
-        "about 200 photos).",
+        "to score, up to the machine's cores and 1.5 GiB of free memory each (a second "
+        "process pays for its start-up from about 200 photos).",
     ),
 ]
 Engine = Annotated[

@@ -45,11 +45,27 @@ with 2; 400 photos 18.7 s and 17.6 s (2026-12-04; one process is held back by th
 the segmentation's graph cut, which two processes are not)."""
 
 
-def auto_workers(n_items: int, cores: int | None = None) -> int:
+WORKER_MEMORY_BYTES = 3 << 29
+"""Memory one worker process may take (1.5 GiB: a score run of 100 photos peaked at
+1.4 GB): auto never starts more than the free memory holds."""
+
+
+def available_memory() -> int | None:
+    """Bytes of physical memory free now (Linux), or None where unknown."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def auto_workers(n_items: int, cores: int | None = None, memory: int | None = None) -> int:
     """Worker processes for a run of ``n_items``: ``n_items //``
-    :data:`PHOTOS_PER_AUTO_WORKER`, between 1 and the machine's cores."""
+    :data:`PHOTOS_PER_AUTO_WORKER`, between 1 and the machine's cores, and no more than
+    ``memory`` bytes (default: what is free now) hold at :data:`WORKER_MEMORY_BYTES` each."""
     cores = cores or os.cpu_count() or 1
-    return max(1, min(cores, n_items // PHOTOS_PER_AUTO_WORKER))
+    memory = available_memory() if memory is None else memory
+    fit = cores if memory is None else max(1, memory // WORKER_MEMORY_BYTES)
+    return max(1, min(cores, fit, n_items // PHOTOS_PER_AUTO_WORKER))
 
 
 class LocalEngine:
@@ -84,7 +100,7 @@ class LocalEngine:
             self.chosen = (
                 f"{self.workers} worker process{'es' if self.workers > 1 else ''} for "
                 f"{n_items} photos on {cores} cores (one per {PHOTOS_PER_AUTO_WORKER} photos, "
-                "up to a core each; --workers N to choose)"
+                "up to a core and 1.5 GiB of free memory each; --workers N to choose)"
             )
             logger.info("local engine: %s", self.chosen)
         if self.workers <= 1:

@@ -59,9 +59,13 @@ def test_workers_that_cannot_start_are_reported_not_turned_into_error_rows(monke
 def test_without_a_worker_count_the_run_s_size_chooses_it(monkeypatch):
     from photoqc.engines import local
 
-    assert [local.auto_workers(n, cores=2) for n in (1, 199, 200, 5000)] == [1, 1, 2, 2]
-    assert [local.auto_workers(n, cores=16) for n in (150, 800, 10_000)] == [1, 8, 16]
+    plenty = 64 << 30
+    assert [local.auto_workers(n, 2, plenty) for n in (1, 199, 200, 5000)] == [1, 1, 2, 2]
+    assert [local.auto_workers(n, 16, plenty) for n in (150, 800, 10_000)] == [1, 8, 16]
+    assert local.auto_workers(10_000, 16, 4 << 30) == 2  # 4 GiB free hold two workers
+    assert local.auto_workers(10_000, 16, 0) == 1
     monkeypatch.setattr(local.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(local, "available_memory", lambda: plenty)
     engine = local.LocalEngine(None)
     assert engine.batch_size(400, 16) == 16  # min(16, 400 // (2 * 2 workers))
     assert engine.workers == 2 and "2 worker processes for 400 photos on 2 cores" in engine.chosen
