@@ -109,6 +109,62 @@ URL_SCHEMES = ("http://", "https://")
 
 URLS_REFUSED = "URLs are not supported: download the files first"
 
+FILE_URI = "file://"
+REMOTE_URI_SCHEMES = ("s3://", "gs://", "gcs://", "hdfs://", "abfs://")
+"""Object-store and cluster file systems read through pyarrow's file systems
+(``pyarrow.fs.FileSystem.from_uri``; credentials from the environment, as pyarrow reads
+them). ``file://`` URIs are local paths, read as paths."""
+
+MAX_REMOTE_BYTES = 256 << 20
+"""Largest object read from a remote file system (the whole object is read into memory
+before its header is checked)."""
+
+
+def is_uri(name: str) -> bool:
+    """Whether ``name`` is a ``file://`` URI or one of :data:`REMOTE_URI_SCHEMES`."""
+    return name.lower().startswith((FILE_URI, *REMOTE_URI_SCHEMES))
+
+
+def uri_path(uri: str) -> str:
+    """The local path of a ``file://`` URI (``file:///a/b%20c.jpg`` -> ``/a/b c.jpg``)."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(uri)
+    if parts.netloc not in ("", "localhost"):
+        raise ImageLoadError(uri, f"a file URI on another host ({parts.netloc}) cannot be read")
+    return unquote(parts.path)
+
+
+def _filesystem(uri: str):
+    """pyarrow's file system of ``uri`` and the path in it."""
+    import pyarrow.fs as pafs
+
+    return pafs.FileSystem.from_uri(uri)
+
+
+def _read_remote(uri: str) -> bytes:
+    """The bytes of an object at ``uri`` through pyarrow's file systems."""
+    import pyarrow.fs as pafs
+
+    try:
+        filesystem, path = _filesystem(uri)
+        info = filesystem.get_file_info(path)
+        if info.type == pafs.FileType.NotFound:
+            raise ImageLoadError(uri, "file not found")
+        if info.type != pafs.FileType.File:
+            raise ImageLoadError(uri, "not a file")
+        if info.size is not None and info.size > MAX_REMOTE_BYTES:
+            raise ImageLoadError(
+                uri, f"file too large ({info.size:,} bytes; at most {MAX_REMOTE_BYTES:,})"
+            )
+        with filesystem.open_input_stream(path) as stream:
+            return stream.read()
+    except ImageLoadError:
+        raise
+    except Exception as exc:  # pyarrow's errors for a missing driver, credentials, network
+        raise ImageLoadError(uri, f"cannot read ({str(exc).splitlines()[0][:200]})") from None
+
+
 MAX_PATH_BYTES = 4096
 """Longest path a file can have (Linux's PATH_MAX): a longer one is refused unread."""
 
@@ -250,9 +306,11 @@ def load_image(
 
     Parameters
     ----------
-    source : path, bytes or binary file object
-        A file path, the encoded image as bytes, or an open binary file positioned
-        anywhere (read from its start, left open; e.g. an upload spooled to disk).
+    source : path, URI, bytes or binary file object
+        A file path or ``file://`` URI, an object-store URI (``s3://``, ``gs://``, ...:
+        :data:`REMOTE_URI_SCHEMES`, read through pyarrow's file systems), the encoded
+        image as bytes, or an open binary file positioned anywhere (read from its start,
+        left open; e.g. an upload spooled to disk).
     max_pixels : int, optional
         Refuse images with more than this many pixels (width x height), checked from the
         header before decoding. Default 64 million.
@@ -278,10 +336,16 @@ def load_image(
         source.seek(0)
         stream = source  # type: ignore[assignment]
         opened_here = False
+    elif isinstance(source, str) and source.lower().startswith(REMOTE_URI_SCHEMES):
+        data = _read_remote(source)
+        name, file_size, opened_here = source, len(data), False
+        stream = io.BytesIO(data)
     else:
         text = os.fsdecode(source)
         if text.lower().startswith(URL_SCHEMES):
             raise ImageLoadError(text, URLS_REFUSED)
+        if text.lower().startswith(FILE_URI):
+            source = text = uri_path(text)
         if "\x00" in text:
             raise ImageLoadError(text, "the path holds a NUL byte, which no file name can")
         if len(os.fsencode(text)) > MAX_PATH_BYTES:

@@ -296,3 +296,22 @@ def test_one_photo_is_an_input_of_features_and_score(tmp_path, mixed_folder):
     result = _run("features", str(notes), "--out", str(tmp_path / "n.csv"))
     (bad,) = pd.read_csv(tmp_path / "n.csv").to_dict("records")
     assert result.exit_code == 0 and bad["status"] == "error" and bad["error"]
+
+
+def test_a_manifest_of_file_uris_reads_the_files_they_name(tmp_path, mixed_folder):
+    from urllib.parse import quote
+
+    photo = mixed_folder / "astronaut.jpg"
+    spaced = tmp_path / "with space.jpg"
+    spaced.write_bytes(photo.read_bytes())
+    manifest = tmp_path / "elsewhere" / "m.csv"
+    manifest.parent.mkdir()
+    uris = [f"file://{quote(str(p))}" for p in (photo, spaced, tmp_path / "gone.jpg")]
+    pd.DataFrame({"image": uris}).to_csv(manifest, index=False)
+    out = tmp_path / "f.csv"
+    result = _run("features", str(manifest), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv(out).set_index("image")
+    assert rows.loc[uris[0], "status"] == "ok" and rows.loc[uris[1], "status"] == "ok"
+    assert rows.loc[uris[0], "brightness"] == pytest.approx(rows.loc[uris[1], "brightness"])
+    assert rows.loc[uris[2], "status"] == "error" and "file not found" in rows.loc[uris[2], "error"]

@@ -24,7 +24,7 @@ import pandas as pd
 
 from photoqc.assess.items import InputItem
 from photoqc.errors import PhotoqcError
-from photoqc.images import IMAGE_EXTENSIONS, MAX_PATH_BYTES, URL_SCHEMES, URLS_REFUSED
+from photoqc.images import IMAGE_EXTENSIONS, MAX_PATH_BYTES, URL_SCHEMES, URLS_REFUSED, is_uri
 
 IMAGE_COLUMN = "image"
 
@@ -304,11 +304,12 @@ def _texts(values: list) -> list[str]:
 
 def _csv_source(base: str, name: str) -> str:
     """Where a CSV's ``image`` value points: relative to the CSV's folder (an absolute name,
-    or a URL, which its row refuses, stays as it is). The value itself is kept exactly as
+    a URI such as ``file:///photos/a.jpg`` or ``s3://bucket/a.jpg``, or a URL, which its row
+    refuses, stays as it is). The value itself is kept exactly as
     written for the output's ``image`` column; a name padded with spaces reads the file
     of the name without them when only that one exists."""
-    if is_url(name) or "\x00" in name or len(name) > MAX_PATH_BYTES:
-        return name
+    if is_url(name) or is_uri(name) or "\x00" in name or len(name) > MAX_PATH_BYTES:
+        return name  # a URI names its file wherever the manifest is
     path = os.path.join(base, name)
     if name != name.strip() and not os.path.lexists(path):
         return os.path.join(base, name.strip())
