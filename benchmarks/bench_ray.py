@@ -23,7 +23,9 @@ and the run's own line on where its rows were made ("scored on 2 nodes by 2 acto
 
 With ``--manifest-rows N``: ``photoqc score MANIFEST --engine ray`` on a local Ray, the
 manifest N paths that do not exist (each an error row): rows per second and the driver's
-peak RSS (the driver alone, sampled; Ray's own processes are not counted).
+peak RSS (the driver alone, sampled; Ray's own processes are not counted). With
+``--writer-rows N``: the driver's one writer alone, N real scores rows written as Parquet
+parts, rows per second (what a cluster's actors together must not outrun).
 """
 
 from __future__ import annotations
@@ -124,6 +126,27 @@ def manifest_run(rows: int, scratch: Path) -> None:
           f"{peak / 2**20:.0f} MiB")  # fmt: skip
 
 
+def writer_run(rows: int, scratch: Path) -> None:
+    """The driver's one writer alone: ``rows`` scores rows (copies of a real one, each its
+    own image name) written as Parquet parts, rows per second."""
+    from photoqc.pipelines.batch.outputs import PART_ROWS, ResumableParquetFolder
+
+    items = photos(DEFAULT_PHOTOS, 1, scratch)
+    scorer, _ = Scorer.from_model(default_model_dir(), RecipeOptions(offline=True))
+    with scorer:
+        (row,) = scorer.rows(items)
+    columns = list(row)
+    text = [c for c, v in row.items() if isinstance(v, str)]
+    writer = ResumableParquetFolder(scratch / "parts", columns, text_columns=text)
+    start = time.perf_counter()
+    for first in range(0, rows, 16):
+        writer.write([{**row, "image": f"p{i:09d}.jpg"} for i in range(first, first + 16)])
+    writer.close()
+    seconds = time.perf_counter() - start
+    print(f"the driver's writer alone: {rows:,} rows of {len(columns)} columns as parts of "
+          f"{PART_ROWS:,} in {seconds:.1f} s: {rows / seconds:,.0f} rows/s")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS)
@@ -134,9 +157,16 @@ def main() -> None:
     parser.add_argument(
         "--manifest-rows", type=int, default=0, help="a manifest of N missing paths instead"
     )
+    parser.add_argument(
+        "--writer-rows", type=int, default=0, help="time the driver's Parquet writer alone"
+    )
     args = parser.parse_args()
     import os
 
+    if args.writer_rows:
+        with tempfile.TemporaryDirectory(prefix="photoqc-bench-") as tmp:
+            writer_run(args.writer_rows, Path(tmp))
+        return
     if args.manifest_rows:
         with tempfile.TemporaryDirectory(prefix="photoqc-bench-") as tmp:
             manifest_run(args.manifest_rows, Path(tmp))

@@ -381,6 +381,7 @@ class ResumableParquetFolder:
         self._guard(lambda: self._open(overwrite))
         self.kept = sum(self.done.values())
         """Rows in the folder's parts on disk (counted as each part lands)."""
+        self._next_part = len(self._parts())  # counted once: a backlog writes thousands
 
     def _parts(self) -> list[Path]:
         return sorted(self.path.glob("part-*.parquet"))
@@ -437,7 +438,7 @@ class ResumableParquetFolder:
             c: [_parquet_cell(row.get(c), self.schema.field(c).type) for row in self.pending]
             for c in self.columns
         }
-        name = f"part-{len(self._parts()):06d}-{uuid.uuid4().hex[:8]}.parquet"
+        name = f"part-{self._next_part:06d}-{uuid.uuid4().hex[:8]}.parquet"
         temporary = self.path / f".{name}.tmp"
 
         def write() -> None:
@@ -451,6 +452,7 @@ class ResumableParquetFolder:
                 temporary.unlink(missing_ok=True)
             self.kept += len(self.pending)
             self.pending = []
+            self._next_part += 1
 
     def close(self) -> None:
         self.flush()
