@@ -106,18 +106,29 @@ def manifest_run(rows: int, scratch: Path) -> None:
     out = scratch / "parts"
     command = [sys.executable, "-m", "photoqc.cli", "score", str(manifest), "--engine", "ray",
                "--out", str(out), "--offline"]  # fmt: skip
+    timer = Path("/usr/bin/time")
+    timed = [str(timer), "-v", *command] if timer.exists() else command
     start = time.perf_counter()
-    driver = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    outer = psutil.Popen(timed, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     peak = 0
-    while driver.poll() is None:
-        try:
+    while outer.poll() is None:
+        try:  # the photoqc process itself: /usr/bin/time's child, or the process we started
+            driver = outer.children()[0] if timer.exists() else outer
             peak = max(peak, driver.memory_info().rss)
-        except psutil.Error:
-            break
+        except (psutil.Error, IndexError):
+            pass
         time.sleep(0.2)
     seconds = time.perf_counter() - start
-    if driver.returncode != 0:
-        raise SystemExit(f"photoqc score failed: {driver.stderr.read()[-2000:]!r}")
+    stderr = outer.stderr.read()
+    if outer.returncode != 0:
+        raise SystemExit(f"photoqc score failed: {stderr[-2000:]!r}")
+    reported = [line for line in stderr.splitlines() if "Maximum resident set size" in line]
+    if reported:
+        kib = int(reported[-1].split(":")[-1])
+        print(
+            f"/usr/bin/time -v: maximum resident set size {kib / 1024:.0f} MiB (the largest "
+            "of the driver and the processes it waited for: Ray's, started by the driver)"
+        )
     import pyarrow.parquet as pq
 
     written = pq.ParquetDataset(out).read(columns=["image"]).num_rows
