@@ -141,11 +141,16 @@ class LocalRayCluster:
                 )
             time.sleep(1.0)
 
-    def processes(self) -> list:
-        """This cluster's processes (those naming its root folder) and their children."""
+    def node_processes(self, k: int) -> list:
+        """Node ``k``'s processes (0: the head) and their children."""
+        return self.processes(self.root / ("head" if k == 0 else f"node{k}"))
+
+    def processes(self, folder: Path | None = None) -> list:
+        """This cluster's processes (those naming its root folder, or ``folder`` under it)
+        and their children."""
         import psutil
 
-        root, found = str(self.root), {}
+        root, found = str(folder or self.root), {}
         for process in psutil.process_iter(["cmdline"]):
             try:
                 if root in " ".join(process.info["cmdline"] or ()):

@@ -69,3 +69,51 @@ def test_two_nodes_score_as_the_local_engine_and_say_where(folder, tmp_path):
     assert (merged["verdict_local"] == merged["verdict_ray"]).all()
     # A driver with the wrong token is refused, in words, not a traceback.
     assert refused.returncode != 0 and "Traceback" not in refused.stderr[-3000:]
+
+
+def test_a_rerun_after_a_node_is_killed_keeps_what_was_written_and_scores_the_rest(
+    folder, tmp_path
+):
+    import os
+    import signal
+    import time
+
+    from photoqc.engines.ray_nodes import LocalRayCluster
+
+    out = tmp_path / "parts"
+    with LocalRayCluster(nodes=2, cpus_per_node=1) as cluster:
+        command = [
+            sys.executable, "-m", "photoqc.cli", "score", str(folder), "--out", str(out),
+            "--offline", "--engine", "ray", "--ray-address", "auto", "--cpus-per-actor", "1",
+            "--batch-size", "1", "--part-rows", "2",
+        ]  # fmt: skip
+        run = subprocess.Popen(
+            [*command, "--ray-actors", "2"], env=cluster.driver_env(), start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 180
+        while not list(out.glob("part-*.parquet")) and time.monotonic() < deadline:
+            assert run.poll() is None, "the run ended before any part was written"
+            time.sleep(0.1)
+        assert list(out.glob("part-*.parquet")), "no part written in 180 s"
+        for process in cluster.node_processes(1):  # the second node dies, kill -9
+            try:
+                process.kill()
+            except Exception:
+                pass
+        try:  # its actor cannot come back on the one CPU left: the run waits or fails
+            run.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(run.pid, signal.SIGKILL)  # the operator gives up on it
+            run.wait()
+        kept = len(pd.read_parquet(out)) if list(out.glob("part-*.parquet")) else 0
+        assert 0 < kept < PHOTOS
+        again = subprocess.run(
+            [*command, "--ray-actors", "1"], env=cluster.driver_env(), capture_output=True,
+            text=True, timeout=600,
+        )  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    said = " ".join((again.stdout + again.stderr).split())
+    assert f"{PHOTOS - kept} scored now" in said and f"{kept} already there" in said, said
+    rows = pd.read_parquet(out)
+    assert len(rows) == PHOTOS and rows["image"].is_unique
