@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from bench_views import dev_and_lockbox
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
@@ -45,7 +46,6 @@ from photoqc.models.nima.spec import distribution_mean_std
 from photoqc.models.nima.weights import load_nima_state
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-LOCKBOX = Path(__file__).resolve().parent / "results" / "lockbox.txt"
 PASS = 8
 OUTPUTS = ["embedding", "probs", "stats"]
 
@@ -98,8 +98,7 @@ def main() -> int:
         print(f"{args.data}: no labels.csv (clive-dev is needed)")
         return 1
     labels = pd.read_csv(args.data / "labels.csv")
-    in_lockbox = labels.image.isin(set(LOCKBOX.read_text().split())).to_numpy()
-    dev, lockbox = np.flatnonzero(~in_lockbox), np.flatnonzero(in_lockbox)
+    dev, lockbox = dev_and_lockbox(labels.image)
     pixels = [load_image(args.data / name).pixels for name in labels.image]
     stats = {"float": [], "int8": []}
     scores = {"float": [], "int8": []}

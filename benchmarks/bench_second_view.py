@@ -27,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+from bench_views import dev_and_lockbox
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
@@ -36,7 +37,6 @@ from photoqc.models.heads import GramRidge
 from photoqc.models.nima import NimaPredictor, packaged_nima_files
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-LOCKBOX = Path(__file__).resolve().parent / "results" / "lockbox.txt"
 SHORT_SIDE = 384
 
 
@@ -109,8 +109,7 @@ def main() -> int:
     )
     y = labels.mos.to_numpy() / 100
     good = (labels.mos >= 50).to_numpy()
-    in_lockbox = labels.image.isin(set(LOCKBOX.read_text().split())).to_numpy()
-    dev, lockbox = np.flatnonzero(~in_lockbox), np.flatnonzero(in_lockbox)
+    dev, lockbox = dev_and_lockbox(labels.image)
     variants = {
         "thumbnail 224 (shipped)": saved["thumb"],
         f"short side {SHORT_SIDE} alone": saved["large"],

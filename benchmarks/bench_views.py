@@ -35,6 +35,15 @@ from photoqc.models.readout import EmbeddingReadout
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 LOCKBOX = Path(__file__).resolve().parent / "results" / "lockbox.txt"
+
+
+def dev_and_lockbox(images: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of the dev photos and of the lockbox's (``results/lockbox.txt``) among
+    ``images``, clive-dev's ``labels.csv`` names."""
+    in_lockbox = images.isin(set(LOCKBOX.read_text().split())).to_numpy()
+    return np.flatnonzero(~in_lockbox), np.flatnonzero(in_lockbox)
+
+
 CROP = 224
 GRID = 3
 CORNERS, CENTRE = [0, 2, 6, 8], 4
@@ -81,8 +90,7 @@ def main() -> int:
     whole, crops = embeddings(args.data, labels.image, args.cache)
     mos = labels.mos.to_numpy() / 100
     good = (labels.mos >= 50).to_numpy()
-    in_lockbox = labels.image.isin(set(LOCKBOX.read_text().split())).to_numpy()
-    dev, lockbox = np.flatnonzero(~in_lockbox), np.flatnonzero(in_lockbox)
+    dev, lockbox = dev_and_lockbox(labels.image)
     variants = {
         "whole frame (today)": whole,
         "whole + centre crop": np.hstack([whole, crops[:, CENTRE]]),

@@ -30,6 +30,7 @@ import json
 import logging
 import math
 import os
+from collections import Counter
 from collections.abc import Iterable, Iterator
 
 from photoqc.assess.items import InputItem
@@ -192,12 +193,11 @@ class Placement:
     """Where a run's rows were made: rows per Ray node, and the actors that made them."""
 
     def __init__(self):
-        self.rows_per_node: dict[str, int] = {}
+        self.rows_per_node: Counter[str] = Counter()
         self.actors: set[str] = set()
 
     def add(self, nodes: list[str], actors: list[str]) -> None:
-        for node in nodes:
-            self.rows_per_node[node] = self.rows_per_node.get(node, 0) + 1
+        self.rows_per_node.update(nodes)
         self.actors.update(actors)
 
     def __str__(self) -> str:

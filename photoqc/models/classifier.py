@@ -48,18 +48,10 @@ class GoodBadClassifier(ClassifierMixin, BaseEstimator, BoostedModel):
 
     Attributes
     ----------
-    booster_ : lightgbm.Booster
-    best_iteration_ : int
-        Rounds used when predicting.
-    feature_names_in_ : list of str
-        The columns the model reads, in its order.
-    penalty_ : DefectPenalty or None
-        Hinge penalties on defect features, fitted after the trees (by training).
-    base_ : BaseMargin or None
-        Where the log-odds start before the trees (the network heads' features), set by
-        training before :meth:`fit`, whose trees are boosted from it.
-    classes_ : ndarray
-        ``[0, 1]``: bad, good.
+    Those of :class:`photoqc.models.boosted.BoostedModel` (``booster_``,
+    ``best_iteration_``, ``feature_names_in_``, ``classes_``), set by :meth:`fit`; of them,
+    ``base_`` is set by training before :meth:`fit`, whose trees are boosted from it, and
+    ``penalty_`` is fitted after the trees (by training).
     """
 
     def __init__(

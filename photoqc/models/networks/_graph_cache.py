@@ -35,15 +35,6 @@ def graph_key(parts: Iterable[bytes]) -> str:
     return digest.hexdigest()
 
 
-def file_digest(path: str | os.PathLike[str]) -> bytes:
-    """SHA-256 of a file's bytes (streamed)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.digest()
-
-
 def cached_graph(
     name: str,
     key: str,
