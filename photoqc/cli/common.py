@@ -71,6 +71,6 @@ def score(items, scorer, out: Path, engine, **options):
 def said_where(engine) -> None:
     """Say where the run's rows were made, when there is something to say: the worker
     processes a local run chose for itself, the nodes and actors of a Ray run."""
-    where = engine.where() if hasattr(engine, "where") else None
+    where = engine.where()
     if where:
         say(f"note: {where}", "cyan")

@@ -92,6 +92,11 @@ class Engine(Protocol):
         they finish. A KeyboardInterrupt stops the work at once and is raised again."""
         ...
 
+    def where(self) -> str | None:
+        """Where the last run's rows were made, in words worth saying (the worker
+        processes it chose, the nodes and actors of a cluster), or None."""
+        ...
+
 
 def batched(items: Iterable[InputItem], size: int) -> Iterator[Batch]:
     """Consecutive batches of ``(position, item)``, positions from 0, as ``items`` stream."""
