@@ -26,6 +26,9 @@ read-out (issue 22), again with the artefact features and the mixed KADID copies
 (issue 22, 2026-12-02), and again with the network heads (issue 33, 2026-12-03): any later
 change of the scoring path must keep them."""
 
+CROSS_CPU = 1e-6
+"""How far p_good may move between CPUs for float32 network kernels alone (0-1 scale)."""
+
 
 @pytest.fixture(scope="module")
 def scorer() -> Scorer:
@@ -45,7 +48,12 @@ def test_the_core_scores_40_real_photos_as_before_from_a_path_bytes_or_a_decoded
     for i, row in reference.iterrows():
         for way in (by_path, by_bytes, by_image):
             assert way[i].ok, way[i].row["error"]
-            assert way[i].p_good == pytest.approx(row["p_good"], abs=1e-9, rel=0), row["image"]
+            # The three ways run the same code on this machine: they must agree exactly.
+            assert way[i].p_good == pytest.approx(by_path[i].p_good, abs=1e-12, rel=0)
+            # The reference was made on another CPU: ONNX Runtime picks its float32 kernels by
+            # instruction set (AVX2 / AVX-512), which moves p_good by ~1e-8 (2.4e-8 seen on
+            # the CI machine); 1e-6 keeps that noise and still fails any change of the path.
+            assert way[i].p_good == pytest.approx(row["p_good"], abs=CROSS_CPU, rel=0), row["image"]
             assert way[i].verdict == row["verdict"]
             assert scorer.csv_row(way[i])["reasons"] == row["reasons"]
 
