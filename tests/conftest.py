@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import resource
@@ -20,6 +21,8 @@ import pytest
 from PIL import Image
 from skimage import data
 
+from photoqc.memory import return_free_memory
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CLIVE_DIR = SHARED / "data" / "clive-dev"
 CHROMIUM = shutil.which("chromium") or (
@@ -35,6 +38,30 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def pytest_collection_finish(session):
+    """What collection imported (torch, pandas, the test modules) lives for the whole run:
+    frozen, the garbage collector no longer walks it, and a collection costs ~8 ms not
+    ~0.2 s."""
+    gc.collect()
+    gc.freeze()
+
+
+@pytest.fixture(autouse=True)
+def _free_memory_after_each_test():
+    """Hand the pages a test freed back to the system (~4 ms), so that the suite's peak is
+    what one test needs rather than the sum of freed-but-kept heap (3.3 GB before this, on
+    2026-12-04); the garbage collector runs once a module."""
+    yield
+    return_free_memory()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _collect_garbage_between_modules():
+    yield
+    gc.collect()
+    return_free_memory()
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ from photoqc.assess.items import ImageSource, InputItem
 from photoqc.assess.recipe import TEXT_COLUMNS, ExtractConfig, RecipeOptions
 from photoqc.errors import PhotoqcError
 from photoqc.features.nima import LEARNED_SPECS, READOUT_FEATURE, READOUT_SPEC
+from photoqc.memory import return_free_memory
 from photoqc.models.bundle import ModelBundle, load_bundle
 from photoqc.models.explain import (
     Reason,
@@ -277,8 +278,11 @@ class Scorer:
         borrowed NIMA batcher is its owner's); idempotent. A scorer dropped without closing
         lets them go when it is collected."""
         extractor = self.__dict__.get("extractor")
-        if extractor is not None:
+        if extractor is not None and not self._closed:
             extractor.close()
+            # what the sessions and buffers held is free now; without this glibc keeps the
+            # pages and a host that swaps models stays at its peak
+            return_free_memory()
         self._closed = True
 
     def __enter__(self) -> Scorer:

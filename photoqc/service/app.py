@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import ctypes
 import hmac
 import io
 import logging
@@ -39,6 +38,7 @@ from photoqc.assess.items import InputItem
 from photoqc.assess.recipe import RecipeOptions
 from photoqc.assess.scorer import Scorer
 from photoqc.errors import PhotoqcError
+from photoqc.memory import return_free_memory
 from photoqc.service.settings import ServeSettings
 from photoqc.service.uploads import (
     ApiError,
@@ -505,16 +505,7 @@ def _release(checker: Checker, metrics: Metrics) -> None:
     checker.busy -= 1
     metrics.in_flight.set(checker.busy)
     if checker.busy == 0:
-        _return_free_memory()
-
-
-def _return_free_memory() -> None:
-    """Hand the heap's free pages back to the system once no check is in flight: after a
-    flood of large uploads glibc keeps them otherwise, and the process stays at its peak."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        pass
+        return_free_memory()
 
 
 def _version() -> str:
