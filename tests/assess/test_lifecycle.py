@@ -124,3 +124,28 @@ def test_a_large_batch_costs_the_networks_no_more_memory_than_a_small_one(photo)
         grown = (process.memory_info().rss - before) / 2**20
     # Passes of 8: about 0.55 GB (their buffers and the assessments); of 32: 1.6 GB.
     assert grown < 900, f"{grown:.0f} MiB held after two batches of 32"
+
+
+def test_closing_a_scorer_hands_its_memory_back_to_the_system(astronaut, chelsea, coffee):
+    """What a scorer's sessions, buffers and photos held is free once it is closed; glibc
+    keeps such pages for reuse unless told, and a host that swaps models would stay at its
+    peak. Measured 2026-12-04: 83-123 MiB left of ~730 with the trim, 245-281 without."""
+    psutil = pytest.importorskip("psutil")
+    from photoqc.memory import return_free_memory
+
+    # photos of 33 sizes, as uploads are: their buffers do not fit back into one another
+    photos = [
+        encode(image[: image.shape[0] - 7 * k, : image.shape[1] - 5 * k], "JPEG", quality=90)
+        for k, image in enumerate([astronaut, chelsea, coffee] * 11)
+    ]
+    process = psutil.Process()
+    gc.collect()
+    return_free_memory()
+    before = process.memory_info().rss
+    scorer = _scorer()
+    assert all(a.ok for a in scorer.assess(photos))
+    peak = process.memory_info().rss
+    scorer.close()
+    left = (process.memory_info().rss - before) / 2**20
+    assert (peak - before) / 2**20 > 400  # the photos and passes did cost memory
+    assert left < 180, f"{left:.0f} MiB kept after close (of {(peak - before) / 2**20:.0f})"
