@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib
 
+from photoqc.hashing import sha256_of
 from photoqc.models.nima.predictor import THREAD_NAME, NimaOutputs, NimaPredictor
 from photoqc.models.nima.runners import (
     OUTPUTS,
@@ -52,7 +53,6 @@ from photoqc.models.nima.weights import (
     packaged_nima_files,
     read_nima_meta,
     save_nima,
-    sha256_of,
 )
 
 _TORCH_NAMES = {

@@ -155,9 +155,9 @@ def _cached_session(path: str | os.PathLike[str], state: dict, threads: int | No
     ``path``), read from the graph cache when it was built before
     (:mod:`photoqc.models.networks._graph_cache`: no ``onnx`` import at start-up); a
     cached file ONNX Runtime cannot read is built again."""
+    from photoqc.hashing import sha256_of
     from photoqc.models.networks._graph_cache import cached_graph, graph_key
     from photoqc.models.nima import onnx_graph
-    from photoqc.models.nima.weights import sha256_of
 
     key = graph_key([sha256_of(path).encode(), Path(onnx_graph.__file__).read_bytes()])
 

@@ -12,7 +12,6 @@ with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -39,15 +38,6 @@ WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")
 
 class NimaWeightsError(PhotoqcError):
     """A NIMA weights file is missing, unreadable, or does not fit the network."""
-
-
-def sha256_of(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def packaged_nima_files() -> tuple[Path, ...]:

@@ -12,7 +12,6 @@ one SQLite file (``features.sqlite``) in ``--cache-dir`` (default ``$PHOTOQC_CAC
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -23,20 +22,17 @@ from pathlib import Path
 import numpy as np
 
 from photoqc.cache_dir import default_cache_dir
+from photoqc.hashing import sha256_of
 
 CACHE_FILE = "features.sqlite"
 
 
-def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str | None:
-    """SHA-256 of a file's bytes, streamed; None when it cannot be read."""
-    digest = hashlib.sha256()
+def file_sha256(path: str | os.PathLike[str]) -> str | None:
+    """SHA-256 of a file's bytes; None when it cannot be read."""
     try:
-        with open(path, "rb") as handle:
-            while block := handle.read(chunk):
-                digest.update(block)
+        return sha256_of(path)
     except OSError:
         return None
-    return digest.hexdigest()
 
 
 class FeatureCache:

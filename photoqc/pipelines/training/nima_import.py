@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from photoqc.models.nima.weights import save_nima, sha256_of
+from photoqc.hashing import sha256_of
+from photoqc.models.nima.weights import save_nima
 
 
 def import_nima(

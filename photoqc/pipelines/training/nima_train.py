@@ -29,6 +29,7 @@ import torch
 from scipy.stats import pearsonr, spearmanr
 
 from photoqc.errors import PhotoqcError
+from photoqc.hashing import sha256_of
 from photoqc.images import ImageLoadError, load_image
 from photoqc.models.nima.network import NIMA, backbone_spec, emd, random_crops
 from photoqc.models.nima.spec import (
@@ -37,7 +38,7 @@ from photoqc.models.nima.spec import (
     mos_to_distribution,
     votes_to_distribution,
 )
-from photoqc.models.nima.weights import load_nima, save_nima, sha256_of
+from photoqc.models.nima.weights import load_nima, save_nima
 from photoqc.pipelines.training.labels import problem_report
 from photoqc.pipelines.training.nima_config import NimaTrainConfig
 from photoqc.weights import WeightsNotFoundError, resolve_weights_file
