@@ -185,6 +185,31 @@ def explanation(result) -> None:
     stdout.print(table)
 
 
+@contextmanager
+def training_stages(every: float = 10.0):
+    """A listener for training's stages (:class:`photoqc.pipelines.training.progress.Stages`):
+    a bar per stage on a terminal; elsewhere (a log file, a CI job) a line when a stage
+    starts and ends and at most ``every`` seconds apart in between."""
+    from photoqc.pipelines.training.progress import LogLines
+
+    if not console.is_terminal:
+        yield LogLines(lambda line: console.print(line, markup=False, highlight=False), every)
+        return
+    with progress() as bars:
+        tasks: dict[str, object] = {}
+
+        def listen(event) -> None:
+            task = tasks.get(event.stage)
+            if task is None:
+                task = tasks[event.stage] = bars.add_task(event.stage, total=event.total)
+            note = f"{event.stage} ({event.note})" if event.note else event.stage
+            bars.update(task, completed=event.done, total=event.total, description=note)
+            if event.ended:
+                bars.update(task, completed=event.total or event.done, total=event.total or 1)
+
+        yield listen
+
+
 def training_summary(outcome, out: Path) -> None:
     """Cross-validated metrics (a table), the training counts and the threshold."""
     m = outcome.cv.metrics
@@ -200,6 +225,11 @@ def training_summary(outcome, out: Path) -> None:
         f"{outcome.from_cache} features from cache); threshold "
         f"{outcome.bundle.threshold:.3f} (max F1); model written to {out}"
     )
+    if outcome.seconds:
+        say(
+            "time: "
+            + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in outcome.seconds.items())
+        )
     for image, message in outcome.failed[:10]:
         say(f"  left out {image}: {message}", "red")
 

@@ -7,6 +7,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import typer
+
 from photoqc import terminal
 from photoqc.assess.recipe import RecipeOptions
 from photoqc.cli import common
@@ -14,14 +16,16 @@ from photoqc.cli.options import (
     ALL_RECIPE_OPTIONS,
     EngineOptions,
     MosThreshold,
-    Workers,
+    engine_options,
     existing_file,
     option,
     out,
     recipe_options,
 )
+from photoqc.errors import EXIT_INTERRUPTED
 from photoqc.pipelines.training.config import TrainConfig
 from photoqc.pipelines.training.labels import DEFAULT_MOS_SCALE, MOS_TARGETS
+from photoqc.pipelines.training.progress import Stages
 from photoqc.synthetic import COPY_KINDS, copy_kinds_help
 
 MosTarget = StrEnum("MosTarget", [(t, t) for t in MOS_TARGETS])
@@ -88,6 +92,7 @@ CacheDir = Annotated[
 NoCache = Annotated[bool, option("--no-cache", help="Neither read nor write the feature cache.")]
 
 
+@engine_options
 @recipe_options(*ALL_RECIPE_OPTIONS)
 def train(
     labels: Annotated[
@@ -110,16 +115,20 @@ def train(
     min_short_side: MinShortSide = TrainConfig.min_short_side,
     folds: Folds = TrainConfig.folds,
     seed: TrainSeed = TrainConfig.seed,
-    workers: Workers = None,
     cache_dir: CacheDir = None,
     no_cache: NoCache = False,
     recipe: RecipeOptions = RecipeOptions(),
+    engines: EngineOptions = EngineOptions(),
 ) -> None:
     """Train the good/bad classifier on hand labels, cross-validated, into a model folder.
 
-    Features are cached by file content and settings, so retraining is fast. Prints
-    ROC-AUC, PR-AUC, log loss and accuracy of stratified k-fold cross-validation and the
-    chosen threshold (maximum F1 of "good" on out-of-fold predictions).
+    Features are cached by file content and settings as they are measured, so retraining
+    (or running again after Ctrl-C) measures nothing twice; `--engine ray` measures them
+    on a Ray cluster, as `score --engine ray` does, into the same cache. Each stage says
+    how far it is (a line at least every 10 s when standard error is not a terminal).
+    Prints ROC-AUC, PR-AUC, log loss and accuracy of stratified k-fold cross-validation,
+    the chosen threshold (maximum F1 of "good" on out-of-fold predictions) and each
+    stage's time.
     """
     from photoqc.pipelines.training.augment import AugmentConfig
     from photoqc.pipelines.training.cache import FeatureCache
@@ -136,24 +145,36 @@ def train(
         "mos_scale": mos_scale,
         "mos_target": mos_target.value,
     }
-    with terminal.progress() as progress:
-        task = progress.add_task(f"features ({config.segmenter.kind})", total=len(parsed))
-        outcome = train_model(
-            parsed,
-            config,
-            out,
-            TrainConfig(
-                folds=folds,
-                seed=seed,
-                monotone=not no_monotone,
-                augment=AugmentConfig(copies=copies, kind=copy_kind.value, weight=copy_weight),
-                min_short_side=min_short_side,
-            ),
-            cache=None if no_cache else FeatureCache(cache_dir),
-            engine=common.engine(EngineOptions(workers=workers)),
-            on_progress=lambda done, total: progress.update(task, completed=done, total=total),
-            training_record=record,
+    cache = None if no_cache else FeatureCache(cache_dir)
+    engine = common.engine(engines)
+    try:
+        with terminal.training_stages() as listener:
+            outcome = train_model(
+                parsed,
+                config,
+                out,
+                TrainConfig(
+                    folds=folds,
+                    seed=seed,
+                    monotone=not no_monotone,
+                    augment=AugmentConfig(copies=copies, kind=copy_kind.value, weight=copy_weight),
+                    min_short_side=min_short_side,
+                ),
+                cache=cache,
+                engine=engine,
+                training_record=record,
+                stages=Stages(listener),
+            )
+    except KeyboardInterrupt:
+        kept = (
+            f"the features measured so far are kept in {cache.path}; run the same command "
+            "again to go on from there"
+            if cache
+            else "nothing was kept (--no-cache)"
         )
+        terminal.say(f"interrupted: training stopped; {kept}", "bold yellow")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    common.said_where(engine)
     terminal.training_summary(outcome, out)
 
 

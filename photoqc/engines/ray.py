@@ -25,6 +25,7 @@ to what it asked for, at least one thread.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import logging
@@ -32,6 +33,8 @@ import math
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
+
+import numpy as np
 
 from photoqc.assess.items import InputItem
 from photoqc.engines.base import Batch, Job, Row
@@ -186,7 +189,44 @@ class RayEngine:
             batch = [
                 (p, InputItem(i, s)) for p, i, s in zip(positions, images, sources, strict=True)
             ]
-            yield batch, [json.loads(r) for r in table.column("row").to_pylist()]
+            yield batch, [row_from_json(r) for r in table.column("row").to_pylist()]
+
+
+_ARRAY = "__photoqc_array__"
+
+
+def _array_to_json(value: object) -> object:
+    if isinstance(value, np.ndarray):
+        data = np.ascontiguousarray(value)
+        return {
+            _ARRAY: base64.b64encode(data.tobytes()).decode("ascii"),
+            "dtype": data.dtype.str,
+            "shape": list(data.shape),
+        }
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot send a {type(value).__name__} in a row")
+
+
+def _array_from_json(value: dict) -> object:
+    if _ARRAY not in value:
+        return value
+    dtype = np.dtype(value["dtype"])
+    if dtype.kind not in "fiub":  # numbers only: nothing that could hold objects
+        raise ValueError(f"a row's array has dtype {dtype}")
+    data = base64.b64decode(value[_ARRAY])
+    return np.frombuffer(data, dtype).reshape(value["shape"]).copy()
+
+
+def row_to_json(row: dict) -> str:
+    """A row as JSON text; NaN kept, and numpy arrays (a row's NIMA embeddings and
+    multi-level stats, for training) carried bit for bit."""
+    return json.dumps(row, default=_array_to_json)
+
+
+def row_from_json(text: str) -> dict:
+    """The row :func:`row_to_json` wrote, arrays back as numpy arrays."""
+    return json.loads(text, object_hook=_array_from_json)
 
 
 class Placement:
@@ -257,7 +297,7 @@ class _Actor:
         import ray
 
         here = ray.get_runtime_context()
-        out = block.append_column("row", pa.array([json.dumps(row) for row in rows], pa.string()))
+        out = block.append_column("row", pa.array([row_to_json(row) for row in rows], pa.string()))
         out = out.append_column("node", pa.array([here.get_node_id()] * len(rows), pa.string()))
         return out.append_column("actor", pa.array([here.get_actor_id()] * len(rows), pa.string()))
 

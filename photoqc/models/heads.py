@@ -15,10 +15,11 @@ layer of a thumbnail has averaged away. Two ridge regressions read them out:
   0 otherwise; fitted on synthetic copies and their clean originals (0 everywhere). Its
   outputs add up to the photo's predicted loss and say which kind of damage it is.
 
-The stats are standardised once, over every row a model learns from; each ridge is then
-solved through the rows' Gram matrix (:class:`GramRidge`: far fewer rows than stats), so
-one matrix serves every fold of the cross-validation, and the penalty of each head (each
-defect class its own) is chosen by leave-one-out error over :data:`ALPHAS`. The model
+The stats are standardised and reduced once to a basis of their leading principal
+directions, over a sample of the rows a model learns from; each ridge is then solved in
+the primal in that basis (:class:`photoqc.models.ridge.PrimalRidge`: time and memory
+linear in the number of rows), and the penalty of each head (each defect class its own)
+is chosen by exact leave-one-out error over :data:`ALPHAS`. The model
 folder keeps the heads as arrays (``heads.safetensors``, its sha256 in ``photoqc.json``):
 loading them runs no code.
 """
@@ -34,12 +35,12 @@ import numpy as np
 
 from photoqc.errors import PhotoqcError
 from photoqc.features.nima import DEFECT_FEATURES, IMPRESSION_FEATURE, LEARNED_FEATURES
+from photoqc.models.ridge import ALPHAS, RidgeMap
 
 __all__ = [
     "ALPHAS",
     "HEADS_FILE",
     "LEARNED_FEATURES",
-    "GramRidge",
     "HeadsError",
     "NetworkHeads",
     "RidgeMap",
@@ -48,9 +49,6 @@ __all__ = [
 
 HEADS_FILE = "heads.safetensors"
 FORMAT = "photoqc-network-heads"
-ALPHAS = tuple(float(a) for a in np.logspace(0, 7, 29))
-"""Ridge penalties tried, on standardised stats (about 24,000 of them, so a strong penalty
-is the norm)."""
 MIN_ROWS = 20
 """Fewer rows with stats than this: no head (too few to learn from, even shrunk)."""
 MAX_WIDTH = 1 << 17
@@ -72,166 +70,6 @@ def stats_matrix(
             if row.shape == (width,):
                 out[i] = row
     return out
-
-
-@dataclass(frozen=True)
-class RidgeMap:
-    """Standardise, then a linear map: ``((x - mean) / scale) @ coef + intercept``.
-
-    Attributes
-    ----------
-    mean, scale : ndarray (d,)
-    coef : ndarray (d, k)
-    intercept, alpha : ndarray (k,)
-        One per output; ``alpha`` is the penalty each was fitted with.
-    """
-
-    mean: np.ndarray
-    scale: np.ndarray
-    coef: np.ndarray
-    intercept: np.ndarray
-    alpha: np.ndarray
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """(n, k) outputs of (n, d) stats; NaN rows where a row has no stats."""
-        X = np.asarray(X, dtype=np.float32)
-        # Row by row: a matrix product's blocking depends on how many rows it is given,
-        # which moved a photo's output by ~3e-8 between batches of 1, 2 and 16; a photo's
-        # value must not depend on the photos scored beside it (the local and the Ray
-        # engine, a command and the service give the same p_good).
-        Z = (X - self.mean) / self.scale
-        out = np.empty((len(X), self.coef.shape[1]), np.float64)
-        for i, z in enumerate(Z):
-            out[i] = z @ self.coef
-        out += self.intercept
-        return np.where(np.isfinite(X).all(axis=1, keepdims=True), out, np.nan)
-
-
-class GramRidge:
-    """Ridge regressions of rows of standardised stats, solved through their Gram matrix.
-
-    Parameters
-    ----------
-    X : ndarray (n, d)
-        Every row any fit or prediction will use (rows with NaN are never used: give
-        finite rows only). Standardised here by its own mean and standard deviation
-        (the same for every subset: a transform that reads no label).
-    """
-
-    def __init__(self, X: np.ndarray):
-        X = np.asarray(X, dtype=np.float32)
-        if not np.isfinite(X).all():
-            raise ValueError("GramRidge needs finite rows")
-        self.mean = X.mean(axis=0, dtype=np.float64).astype(np.float32)
-        scale = X.std(axis=0, dtype=np.float64)
-        scale[scale < 1e-6] = 1.0
-        self.scale = scale.astype(np.float32)
-        self.Z = (X - self.mean) / self.scale
-        self.K = (self.Z @ self.Z.T).astype(np.float64)
-
-    def fit(
-        self,
-        rows: np.ndarray,
-        Y: np.ndarray,
-        alphas: Sequence[float] = ALPHAS,
-        alpha: np.ndarray | None = None,
-    ) -> _DualFit:
-        """Fit on ``rows`` (indices into X) to targets ``Y`` (len(rows), k), an intercept
-        and a penalty per output: ``alpha`` when given, else the one of ``alphas`` with the
-        least leave-one-out squared error (exact for the centred ridge, from one
-        eigendecomposition)."""
-        rows = np.asarray(rows, dtype=np.intp)
-        Y = np.asarray(Y, dtype=np.float64).reshape(len(rows), -1)
-        K = self.K[np.ix_(rows, rows)]
-        mu = K.mean(axis=1)
-        nu = float(K.mean())
-        Kc = K - mu[:, None] - mu[None, :] + nu
-        y_mean = Y.mean(axis=0)
-        Yc = Y - y_mean
-        if alpha is None:
-            w, V = np.linalg.eigh(Kc)
-            w = np.clip(w, 0.0, None)
-            Q = V.T @ Yc
-            V2 = V * V
-            best = np.full(Y.shape[1], np.inf)
-            alpha = np.empty(Y.shape[1])
-            n = len(rows)
-            for a in alphas:
-                # Residuals and 1 - leverage (the intercept's 1/n included) written with
-                # a / (w + a), which stays accurate where the fit nearly interpolates; the
-                # constant direction (w = 0, taken by the intercept) cancels the 1/n.
-                kept = a / (w + a)
-                residual = V @ (Q * kept[:, None])
-                free = np.clip(V2 @ kept - 1.0 / n, 1e-12, None)
-                error = ((residual / free[:, None]) ** 2).mean(axis=0)
-                better = error < best
-                best[better], alpha[better] = error[better], a
-            dual = np.column_stack([V @ (Q[:, j] / (w + alpha[j])) for j in range(Y.shape[1])])
-        else:
-            alpha = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (Y.shape[1],)).copy()
-            dual = np.column_stack(
-                [
-                    np.linalg.solve(Kc + alpha[j] * np.eye(len(rows)), Yc[:, j])
-                    for j in range(Y.shape[1])
-                ]
-            )
-        return _DualFit(rows, mu, nu, y_mean, dual, alpha)
-
-    def predict(self, fit: _DualFit, rows: np.ndarray) -> np.ndarray:
-        """(len(rows), k) predictions for ``rows`` of a fit."""
-        rows = np.asarray(rows, dtype=np.intp)
-        K = self.K[np.ix_(rows, fit.rows)]
-        Kc = K - K.mean(axis=1, keepdims=True) - fit.mu[None, :] + fit.nu
-        return Kc @ fit.dual + fit.y_mean
-
-    def out_of_fold(
-        self,
-        rows: np.ndarray,
-        Y: np.ndarray,
-        groups: np.ndarray,
-        strata: np.ndarray,
-        *,
-        folds: int = 5,
-        seed: int = 0,
-        alphas: Sequence[float] = ALPHAS,
-    ) -> np.ndarray:
-        """Each row's prediction from a fit without its group (a photo and its copies):
-        stratified ``folds``-fold by group, the penalty chosen once on all ``rows``."""
-        from sklearn.model_selection import StratifiedGroupKFold
-
-        rows = np.asarray(rows, dtype=np.intp)
-        Y = np.asarray(Y, dtype=np.float64).reshape(len(rows), -1)
-        alpha = self.fit(rows, Y, alphas).alpha
-        out = np.full(Y.shape, np.nan)
-        splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
-        for train, test in splitter.split(rows, strata, groups):
-            fit = self.fit(rows[train], Y[train], alpha=alpha)
-            out[test] = self.predict(fit, rows[test])
-        return out
-
-    def primal(self, fit: _DualFit) -> RidgeMap:
-        """The fit as a :class:`RidgeMap` on raw stats (what a model folder keeps)."""
-        Z = self.Z[fit.rows]
-        coef = Z.T.astype(np.float64) @ fit.dual  # the dual sums to 0: no centring term
-        centre = Z.mean(axis=0, dtype=np.float64)
-        intercept = fit.y_mean - centre @ coef
-        return RidgeMap(
-            self.mean.copy(),
-            self.scale.copy(),
-            coef.astype(np.float32),
-            intercept.astype(np.float64),
-            fit.alpha.copy(),
-        )
-
-
-@dataclass(frozen=True)
-class _DualFit:
-    rows: np.ndarray
-    mu: np.ndarray
-    nu: float
-    y_mean: np.ndarray
-    dual: np.ndarray
-    alpha: np.ndarray
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
-"""The network heads: ridge through the Gram matrix (equal to scikit-learn's), fitted out of
-fold for real, kept as arrays that load without unpickling and refuse a tampered file; the
-base margin they start the verdict from."""
+"""The network heads: ridge in a reduced basis, in the primal (equal to kernel ridge and to
+scikit-learn's when the basis keeps every direction, close to it when it keeps fewer),
+fitted out of fold for real, kept as arrays that load without unpickling and refuse a
+tampered file; the base margin they start the verdict from."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import pytest
 from sklearn.linear_model import Ridge, RidgeCV
 
 from photoqc.features.nima import DEFECT_FEATURES, IMPRESSION_FEATURE, LEARNED_SPECS
-from photoqc.models.heads import ALPHAS, GramRidge, HeadsError, NetworkHeads, RidgeMap
+from photoqc.models.heads import ALPHAS, HeadsError, NetworkHeads, RidgeMap
 from photoqc.models.margin import BaseMargin
+from photoqc.models.ridge import PrimalRidge, StatsBasis, project
 
 
 @pytest.fixture(scope="module")
@@ -25,10 +27,61 @@ def data():
     return X, y
 
 
-def test_the_gram_ridge_is_scikit_learns_ridge(data):
+def kernel_ridge(Z: np.ndarray, y: np.ndarray, test: np.ndarray, alpha: float) -> np.ndarray:
+    """Today's heads before the reduced basis: ridge with an intercept through the n x n
+    Gram matrix of centred rows, in float64 (written out here as the reference)."""
+    mean = Z.mean(axis=0)
+    Zc = Z - mean
+    dual = np.linalg.solve(Zc @ Zc.T + alpha * np.eye(len(Z)), y - y.mean())
+    return (test - mean) @ (Zc.T @ dual) + y.mean()
+
+
+def test_the_primal_heads_equal_kernel_ridge_through_the_gram_matrix(data):
     X, y = data
-    ridge = GramRidge(X)
-    Z = (X - ridge.mean) / ridge.scale
+    ridge = PrimalRidge.of(X)  # 240 rows: the basis keeps every direction
+    assert ridge.basis.size == 239 and ridge.basis.explained == pytest.approx(1.0)
+    Z = ((X - ridge.basis.mean) / ridge.basis.scale).astype(np.float64)
+    rows, test = np.arange(200), np.arange(200, 240)
+    for alpha in (3.0, 300.0, 30000.0):
+        fit = ridge.fit(rows, y[rows], alpha=np.array([alpha]))
+        want = kernel_ridge(Z[rows], y[rows], Z[test], alpha)
+        assert np.abs(ridge.predict(fit, test)[:, 0] - want).max() < 1e-6
+        # ... and as the map on raw stats a model folder keeps (float32 coefficients)
+        np.testing.assert_allclose(ridge.primal(fit).predict(X[test])[:, 0], want, atol=1e-4)
+
+
+def test_a_reduced_basis_stays_close_to_the_full_ridge():
+    # Like a network's stats: many numbers driven by fewer causes, plus noise.
+    rng = np.random.default_rng(6)
+    causes = rng.normal(size=(400, 40))
+    X = (causes @ rng.normal(size=(40, 1500)) + rng.normal(size=(400, 1500))).astype(np.float32)
+    y = causes @ rng.normal(size=40) * 0.1 + rng.normal(size=400) * 0.5
+    full, reduced = PrimalRidge.of(X), PrimalRidge.of(X, size=100, sample=200)
+    assert reduced.basis.size == 100 and reduced.basis.sample_rows == 200
+    assert 0.5 < reduced.basis.explained < 1.0
+    rows, test = np.arange(300), np.arange(300, 400)
+    want = full.predict(full.fit(rows, y[rows]), test)[:, 0]
+    got = reduced.predict(reduced.fit(rows, y[rows]), test)[:, 0]
+    assert np.corrcoef(got, want)[0, 1] > 0.98
+    assert np.abs(got - want).mean() < 0.15 * want.std()
+
+
+def test_the_design_is_projected_a_chunk_at_a_time_as_a_whole(data):
+    X, _ = data
+    basis = StatsBasis.fit(X[:100], size=50)
+    whole = basis.project(X)
+    chunked = project((X[i : i + 7] for i in range(0, len(X), 7)), len(X), basis)
+    np.testing.assert_allclose(chunked, whole, rtol=0, atol=1e-9)
+    components = basis.components
+    np.testing.assert_allclose(components.T @ components, np.eye(50), atol=1e-6)
+    with pytest.raises(ValueError, match="expected 240 rows"):
+        project(iter([X[:10]]), len(X), basis)
+
+
+def test_the_ridge_is_scikit_learns_ridge(data):
+    X, y = data
+    ridge = PrimalRidge.of(X)
+    Z = (X - ridge.basis.mean) / ridge.basis.scale
     rows, test = np.arange(200), np.arange(200, 240)
     fit = ridge.fit(rows, y[rows], alpha=np.array([30.0]))
     want = Ridge(alpha=30.0).fit(Z[rows], y[rows]).predict(Z[test])
@@ -42,7 +95,7 @@ def test_the_gram_ridge_is_scikit_learns_ridge(data):
 
 def test_each_output_gets_its_own_penalty(data):
     X, y = data
-    ridge = GramRidge(X)
+    ridge = PrimalRidge.of(X)
     noise = np.random.default_rng(1).normal(size=len(y))
     fit = ridge.fit(np.arange(len(y)), np.column_stack([y, noise]))
     assert fit.alpha[1] > fit.alpha[0]  # nothing to learn in noise: shrunk harder
@@ -50,7 +103,7 @@ def test_each_output_gets_its_own_penalty(data):
 
 def test_out_of_fold_values_are_really_out_of_fold(data):
     X, _ = data
-    ridge = GramRidge(X)
+    ridge = PrimalRidge.of(X)
     target = np.random.default_rng(2).normal(size=len(X))  # nothing to learn
     rows = np.arange(len(X))
     groups, strata = rows // 2, rows % 2 == 0

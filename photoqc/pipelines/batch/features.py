@@ -73,15 +73,17 @@ def extract_rows(
     on_rows: Callable[[int], None] | None = None,
     keep_embeddings: bool = False,
     keep_stats: bool = False,
+    collect: Callable[[list[Row]], None] | None = None,
 ) -> list[Row]:
     """The feature row of every item, in input order, in memory (for training sets), with
     its NIMA embeddings with ``keep_embeddings`` and its multi-level stats with
     ``keep_stats``.
 
     ``config`` should already be resolved (:meth:`ExtractConfig.resolve`) so that workers
-    agree on one segmenter. ``on_rows(n)`` is called as rows come back.
+    agree on one segmenter. ``on_rows(n)`` is called as rows come back. With ``collect``,
+    each batch's rows go to it, in input order, as they come (and none are returned).
     """
     rows: list[Row] = []
     job = extraction_job(config, keep_embeddings, keep_stats)
-    run(items, job, engine=engine, on_rows=on_rows, collect=rows.extend)
+    run(items, job, engine=engine, on_rows=on_rows, collect=collect or rows.extend)
     return rows

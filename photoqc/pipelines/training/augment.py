@@ -262,9 +262,11 @@ def augment(
     config: AugmentConfig,
     folder: str | os.PathLike[str],
     features: Callable[[Labels], pd.DataFrame],
+    on_copy: Callable[[], None] | None = None,
 ) -> Augmented:
     """Make the planned copies in ``folder`` and measure them with ``features`` (which
-    takes labels and returns feature rows with a ``status`` column, in order)."""
+    takes labels and returns feature rows with a ``status`` column, in order);
+    ``on_copy()`` after each copy is made."""
     folder = Path(folder)
     copies = plan(labels, config)
     made: list[tuple[Copy, Path, float]] = []
@@ -272,6 +274,8 @@ def augment(
         written = write_copy(copy, labels.paths[copy.source], folder)
         if written is not None:
             made.append((copy, *written))
+        if on_copy:
+            on_copy()
     sources = np.array([c.source for c, _, _ in made], dtype=int)
     target = np.array(
         [c.target(labels.target[c.source], f if c.by_fidelity else None) for c, _, f in made],

@@ -11,16 +11,27 @@ heads are fitted again inside each fold (:meth:`TrainingHeads.in_fold`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from photoqc.assess.extractor import STATS_KEY
 from photoqc.features.nima import DEFECT_FEATURES, IMPRESSION_FEATURE
-from photoqc.models.heads import MIN_ROWS, GramRidge, NetworkHeads, loss_targets, stats_matrix
+from photoqc.models.heads import MIN_ROWS, NetworkHeads, loss_targets, stats_matrix
+from photoqc.models.ridge import (
+    BASIS_SAMPLE,
+    BASIS_SIZE,
+    CHUNK_ROWS,
+    PrimalRidge,
+    StatsBasis,
+    project,
+    sample_rows,
+)
 from photoqc.pipelines.training.augment import Augmented
 from photoqc.pipelines.training.labels import Labels
+from photoqc.pipelines.training.progress import Stages
 from photoqc.synthetic import DEFECT_CLASSES
 
 
@@ -32,14 +43,80 @@ class HeadsFit:
     defect: object | None
 
 
+class StatsRows:
+    """Rows of stats given a chunk at a time: each photo's ``{model: array}`` (or None),
+    joined in ``models`` order. The d-wide matrix of all rows is never made."""
+
+    def __init__(self, per_image: Sequence[object], models: tuple[str, ...], width: int) -> None:
+        self.per_image = per_image
+        self.models = models
+        self.width = width
+
+    def __len__(self) -> int:
+        return len(self.per_image)
+
+    def rows(self, index: np.ndarray) -> np.ndarray:
+        """(len(index), width) float32; NaN rows where a photo has none."""
+        return stats_matrix([self.per_image[i] for i in index], self.models, self.width)
+
+    def chunks(self, index: np.ndarray, size: int = CHUNK_ROWS) -> Iterator[np.ndarray]:
+        for start in range(0, len(index), size):
+            yield self.rows(index[start : start + size])
+
+    def finite(self, stages: Stages | None = None) -> np.ndarray:
+        """Which rows have every stat, as a boolean mask."""
+        out = np.zeros(len(self), bool)
+        everyone = np.arange(len(self))
+        for start, chunk in zip(
+            range(0, len(self), CHUNK_ROWS), self.chunks(everyone), strict=False
+        ):
+            out[start : start + len(chunk)] = np.isfinite(chunk).all(axis=1)
+            if stages:
+                stages.tick()
+        return out
+
+
+def reduced_ridge(
+    sources: Sequence[tuple[StatsRows, np.ndarray]],
+    *,
+    size: int = BASIS_SIZE,
+    sample: int = BASIS_SAMPLE,
+    seed: int = 0,
+    stages: Stages | None = None,
+) -> PrimalRidge:
+    """A :class:`PrimalRidge` over the chosen rows of each source, in order: its basis
+    fitted on a sample of them all, then every row projected a chunk at a time."""
+    stages = stages or Stages()
+    counts = [len(index) for _, index in sources]
+    total = sum(counts)
+    chosen = sample_rows(total, sample, seed)
+    offsets = np.cumsum([0, *counts])
+    with stages.stage("heads: basis of the networks' stats", total=None):
+        parts = []
+        for (rows, index), start, stop in zip(sources, offsets[:-1], offsets[1:], strict=True):
+            mine = chosen[(chosen >= start) & (chosen < stop)] - start
+            if len(mine):
+                parts.append(rows.rows(index[mine]))
+        basis = StatsBasis.fit(np.concatenate(parts), size)
+        del parts
+    with stages.stage("heads: projecting the stats", total=max(1, -(-total // CHUNK_ROWS))):
+
+        def chunks() -> Iterator[np.ndarray]:
+            for rows, index in sources:
+                yield from rows.chunks(index)
+
+        design = project(chunks(), total, basis, lambda: stages.advance())
+    return PrimalRidge(design, basis, stages.tick)
+
+
 @dataclass
 class TrainingHeads:
     """The stats of the labelled photos and their copies, and what the heads learn from.
 
     Attributes
     ----------
-    ridge : GramRidge
-        Over the rows with stats: the photos', then the copies'.
+    ridge : PrimalRidge
+        Over the rows with stats: the photos', then the copies', in a reduced basis.
     photo_row, copy_row : ndarray of int
         Each photo's (copy's) row in ``ridge``, -1 where it has no stats.
     target : ndarray
@@ -55,7 +132,7 @@ class TrainingHeads:
     folds : int
     """
 
-    ridge: GramRidge
+    ridge: PrimalRidge
     photo_row: np.ndarray
     copy_row: np.ndarray
     target: np.ndarray
@@ -65,6 +142,8 @@ class TrainingHeads:
     models: tuple[str, ...]
     width: int
     folds: int = 5
+    stages: Stages = field(default_factory=Stages)
+    _in_fold: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(
@@ -74,6 +153,7 @@ class TrainingHeads:
         extra: Augmented | None,
         models: tuple[str, ...],
         folds: int,
+        stages: Stages | None = None,
     ) -> TrainingHeads | None:
         """From feature tables with a :data:`STATS_KEY` column; None without stats, or
         with too few photos to learn from."""
@@ -83,40 +163,66 @@ class TrainingHeads:
         if first is None:
             return None
         width = sum(len(first[m]) for m in models if m in first)
-        photos = stats_matrix(list(frame[STATS_KEY]), models, width)
-        copies = np.zeros((0, width), np.float32)
+        photos = StatsRows(list(frame[STATS_KEY]), models, width)
+        copies = StatsRows([], models, width)
         copy_source = np.zeros(0, int)
         copy_losses = np.zeros((0, len(DEFECT_CLASSES)))
+        known = np.zeros(0, bool)
         if extra is not None and len(extra) and STATS_KEY in extra.X:
-            copies = stats_matrix(list(extra.X[STATS_KEY]), models, width)
+            copies = StatsRows(list(extra.X[STATS_KEY]), models, width)
             copy_source = np.asarray(extra.source, int)
             losses = extra.losses if extra.losses is not None else np.full(len(extra), np.nan)
             copy_losses = loss_targets(DEFECT_CLASSES, extra.classes, losses)
             # A copy whose fidelity could not be measured (a crop) teaches no defect.
-            unknown = ~np.isfinite(losses)
-            copies[unknown] = np.nan
-        finite_photos = np.isfinite(photos).all(axis=1)
-        finite_copies = np.isfinite(copies).all(axis=1)
+            known = np.isfinite(losses)
+        return cls.from_rows(
+            photos, copies, labels.target, copy_source, copy_losses, known, models, width,
+            folds, stages,
+        )  # fmt: skip
+
+    @classmethod
+    def from_rows(
+        cls,
+        photos: StatsRows,
+        copies: StatsRows,
+        target: np.ndarray,
+        copy_source: np.ndarray,
+        copy_losses: np.ndarray,
+        copy_known: np.ndarray,
+        models: tuple[str, ...],
+        width: int,
+        folds: int,
+        stages: Stages | None = None,
+    ) -> TrainingHeads | None:
+        """From rows of stats (photos, copies) and what the heads learn; None with too few
+        photos with stats to learn from."""
+        stages = stages or Stages()
+        finite_photos = photos.finite(stages)
+        finite_copies = copies.finite(stages) & np.asarray(copy_known, bool)
         if finite_photos.sum() < MIN_ROWS:
             return None
         photo_row = np.full(len(photos), -1)
         photo_row[finite_photos] = np.arange(int(finite_photos.sum()))
         copy_row = np.full(len(copies), -1)
         copy_row[finite_copies] = int(finite_photos.sum()) + np.arange(int(finite_copies.sum()))
-        ridge = GramRidge(np.concatenate([photos[finite_photos], copies[finite_copies]]))
+        ridge = reduced_ridge(
+            [(photos, np.flatnonzero(finite_photos)), (copies, np.flatnonzero(finite_copies))],
+            stages=stages,
+        )
         lends = np.zeros(len(photos), bool)
         lends[np.unique(copy_source)] = True
         return cls(
             ridge,
             photo_row,
             copy_row,
-            np.asarray(labels.target, float),
+            np.asarray(target, float),
             copy_source,
             copy_losses,
             lends,
             models,
             width,
             folds,
+            stages,
         )
 
     # --- fitting ---------------------------------------------------------------------------
@@ -217,11 +323,16 @@ class TrainingHeads:
     ) -> tuple[pd.DataFrame, pd.DataFrame, Augmented | None]:
         """A cross-validation fold's tables with the learned features made from its
         training part alone: out of fold (inner folds) for the photos that train and their
-        copies, from heads fitted on them all for the photos that test."""
-        photos, copies = self.out_of_fold(train_idx, labels.is_good[train_idx], seed)
+        copies, from heads fitted on them all for the photos that test. (The heads of a
+        fold are fitted once, however many times the fold is cross-validated.)"""
+        key = (np.asarray(train_idx).tobytes(), np.asarray(test_idx).tobytes(), seed)
+        if key not in self._in_fold:
+            photos, copies = self.out_of_fold(train_idx, labels.is_good[train_idx], seed)
+            fitted = self.fit(train_idx)
+            test_values = self.values(fitted, test_idx).reindex(columns=photos.columns)
+            self._in_fold[key] = (photos, copies, test_values)
+        photos, copies, test_values = self._in_fold[key]
         X_train = pd.concat([X_train.reset_index(drop=True), photos], axis=1)
-        fitted = self.fit(train_idx)
-        test_values = self.values(fitted, test_idx).reindex(columns=photos.columns)
         X_test = pd.concat([X_test.reset_index(drop=True), test_values], axis=1)
         X_test.index = range(len(X_test))
         if fold_extra is not None and len(fold_extra):
@@ -229,6 +340,15 @@ class TrainingHeads:
             learned = copies[keep].reset_index(drop=True)
             fold_extra.X = pd.concat([fold_extra.X.reset_index(drop=True), learned], axis=1)
         return X_train, X_test, fold_extra
+
+    def basis_record(self) -> dict[str, object]:
+        """How the heads' basis was made, for the model's training record."""
+        basis = self.ridge.basis
+        return {
+            "heads_basis_size": basis.size,
+            "heads_basis_sample_rows": basis.sample_rows,
+            "heads_basis_explained": round(basis.explained, 6),
+        }
 
     def final(self, fitted: HeadsFit) -> NetworkHeads:
         """The fitted heads as a model folder keeps them (maps on raw stats)."""

@@ -47,15 +47,18 @@ from photoqc.models.penalty import DefectPenalty
 from photoqc.models.readout import EmbeddingReadout, embedding_matrix, out_of_fold
 from photoqc.pipelines.batch.features import extract_rows
 from photoqc.pipelines.training.augment import Augmented, augment
-from photoqc.pipelines.training.cache import FeatureCache, file_sha256
+from photoqc.pipelines.training.cache import FeatureCache, compact_stats, file_sha256
 from photoqc.pipelines.training.config import TrainConfig
 from photoqc.pipelines.training.heads import TrainingHeads
 from photoqc.pipelines.training.labels import Labels
+from photoqc.pipelines.training.progress import Stages
 
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
 """(done, total) while features are computed."""
+CACHE_BATCH = 64
+"""Measured rows written to the feature cache at a time."""
 
 
 class TrainingError(PhotoqcError):
@@ -83,6 +86,7 @@ class TrainOutcome:
     from_cache: int = 0
     X: pd.DataFrame | None = None  # what the final model learnt from (the learned impression
     # out of fold), one row per readable labelled photo
+    seconds: dict[str, float] = field(default_factory=dict)  # each stage's wall time
 
 
 def extract_labelled(
@@ -106,7 +110,11 @@ def extract_labelled(
     hashes = [file_sha256(p) for p in labels.paths]
     keys = [FeatureCache.key(h, fingerprint) if h else None for h in hashes]
     cached = cache.get_many(k for k in keys if k) if cache else {}
-    cached_stats = cache.get_stats(k for k in keys if k) if cache and stats else {}
+    cached_stats = {}
+    if cache and stats:  # one pass, a chunk of keys at a time (a cache may hold 100,000)
+        cached_stats = {
+            k: v for k, v in cache.iter_stats(k for k in keys if k in cached) if v is not None
+        }
     rows: dict[int, dict[str, object]] = {}
     todo: list[int] = []
     for i, key in enumerate(keys):
@@ -116,7 +124,7 @@ def extract_labelled(
         if key in cached and complete:
             rows[i] = {**cached[key], "image": labels.images[i]}
             if stats:
-                rows[i][STATS_KEY] = cached_stats[key]
+                rows[i][STATS_KEY] = compact_stats(cached_stats[key])
         else:
             todo.append(i)
     total, done = len(labels), len(rows)
@@ -130,26 +138,45 @@ def extract_labelled(
             on_progress(done, total)
 
     items = [InputItem(labels.images[i], labels.paths[i]) for i in todo]
-    measured = extract_rows(
-        items,
-        config,
-        engine=engine,
-        on_rows=advance,
-        keep_embeddings=embeddings,
-        keep_stats=stats,
-    )
-    fresh: dict[str, dict[str, object]] = {}
-    fresh_stats: dict[str, dict[str, np.ndarray]] = {}
-    for i, row in zip(todo, measured, strict=True):
+    # Rows go into the cache as they come back, a batch at a time: an interrupted run
+    # keeps what it measured, and the same command goes on from there.
+    pending: list[tuple[int, dict[str, object]]] = []
+
+    def keep(i: int, row: dict[str, object]) -> None:
         rows[i] = row
-        if row["status"] == STATUS_OK and keys[i]:
-            fresh[keys[i]] = {k: v for k, v in row.items() if k != STATS_KEY}
-            if stats and row.get(STATS_KEY):
-                fresh_stats[keys[i]] = row[STATS_KEY]
-    if cache and fresh:
-        cache.put_many(fresh)
-    if cache and fresh_stats:
-        cache.put_stats(fresh_stats)
+        if cache and row["status"] == STATUS_OK and keys[i]:
+            pending.append((i, row))
+            if len(pending) >= CACHE_BATCH:
+                flush()
+
+    def flush() -> None:
+        if not pending:
+            return
+        cache.put_many(
+            {keys[i]: {k: v for k, v in row.items() if k != STATS_KEY} for i, row in pending}
+        )
+        if stats:
+            cache.put_stats({keys[i]: row[STATS_KEY] for i, row in pending if row.get(STATS_KEY)})
+        pending.clear()
+
+    positions = iter(todo)
+    try:
+        extract_rows(
+            items,
+            config,
+            engine=engine,
+            on_rows=advance,
+            keep_embeddings=embeddings,
+            keep_stats=stats,
+            collect=lambda batch: [keep(next(positions), row) for row in batch],
+        )
+    finally:
+        flush()
+    if stats:
+        # Training reads stats as the cache keeps them (float16), fresh or cached alike.
+        for i in todo:
+            if rows[i].get(STATS_KEY):
+                rows[i][STATS_KEY] = compact_stats(rows[i][STATS_KEY])
     columns = [
         *config.columns(),
         *([EMBEDDINGS_KEY] if embeddings else []),
@@ -323,6 +350,7 @@ def cross_validate(
     defects: dict[str, int] | None = None,
     readout: Readout | None = None,
     heads: TrainingHeads | None = None,
+    stages: Stages | None = None,
 ) -> CVResult:
     """Stratified k-fold out-of-fold predictions of the labelled photos; rounds chosen by
     CV inside each fold; degraded copies (``extra``) train only in the folds where their
@@ -351,6 +379,8 @@ def cross_validate(
     fold_metrics, best_iterations = [], []
     splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=config.seed)
     for fold, (train_idx, test_idx) in enumerate(splitter.split(X, is_good)):
+        if stages is not None and fold:
+            stages.advance(note=f"fold {fold + 1} of {n_splits}")
         fold_extra = None
         if extra is not None and len(extra):
             fold_extra = extra.of(train_idx)
@@ -379,6 +409,8 @@ def cross_validate(
         )
         oof[test_idx] = model.predict_good(X_test)
         best_iterations.append(model.best_iteration_)
+        if stages is not None:
+            stages.tick()
         fold_metrics.append(classification_metrics(is_good[test_idx], oof[test_idx]))
     metrics: dict[str, float] = {"folds": float(n_splits)}
     for name in ("roc_auc", "pr_auc", "log_loss", "accuracy"):
@@ -561,22 +593,35 @@ def prepare(
     engine: Engine | None = None,
     on_progress: ProgressCallback | None = None,
     copies_dir: str | os.PathLike[str] | None = None,
+    stages: Stages | None = None,
 ) -> TrainingSet:
     """Features of the labelled photos (and, with ``config.augment.copies``, of degraded
     copies of the good ones, made in ``copies_dir``), with the NIMA embeddings and stats
-    the learned features need."""
+    the learned features need. ``stages`` hears where it is (:class:`Stages`)."""
+    stages = stages or Stages()
     models = tuple(f.name for f in extract_config.nima)
     embeddings = bool(models) and config.readout
     stats = bool(models) and config.heads
-    frame, failed, from_cache = extract_labelled(
-        labels,
-        extract_config,
-        cache=cache,
-        engine=engine,
-        on_progress=on_progress,
-        embeddings=embeddings,
-        stats=stats,
-    )
+
+    def counted(stage: str) -> ProgressCallback:
+        def report(done: int, total: int) -> None:
+            if on_progress:
+                on_progress(done, total)
+            stages.set_total(total)
+            stages.advance(done - stages.done)
+
+        return report
+
+    with stages.stage("features", total=len(labels)):
+        frame, failed, from_cache = extract_labelled(
+            labels,
+            extract_config,
+            cache=cache,
+            engine=engine,
+            on_progress=counted("features"),
+            embeddings=embeddings,
+            stats=stats,
+        )
     ok = (frame["status"] == STATUS_OK).to_numpy()
     if failed:
         logger.warning("%d labelled images could not be read and are left out", len(failed))
@@ -598,16 +643,19 @@ def prepare(
         )
 
         def measure(copy_labels: Labels) -> pd.DataFrame:
-            return extract_labelled(
-                copy_labels,
-                extract_config,
-                cache=cache,
-                engine=engine,
-                embeddings=embeddings,
-                stats=stats,
-            )[0]
+            with stages.stage("copies: features", total=len(copy_labels)):
+                return extract_labelled(
+                    copy_labels,
+                    extract_config,
+                    cache=cache,
+                    engine=engine,
+                    on_progress=counted("copies: features"),
+                    embeddings=embeddings,
+                    stats=stats,
+                )[0]
 
-        extra = augment(kept, config.augment, folder, measure)
+        with stages.stage("copies", total=None):
+            extra = augment(kept, config.augment, folder, measure, on_copy=lambda: stages.advance())
     photos = frame[ok].reset_index(drop=True)
     readout = Readout.of(photos, extra, models if embeddings else (), config.folds)
     if (
@@ -615,7 +663,14 @@ def prepare(
         and EmbeddingReadout.fit(readout.embeddings, kept.target, models) is None
     ):
         readout = None
-    heads = TrainingHeads.of(photos, kept, extra, models if stats else (), config.folds)
+    heads = TrainingHeads.of(
+        photos, kept, extra, models if stats else (), config.folds, stages=stages
+    )
+    # The heads hold the stats they need, projected; the d-wide stats can go.
+    photos = photos.drop(columns=[STATS_KEY], errors="ignore")
+    frame = frame.drop(columns=[STATS_KEY], errors="ignore")
+    if extra is not None:
+        extra.X = extra.X.drop(columns=[STATS_KEY], errors="ignore")
     if extra is not None:
         extra.embeddings = readout.copies if readout is not None else None
         extra.X = extra.X[names].astype(np.float64)
@@ -642,9 +697,19 @@ def heads_features(heads: TrainingHeads | None) -> list[str]:
     return list(LEARNED_FEATURES)
 
 
-def fit_final(data: TrainingSet, config: TrainConfig, rounds: int | None = None) -> FittedModel:
+def fit_final(
+    data: TrainingSet,
+    config: TrainConfig,
+    rounds: int | None = None,
+    stages: Stages | None = None,
+) -> FittedModel:
     """The model on every photo: learned features out of fold for the classifier, the
     read-out and the heads fitted on all photos (and copies) for scoring."""
+    with (stages or Stages()).stage("final model", total=None):
+        return _fit_final(data, config, rounds)
+
+
+def _fit_final(data: TrainingSet, config: TrainConfig, rounds: int | None) -> FittedModel:
     X, extra = data.learned_out_of_fold(config.seed)
     X = X[[c for c in X.columns if X[c].notna().any()]]
     if extra is not None:
@@ -672,28 +737,35 @@ def fit_final(data: TrainingSet, config: TrainConfig, rounds: int | None = None)
     return FittedModel(classifier, readout, heads, X)
 
 
-def choose_corrections(data: TrainingSet, config: TrainConfig) -> tuple[TrainConfig, CVResult, str]:
+def choose_corrections(
+    data: TrainingSet, config: TrainConfig, stages: Stages | None = None
+) -> tuple[TrainConfig, CVResult, str]:
     """Cross-validate, and with ``corrections="auto"`` and network heads, twice: with trees
     correcting the base margin and without; keep the one whose out-of-fold ROC-AUC is
     higher (a tie keeps the simpler). Returns the configuration chosen, its
     cross-validation, and the choice in words."""
+    stages = stages or Stages()
+    twice = config.corrections == "auto" and data.heads is not None
+    folds = min(config.folds, int(min(data.labels.is_good.sum(), (~data.labels.is_good).sum())))
 
-    def run(chosen: TrainConfig) -> CVResult:
-        return cross_validate(
-            data.X,
-            data.labels,
-            chosen,
-            monotone=data.monotone,
-            extra=data.extra,
-            defects=data.defects,
-            readout=data.readout,
-            heads=data.heads,
-        )
+    def run(chosen: TrainConfig, name: str) -> CVResult:
+        with stages.stage(name, total=max(folds, 1)):
+            return cross_validate(
+                data.X,
+                data.labels,
+                chosen,
+                monotone=data.monotone,
+                extra=data.extra,
+                defects=data.defects,
+                readout=data.readout,
+                heads=data.heads,
+                stages=stages,
+            )
 
-    if config.corrections != "auto" or data.heads is None:
-        return config, run(config), str(config.corrections)
-    with_trees = run(replace(config, corrections=True))
-    without = run(replace(config, corrections=False))
+    if not twice:
+        return config, run(config, "cross-validation"), str(config.corrections)
+    with_trees = run(replace(config, corrections=True), "cross-validation (with trees)")
+    without = run(replace(config, corrections=False), "cross-validation (without trees)")
     scores = (with_trees.metrics["roc_auc_oof"], without.metrics["roc_auc_oof"])
     words = f"cross-validated ROC-AUC {scores[0]:.3f} with trees, {scores[1]:.3f} without"
     logger.info("corrections: %s", words)
@@ -713,12 +785,15 @@ def train(
     on_progress: ProgressCallback | None = None,
     training_record: dict | None = None,
     copies_dir: str | os.PathLike[str] | None = None,
+    stages: Stages | None = None,
 ) -> TrainOutcome:
     """Features, cross-validation, threshold, final model and bundle (see module docstring).
 
     With ``config.augment.copies``, degraded copies of the good photos are made in
-    ``copies_dir`` (default: ``copies`` in the cache folder, else in ``out_dir``)."""
+    ``copies_dir`` (default: ``copies`` in the cache folder, else in ``out_dir``).
+    ``stages`` hears where training is, and keeps each stage's time."""
     config = config or TrainConfig()
+    stages = stages or Stages()
     out_dir = Path(out_dir)
     data = prepare(
         labels,
@@ -728,9 +803,10 @@ def train(
         engine=engine,
         on_progress=on_progress,
         copies_dir=copies_dir or (None if cache else out_dir / "copies"),
+        stages=stages,
     )
     kept = data.labels
-    config, cv, choice = choose_corrections(data, config)
+    config, cv, choice = choose_corrections(data, config, stages)
     threshold = best_f1_threshold(kept.is_good, cv.oof)
     cv.metrics.update(
         {
@@ -740,7 +816,7 @@ def train(
         }
     )
     rounds = max(1, int(np.median(cv.best_iterations)))
-    fitted = fit_final(data, config, rounds)
+    fitted = fit_final(data, config, rounds, stages)
     final = fitted.classifier
     names = list(final.feature_names_in_)
     X = fitted.X
@@ -765,6 +841,7 @@ def train(
             "degraded_copies": len(extra) if extra is not None else 0,
             "copy_weight": config.augment.weight if extra is not None else None,
             "corrections": choice,
+            **(data.heads.basis_record() if data.heads is not None else {}),
             **(training_record or {}),
         },
         monotone_constraints=final.monotone,
@@ -775,11 +852,14 @@ def train(
     readout = fitted.readout if READOUT_FEATURE in names else None
     heads = fitted.heads if any(n in names for n in LEARNED_FEATURES) else None
     bundle = ModelBundle(final.booster_, meta, readout=readout, heads=heads)
-    hashes = [h for h in (file_sha256(p) for p in kept.paths) if h]
-    bundle.save(out_dir, training_images=hashes)
-    save_curves(kept.is_good, cv.oof, out_dir)
-    oof = pd.DataFrame({"image": kept.images, "target": kept.target, "p_good_oof": cv.oof})
-    if kept.mos is not None:
-        oof["mos"] = kept.mos
-    oof.to_csv(out_dir / "cv_predictions.csv", index=False)
-    return TrainOutcome(bundle, cv, data.frame, data.failed, data.from_cache, X)
+    with stages.stage("writing the model folder", total=None):
+        hashes = [h for h in (file_sha256(p) for p in kept.paths) if h]
+        bundle.save(out_dir, training_images=hashes)
+        save_curves(kept.is_good, cv.oof, out_dir)
+        oof = pd.DataFrame({"image": kept.images, "target": kept.target, "p_good_oof": cv.oof})
+        if kept.mos is not None:
+            oof["mos"] = kept.mos
+        oof.to_csv(out_dir / "cv_predictions.csv", index=False)
+    return TrainOutcome(
+        bundle, cv, data.frame, data.failed, data.from_cache, X, dict(stages.seconds)
+    )
