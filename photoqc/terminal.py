@@ -202,8 +202,7 @@ def training_stages(every: float = 10.0):
             task = tasks.get(event.stage)
             if task is None:
                 task = tasks[event.stage] = bars.add_task(event.stage, total=event.total)
-            note = f"{event.stage} ({event.note})" if event.note else event.stage
-            bars.update(task, completed=event.done, total=event.total, description=note)
+            bars.update(task, completed=event.done, total=event.total)
             if event.ended:
                 bars.update(task, completed=event.total or event.done, total=event.total or 1)
 

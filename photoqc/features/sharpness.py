@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from photoqc.features.inputs import FeatureInput, sobel_gradients
-from photoqc.features.pooling import pooled_mean_var
+from photoqc.features.pooling import mean_var, pooled_mean_var
 from photoqc.features.spec import Direction, FeatureGroup, FeatureSpec
 
 
@@ -30,8 +30,7 @@ def masked_variance(values: np.ndarray, mask: np.ndarray | None = None) -> float
     """Variance of ``values`` over ``mask`` (all pixels when None); NaN for an empty region."""
     if values.size == 0 or (mask is not None and not mask.any()):
         return float("nan")
-    _, std = cv2.meanStdDev(values, mask=None if mask is None else mask.astype(np.uint8))
-    return float(std[0, 0] ** 2)
+    return mean_var(values, mask)[1]
 
 
 def laplacian_variance(luma: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -48,8 +47,7 @@ def pooled_laplacian_variance(lumas: list[np.ndarray]) -> float:
         return laplacian_variance(lumas[0])
     parts = []
     for luma in lumas:
-        mean, std = cv2.meanStdDev(laplacian_response(luma))
-        parts.append((luma.size, float(mean[0, 0]), float(std[0, 0]) ** 2))
+        parts.append((luma.size, *mean_var(laplacian_response(luma))))
     return pooled_mean_var(parts)[1]
 
 
@@ -69,8 +67,8 @@ def tenengrad(
     # mean(gx^2 + gy^2) = sum over both of variance + mean^2: no squared copy needed.
     total = 0.0
     for g in (gx, gy):
-        mean, std = cv2.meanStdDev(g, mask=cv_mask)
-        total += float(std[0, 0] ** 2 + mean[0, 0] ** 2)
+        mean, variance = mean_var(g, cv_mask)
+        total += variance + mean**2
     return total
 
 
@@ -98,7 +96,7 @@ def peak_sharpness(
     rows = [round(k * h / grid) for k in range(grid + 1)]
     cols = [round(k * w / grid) for k in range(grid + 1)]
     variances = [
-        cv2.meanStdDev(np.ascontiguousarray(response[r0:r1, c0:c1]))[1][0, 0] ** 2
+        mean_var(response[r0:r1, c0:c1])[1]
         for r0, r1 in itertools.pairwise(rows)
         for c0, c1 in itertools.pairwise(cols)
     ]
@@ -109,8 +107,7 @@ def relative(sharpness: float, luma: np.ndarray) -> float:
     """``sharpness`` (a Laplacian variance) over the variance of ``luma``: fine detail per
     unit of contrast, >= 0. Darkening or brightening a photo scales both alike, so this
     tells a soft photo from a dark one, which raw sharpness confuses."""
-    _, std = cv2.meanStdDev(luma)
-    variance = float(std[0, 0] ** 2)
+    variance = mean_var(luma)[1]
     return sharpness / variance if variance > _FLAT_VARIANCE else float("nan")
 
 

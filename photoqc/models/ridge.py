@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from photoqc import interruptible
+
 __all__ = [
     "ALPHAS",
     "BASIS_SAMPLE",
@@ -86,9 +88,10 @@ class StatsBasis:
         return int(self.components.shape[1])
 
     @classmethod
-    def fit(cls, sample: np.ndarray, size: int = BASIS_SIZE) -> StatsBasis:
+    def fit(cls, sample: np.ndarray, size: int = BASIS_SIZE, step: Step = _nothing) -> StatsBasis:
         """The basis of ``sample`` (m, d) finite rows: its mean and spread, and its leading
-        ``size`` principal directions (fewer when the sample has fewer)."""
+        ``size`` principal directions (fewer when the sample has fewer); ``step()`` between
+        pieces of work."""
         sample = np.asarray(sample, dtype=np.float32)
         if sample.ndim != 2 or len(sample) < 2 or not np.isfinite(sample).all():
             raise ValueError("a basis needs at least 2 finite rows")
@@ -104,7 +107,8 @@ class StatsBasis:
         for start in range(0, d, 2048):
             block = Z[:, start : start + 2048].astype(np.float64)
             G += block @ block.T
-        w, U = np.linalg.eigh(G)
+            step()
+        w, U = interruptible.call(lambda: np.linalg.eigh(G), step)
         order = np.argsort(w)[::-1]
         w, U = w[order], U[:, order]
         keep = w > _RELATIVE_FLOOR * max(float(w[0]), 1e-300)
@@ -114,6 +118,7 @@ class StatsBasis:
         for start in range(0, d, 2048):
             block = Z[:, start : start + 2048].astype(np.float64)
             components[start : start + 2048] = (block.T @ U_kept) / np.sqrt(w_kept)
+            step()
         total = float(np.clip(w, 0, None).sum())
         explained = float(w_kept.sum() / total) if total > 0 else 1.0
         return cls(mean, scale, components, explained, m)
@@ -274,8 +279,7 @@ class PrimalRidge:
                 coef[:, which] = np.linalg.solve(C + a * eye, XY[:, which])
                 self.step()
             return RidgeFit(mu, coef, y_mean, alpha)
-        w, V = np.linalg.eigh(C)
-        self.step()
+        w, V = interruptible.call(lambda: np.linalg.eigh(C), self.step)
         w = np.clip(w, 0.0, None)
         Q = V.T @ XY  # (k, o)
         a = np.asarray(alphas, dtype=np.float64)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import encode
@@ -117,3 +118,63 @@ def test_a_rerun_after_a_node_is_killed_keeps_what_was_written_and_scores_the_re
     assert f"{PHOTOS - kept} scored now" in said and f"{kept} already there" in said, said
     rows = pd.read_parquet(out)
     assert len(rows) == PHOTOS and rows["image"].is_unique
+
+
+def test_train_measures_on_the_cluster_what_the_local_engine_measures(folder, tmp_path):
+    """`train --engine ray` fills the feature cache with exactly the local engine's rows
+    and stats (same keys: a local run after it measures nothing)."""
+    from photoqc.assess.extractor import STATS_KEY
+    from photoqc.engines.ray_nodes import LocalRayCluster
+    from photoqc.pipelines.training.cache import FeatureCache
+
+    photos = sorted(folder.glob("*.jpg"))
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame(
+        {"image": [str(p) for p in photos], "mos": [20 + 3 * i for i in range(len(photos))]}
+    ).to_csv(labels, index=False)
+
+    def train(cache, out, *extra, env=None):
+        return subprocess.run(
+            [sys.executable, "-m", "photoqc.cli", "train", str(labels), "--out", str(out),
+             "--mos-threshold", "50", "--segmenter", "fastcut", "--offline",
+             "--cache-dir", str(cache), *extra],
+            capture_output=True, text=True, env=env, timeout=600,
+        )  # fmt: skip
+
+    with LocalRayCluster(nodes=2, cpus_per_node=1) as cluster:
+        on_ray = train(
+            tmp_path / "ray-cache", tmp_path / "m1", "--engine", "ray", "--ray-address", "auto",
+            "--ray-actors", "2", "--cpus-per-actor", "1", "--batch-size", "2",
+            env=cluster.driver_env(),
+        )  # fmt: skip
+    assert on_ray.returncode == 0, on_ray.stderr[-3000:]
+    assert "on 2 nodes by 2 actors" in " ".join(on_ray.stderr.split()), on_ray.stderr[-3000:]
+    again = train(tmp_path / "ray-cache", tmp_path / "m2", "--workers", "1")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"{PHOTOS} features from cache" in " ".join(again.stderr.split())
+    local = train(tmp_path / "local-cache", tmp_path / "m3", "--workers", "1")
+    assert local.returncode == 0, local.stderr[-3000:]
+    assert "0 features from cache" in " ".join(local.stderr.split())
+
+    def everything(folder):
+        import sqlite3
+
+        cache = FeatureCache(folder)
+        with sqlite3.connect(cache.path) as db:
+            keys = [k for (k,) in db.execute("SELECT key FROM rows ORDER BY key")]
+        return keys, cache.get_many(keys), cache.get_stats(keys)
+
+    keys, rows, stats = everything(tmp_path / "ray-cache")
+    local_keys, local_rows, local_stats = everything(tmp_path / "local-cache")
+    assert len(keys) == PHOTOS and keys == local_keys
+    for key in keys:
+        ray_row = {k: v for k, v in rows[key].items() if k != STATS_KEY}
+        local_row = {k: v for k, v in local_rows[key].items() if k != STATS_KEY}
+        assert ray_row.keys() == local_row.keys()
+        for column, value in ray_row.items():
+            same = value == local_row[column] or (
+                value != value and local_row[column] != local_row[column]
+            )
+            assert same, (key, column, value, local_row[column])
+        for model, values in stats[key].items():
+            np.testing.assert_array_equal(values, local_stats[key][model])

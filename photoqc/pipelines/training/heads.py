@@ -97,7 +97,7 @@ def reduced_ridge(
             mine = chosen[(chosen >= start) & (chosen < stop)] - start
             if len(mine):
                 parts.append(rows.rows(index[mine]))
-        basis = StatsBasis.fit(np.concatenate(parts), size)
+        basis = StatsBasis.fit(np.concatenate(parts), size, stages.tick)
         del parts
     with stages.stage("heads: projecting the stats", total=max(1, -(-total // CHUNK_ROWS))):
 

@@ -34,6 +34,7 @@ class StageEvent:
     seconds: float
     ended: bool = False
     note: str = ""
+    unit: str = ""
 
 
 Listener = Callable[[StageEvent], None]
@@ -56,13 +57,15 @@ class Stages:
     _total: int | None = None
     _started: float = 0.0
     _note: str = ""
+    _unit: str = ""
 
     @contextmanager
-    def stage(self, name: str, total: int | None = None) -> Iterator[Stages]:
-        """Run a stage of ``total`` steps (None: one piece of work) inside the block."""
-        outer = (self._stage, self._done, self._total, self._started, self._note)
+    def stage(self, name: str, total: int | None = None, unit: str = "") -> Iterator[Stages]:
+        """Run a stage of ``total`` steps (None: one piece of work; ``unit``: what a step
+        is called, "fold") inside the block."""
+        outer = (self._stage, self._done, self._total, self._started, self._note, self._unit)
         self._stage, self._done, self._total = name, 0, total
-        self._started, self._note = time.perf_counter(), ""
+        self._started, self._note, self._unit = time.perf_counter(), "", unit
         self._tell()
         try:
             yield self
@@ -71,7 +74,7 @@ class Stages:
             self.seconds[name] = self.seconds.get(name, 0.0) + elapsed
             self._tell(ended=True)
             logger.info("%s: %.1f s", name, elapsed)
-            self._stage, self._done, self._total, self._started, self._note = outer
+            self._stage, self._done, self._total, self._started, self._note, self._unit = outer
 
     def advance(self, steps: int = 1, note: str = "") -> None:
         """``steps`` more of the current stage are done (``note``: words on the next)."""
@@ -104,26 +107,40 @@ class Stages:
                 time.perf_counter() - self._started,
                 ended,
                 self._note,
+                self._unit,
             )
         )
 
 
+FEW_STEPS = 100
+"""A stage of at most this many steps (folds) gets a line at every step."""
+
+
 @dataclass
 class LogLines:
-    """A listener that writes a line with ``write`` when a stage starts and ends, and at
-    most every ``every`` seconds in between ("fitting heads, fold 2 of 5, 41 s"): what
-    ``photoqc train`` prints when standard error is not a terminal."""
+    """A listener that writes a line with ``write`` when a stage starts and ends, at each
+    step of a stage with few steps (a fold), and otherwise at most every ``every`` seconds
+    ("cross-validation (with trees), fold 2 of 5, 41 s"): what ``photoqc train``
+    prints when standard error is not a terminal."""
 
     write: Callable[[str], None]
     every: float = 10.0
     _last: float = field(default=-1e9)
+    _step: tuple[str, int] = ("", -1)
 
     def __call__(self, event: StageEvent) -> None:
         now = time.perf_counter()
-        starting = event.done == 0 and event.seconds < 0.05 and not event.ended
-        if not (starting or event.ended or now - self._last >= self.every):
+        step = (event.stage, event.done)
+        stepped = (
+            step != self._step
+            and event.total is not None
+            and event.total <= FEW_STEPS
+            and event.done < event.total  # the last step's end is the stage's
+        )
+        starting = step != self._step and event.done == 0
+        if not (starting or stepped or event.ended or now - self._last >= self.every):
             return
-        self._last = now
+        self._last, self._step = now, step
         self.write(describe(event))
 
 
@@ -132,8 +149,9 @@ def describe(event: StageEvent) -> str:
     if event.ended:
         return f"{event.stage}: done in {event.seconds:.1f} s"
     where = ""
+    unit = f"{event.unit} " if event.unit else ""
     if event.total:
-        where = f", {min(event.done + 1, event.total)} of {event.total}"
+        where = f", {unit}{min(event.done + 1, event.total)} of {event.total}"
     elif event.done:
         where = f", {event.done} done"
     note = f" ({event.note})" if event.note else ""

@@ -380,7 +380,7 @@ def cross_validate(
     splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=config.seed)
     for fold, (train_idx, test_idx) in enumerate(splitter.split(X, is_good)):
         if stages is not None and fold:
-            stages.advance(note=f"fold {fold + 1} of {n_splits}")
+            stages.advance()
         fold_extra = None
         if extra is not None and len(extra):
             fold_extra = extra.of(train_idx)
@@ -749,7 +749,7 @@ def choose_corrections(
     folds = min(config.folds, int(min(data.labels.is_good.sum(), (~data.labels.is_good).sum())))
 
     def run(chosen: TrainConfig, name: str) -> CVResult:
-        with stages.stage(name, total=max(folds, 1)):
+        with stages.stage(name, total=max(folds, 1), unit="fold"):
             return cross_validate(
                 data.X,
                 data.labels,
