@@ -214,6 +214,7 @@ class PrimalRidge:
         self.design = np.asarray(design, dtype=np.float64)
         self.basis = basis
         self.step = step
+        self._universes: list[tuple[np.ndarray, ...]] = []
 
     @classmethod
     def of(
@@ -234,24 +235,55 @@ class PrimalRidge:
 
     # --- fitting -------------------------------------------------------------------------
 
+    def remember(self, rows: np.ndarray, Y: np.ndarray) -> None:
+        """Keep the raw sums of ``rows`` (with their targets ``Y``): a later fit on most of
+        them then only sums the rows left out and subtracts (a fold on 4/5 of the rows
+        costs 1/5 of a pass)."""
+        rows = np.asarray(rows, dtype=np.intp)
+        Y = np.asarray(Y, dtype=np.float64).reshape(len(rows), -1)
+        where = np.full(len(self.design), -1, np.intp)
+        where[rows] = np.arange(len(rows))
+        self._universes.append((rows, Y, where, self._sums(rows, Y)))
+
+    def _sums(self, rows: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Sum of rows, of their outer products, of row x target, of targets (raw)."""
+        k = self.design.shape[1]
+        total, C, XY = np.zeros(k), np.zeros((k, k)), np.zeros((k, Y.shape[1]))
+        for start in range(0, len(rows), CHUNK_ROWS):
+            A = self.design[rows[start : start + CHUNK_ROWS]]
+            total += A.sum(axis=0)
+            C += A.T @ A
+            XY += A.T @ Y[start : start + CHUNK_ROWS]
+            self.step()
+        return total, C, XY, Y.sum(axis=0)
+
     def _moments(
         self, rows: np.ndarray, Y: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The rows' mean, their centred k x k cross-product, and the cross-product with the
         centred targets."""
-        k = self.design.shape[1]
-        total = np.zeros(k)
-        C = np.zeros((k, k))
-        XY = np.zeros((k, Y.shape[1]))
-        y_mean = Y.mean(axis=0)
-        for start in range(0, len(rows), CHUNK_ROWS):
-            A = self.design[rows[start : start + CHUNK_ROWS]]
-            total += A.sum(axis=0)
-            C += A.T @ A
-            XY += A.T @ (Y[start : start + CHUNK_ROWS] - y_mean)
-            self.step()
-        mu = total / len(rows)
-        C -= len(rows) * np.outer(mu, mu)
+        sums = None
+        for all_rows, all_Y, where, all_sums in self._universes:
+            at = where[rows]
+            if (
+                Y.shape[1] == all_Y.shape[1]
+                and len(rows) > len(all_rows) / 2
+                and (at >= 0).all()
+                and len(np.unique(rows)) == len(rows)
+                and np.array_equal(all_Y[at], Y)
+            ):
+                left = np.ones(len(all_rows), bool)
+                left[at] = False
+                rest = self._sums(all_rows[left], all_Y[left])
+                sums = tuple(a - b for a, b in zip(all_sums, rest, strict=True))
+                break
+        if sums is None:
+            sums = self._sums(rows, Y)
+        total, C, XY, y_total = sums
+        n = len(rows)
+        mu, y_mean = total / n, y_total / n
+        C = C - n * np.outer(mu, mu)
+        XY = XY - n * np.outer(mu, y_mean)
         return mu, C, XY
 
     def fit(

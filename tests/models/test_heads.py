@@ -237,3 +237,21 @@ def test_a_photo_s_head_outputs_do_not_depend_on_the_photos_beside_it():
         in_pairs = np.concatenate([head.predict(X[i : i + 2]) for i in range(0, 16, 2)])
         np.testing.assert_array_equal(alone, together)
         np.testing.assert_array_equal(in_pairs, together)
+
+
+def test_a_fit_from_remembered_sums_equals_one_summed_afresh():
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(500, 300)).astype(np.float32)
+    Y = rng.normal(size=(500, 2))
+    ridge = PrimalRidge.of(X)
+    rows = rng.permutation(500)[:400]  # most of the rows, in another order
+    afresh = [ridge.fit(rows, Y[rows]), ridge.fit(rows, Y[rows], alpha=np.array([5.0, 50.0]))]
+    ridge.remember(np.arange(500), Y)
+    summed = [ridge.fit(rows, Y[rows]), ridge.fit(rows, Y[rows], alpha=np.array([5.0, 50.0]))]
+    for a, b in zip(afresh, summed, strict=True):
+        np.testing.assert_array_equal(a.alpha, b.alpha)
+        np.testing.assert_allclose(ridge.predict(b, np.arange(500)),
+                                   ridge.predict(a, np.arange(500)), atol=1e-12)  # fmt: skip
+    # Other targets for the same rows are not taken from the sums.
+    other = ridge.fit(rows, -Y[rows], alpha=np.array([5.0, 50.0]))
+    np.testing.assert_allclose(other.coef, -afresh[1].coef, atol=1e-12)

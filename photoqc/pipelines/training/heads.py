@@ -211,7 +211,7 @@ class TrainingHeads:
         )
         lends = np.zeros(len(photos), bool)
         lends[np.unique(copy_source)] = True
-        return cls(
+        made = cls(
             ridge,
             photo_row,
             copy_row,
@@ -224,6 +224,19 @@ class TrainingHeads:
             folds,
             stages,
         )
+        made.remember()
+        return made
+
+    def remember(self) -> None:
+        """Sum every photo's (and copy's) row once per head, so that each fold's fit only
+        sums the rows it leaves out (:meth:`PrimalRidge.remember`)."""
+        everyone = np.arange(len(self.photo_row))
+        with self.stages.stage("heads: sums over every row", total=None):
+            rows = self._impression_rows(everyone)
+            self.ridge.remember(self.photo_row[rows], self.target[rows])
+            rows_d, Y = self._defect_rows(everyone)
+            if len(rows_d):
+                self.ridge.remember(rows_d, Y)
 
     # --- fitting ---------------------------------------------------------------------------
 
