@@ -44,6 +44,14 @@ class InternalError(PhotoqcError):
     code = "internal"
 
 
+class NetworkFailure(PhotoqcError):
+    """The networks the recipe needs could not run on a photo (HTTP 500): its row is an
+    error, never a verdict made without them."""
+
+    http_status = 500
+    code = "network_failed"
+
+
 class OutOfMemoryError(PhotoqcError):
     """The image needed more memory than the process could have (HTTP 503)."""
 
@@ -225,6 +233,9 @@ class FeatureExtractor:
                 staged.append((k, i, image, *result))
         nima = self._nima_outputs(pending, len(decoded))
         for k, i, image, seg, x, measured in staged:
+            if isinstance(nima, BaseException):
+                out[i] = self._failure(items[i], nima)
+                continue
             x.nima = nima[k].scores if nima[k] is not None else None
             try:
                 measured.update(measure(x, self.nima_groups))
@@ -294,16 +305,24 @@ class FeatureExtractor:
             return None
         return self.nima.submit(images)
 
-    def _nima_outputs(self, pending: Future | None, count: int) -> list:
-        """NIMA's outputs (:class:`photoqc.models.nima.NimaOutputs`) per image, None each
-        where NIMA is off or failed on the batch."""
+    def _nima_outputs(self, pending: Future | None, count: int) -> list | NetworkFailure:
+        """NIMA's outputs (:class:`photoqc.models.nima.NimaOutputs`) per image (None each
+        where NIMA is off), or the failure every photo of the batch is then marked with:
+        a verdict made without the networks the model was trained with would be another
+        verdict, said as if it were the same."""
         if pending is None:
             return [None] * count
         try:
-            return pending.result()
-        except Exception:  # a failed batch loses its NIMA values, not its rows
-            logger.exception("NIMA failed on a batch of %d images", count)
-            return [None] * count
+            outputs = pending.result()
+        except Exception as exc:
+            logger.error("NIMA failed on a batch of %d images: %s", count, exc)
+            return NetworkFailure(
+                f"the networks could not run on this photo ({type(exc).__name__}: "
+                f"{str(exc)[:200]}); no verdict without them"
+            )
+        if len(outputs) != count:
+            return NetworkFailure("the networks gave no output for this photo")
+        return outputs
 
     def error_row(self, item: InputItem, message: str) -> dict[str, object]:
         """The row of ``item`` when it could not be processed."""

@@ -66,6 +66,9 @@ Input = Annotated[
         "folder).",
     ),
 ]
+RAY_PANEL = "Ray (with --engine ray)"
+"""Where `--help` lists the options only a Ray run reads."""
+
 Workers = Annotated[
     int | None,
     option(
@@ -91,6 +94,7 @@ RayAddress = Annotated[
     str | None,
     option(
         "--ray-address",
+        rich_help_panel=RAY_PANEL,
         show_default=False,
         help="With --engine ray: the cluster to join (`auto`, `ray://HOST:10001`); its workers "
         "must see the photos and the model folder at the same paths. Default: start a local "
@@ -101,6 +105,7 @@ RayActors = Annotated[
     int | None,
     option(
         "--ray-actors",
+        rich_help_panel=RAY_PANEL,
         min=1,
         show_default=False,
         help="With --engine ray: scoring actors, each loading the model once. Default: as "
@@ -111,6 +116,7 @@ CpusPerActor = Annotated[
     float,
     option(
         "--cpus-per-actor",
+        rich_help_panel=RAY_PANEL,
         min=0.05,
         help="With --engine ray: CPUs each actor asks for (0.5 leaves room on a 2-core "
         "machine; 1 actor per CPU beside Ray's own work can stall).",
@@ -120,6 +126,7 @@ RayCpus = Annotated[
     int | None,
     option(
         "--ray-cpus",
+        rich_help_panel=RAY_PANEL,
         min=1,
         show_default=False,
         help="With --engine ray and no --ray-address: CPUs of the local Ray. Default: the "
@@ -130,6 +137,7 @@ GpusPerActor = Annotated[
     float,
     option(
         "--gpus-per-actor",
+        rich_help_panel=RAY_PANEL,
         min=0.0,
         help="With --engine ray: GPUs each actor asks for, when the cluster has GPUs (NIMA "
         "runs there); ignored on a cluster without.",

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from photoqc.cache_dir import default_cache_dir
+from photoqc.cache_dir import default_cache_dir, private_folder
 from photoqc.hashing import sha256_of
 
 CACHE_FILE = "features.sqlite"
@@ -62,7 +62,7 @@ class FeatureCache:
 
     def __init__(self, folder: str | os.PathLike[str] | None = None):
         self.folder = Path(folder) if folder else default_cache_dir()
-        self.folder.mkdir(parents=True, exist_ok=True)
+        private_folder(self.folder)
         self.path = self.folder / CACHE_FILE
         with self._connect() as db:
             db.execute("CREATE TABLE IF NOT EXISTS rows (key TEXT PRIMARY KEY, row TEXT NOT NULL)")
