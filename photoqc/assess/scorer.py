@@ -28,7 +28,7 @@ from photoqc.assess.recipe import TEXT_COLUMNS, ExtractConfig, RecipeOptions
 from photoqc.errors import PhotoqcError
 from photoqc.features.nima import LEARNED_SPECS, READOUT_FEATURE, READOUT_SPEC
 from photoqc.memory import return_free_memory
-from photoqc.models.bundle import ModelBundle, load_bundle
+from photoqc.models.bundle import BundleError, ModelBundle, load_bundle
 from photoqc.models.explain import (
     Reason,
     overall_reason,
@@ -247,16 +247,23 @@ class Scorer:
         with_shap: bool = False,
         top: int = DEFAULT_TOP_REASONS,
         nima_window_s: float = 0.0,
+        model_sha256: str | None = None,
     ) -> tuple[Scorer, list[str]]:
         """The whole pipeline of a model folder in one call: the bundle, the recipe it was
         trained with (made again here, with ``options`` for weights folders and the like),
         the segmenter and NIMA networks. Returns it and warnings to show once.
+        ``model_sha256`` pins the folder: any other is refused.
 
         Raises
         ------
         photoqc.models.bundle.BundleError, photoqc.assess.recipe.RecipeError
         """
-        bundle = model if isinstance(model, ModelBundle) else load_bundle(model)
+        if isinstance(model, ModelBundle):
+            bundle = model
+            if model_sha256 is not None and bundle.meta.get("sha256") != model_sha256.lower():
+                raise BundleError(f"the model's sha256 is not the pinned {model_sha256}")
+        else:
+            bundle = load_bundle(model, expected_sha256=model_sha256)
         config, warnings = ExtractConfig.from_record(
             bundle.recipe, options, used_features=bundle.feature_names
         )

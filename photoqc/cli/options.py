@@ -389,6 +389,15 @@ Model = Annotated[
         help="Model folder from `photoqc train`. Default: the built-in model.",
     ),
 ]
+ModelSha256 = Annotated[
+    str | None,
+    option(
+        "--model-sha256",
+        show_default=False,
+        help="Accept only the model folder whose `sha256` (in its photoqc.json) is this: "
+        "pins a deployment to one model, refusing any other or any edit.",
+    ),
+]
 MosThreshold = Annotated[
     float | None,
     option(

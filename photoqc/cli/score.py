@@ -21,6 +21,7 @@ from photoqc.cli.options import (
     FailOnError,
     Input,
     Model,
+    ModelSha256,
     engine_options,
     option,
     out,
@@ -117,6 +118,7 @@ def score(
     input: Input,
     out: ScoresOut,
     model: Model = None,
+    model_sha256: ModelSha256 = None,
     shap: Shap = False,
     top: ScoreReasons = DEFAULT_TOP_REASONS,
     allow_segmenter_mismatch: AllowMismatch = False,
@@ -145,7 +147,7 @@ def score(
         raise UsageError(f"--out {out}: the {engines.engine} engine writes {kind}: name one")
     items = common.inputs(input, carry)
     recipe = replace(recipe, allow_segmenter_mismatch=allow_segmenter_mismatch)
-    scorer = common.scorer(model, recipe, with_shap=shap, top=top)
+    scorer = common.scorer(model, recipe, with_shap=shap, top=top, model_sha256=model_sha256)
     summary = common.score(
         items,
         scorer,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from photoqc.cli.options import MaxPixels, Model, option
+from photoqc.cli.options import MaxPixels, Model, ModelSha256, option
 from photoqc.service.settings import ServeSettings
 from photoqc.terminal import say
 
@@ -65,6 +65,7 @@ TimeoutS = Annotated[
 
 def serve(
     model: Model = None,
+    model_sha256: ModelSha256 = None,
     host: Host = "127.0.0.1",
     port: Port = 8000,
     workers: ServeWorkers = 1,
@@ -85,6 +86,7 @@ def serve(
 
     settings = ServeSettings(
         model=str(model) if model else None,
+        model_sha256=model_sha256,
         max_upload_mb=max_upload_mb,
         max_pixels=max_pixels or ServeSettings.max_pixels,
         api_key_env=api_key_env,
@@ -96,10 +98,11 @@ def serve(
         nima_batch_ms=nima_batch_ms,
     )
     settings.api_key()  # an unset key variable: said here, before anything starts
-    if model is not None:
-        from photoqc.models.bundle import load_bundle
+    if model is not None or model_sha256 is not None:
+        from photoqc.models.bundle import default_model_dir, load_bundle
 
-        load_bundle(model)  # a wrong folder: one line here, not a failed start-up
+        # A wrong folder (or not the pinned one): one line here, not a failed start-up.
+        load_bundle(model or default_model_dir(), expected_sha256=model_sha256)
     say(f"photoqc serve: http://{host}:{port}/ ({workers} process(es); model loads first)")
     run(settings, host=host, port=port, workers=workers)
 

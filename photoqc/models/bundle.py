@@ -352,14 +352,24 @@ def _read_limited(path: Path, limit: int, what: str) -> bytes:
 
 
 def load_bundle(
-    folder: str | os.PathLike[str], *, known_features: set[str] | None = None
+    folder: str | os.PathLike[str],
+    *,
+    known_features: set[str] | None = None,
+    expected_sha256: str | None = None,
 ) -> ModelBundle:
     """Load and check a model folder, trusting nothing in it.
+
+    Its ``sha256`` (required) is an integrity checksum over the model file and the whole
+    description: it catches accidents and any edit by someone who cannot also recompute
+    it, not someone who can run photoqc's writer. To accept one model only, pin it:
+    ``expected_sha256`` (``--model-sha256``) refuses every other folder.
 
     Parameters
     ----------
     folder : path
         The folder written by :meth:`ModelBundle.save`.
+    expected_sha256 : str, optional
+        The only ``sha256`` accepted (hex).
     known_features : set of str, optional
         Feature names this photoqc can compute; default: every classic feature plus NIMA
         features for the models the bundle names.
@@ -413,10 +423,20 @@ def load_bundle(
             f"{model_path}: contents differ from what {META_FILE} records (sha256 mismatch): "
             "the model was changed after training; retrain or restore it"
         )
-    if meta.get("sha256") is not None and signature(meta, model_bytes) != meta["sha256"]:
+    if not isinstance(meta.get("sha256"), str):
+        raise BundleError(
+            f"{meta_path}: carries no sha256 (every folder photoqc writes has one): it was "
+            "edited by hand; retrain or restore it"
+        )
+    if signature(meta, model_bytes) != meta["sha256"]:
         raise BundleError(
             f"{meta_path}: changed after training or tuning (sha256 mismatch): set the "
             "threshold with `photoqc tune --write`, not by hand; retrain or restore it"
+        )
+    if expected_sha256 is not None and meta["sha256"] != expected_sha256.strip().lower():
+        raise BundleError(
+            f"{folder}: its sha256 is {meta['sha256']}, not the pinned {expected_sha256} "
+            "(--model-sha256): refusing another model"
         )
     readout = _load_readout(folder, meta)
     heads = _load_heads(folder, meta)

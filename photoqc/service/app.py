@@ -104,6 +104,7 @@ class Checker:
             settings.model or default_model_dir(),
             self.options,
             nima_window_s=settings.nima_batch_ms / 1000,
+            model_sha256=settings.model_sha256,
         )
         self.owner = first
         self.nima = first.extractor.nima

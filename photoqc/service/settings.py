@@ -26,6 +26,8 @@ class ServeSettings:
     ----------
     model : str or None
         Model folder; None for the built-in model.
+    model_sha256 : str or None
+        The only model folder ``sha256`` accepted (``--model-sha256``); None: any intact one.
     max_upload_mb : float
         Largest request body, MB (10^6 bytes); larger ones get 413 unread.
     max_pixels : int
@@ -49,6 +51,7 @@ class ServeSettings:
     """
 
     model: str | None = None
+    model_sha256: str | None = None
     max_upload_mb: float = 25.0
     max_pixels: int = DEFAULT_MAX_PIXELS
     api_key_env: str | None = None

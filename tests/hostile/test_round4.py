@@ -96,7 +96,7 @@ class _FailingNetworks:
     """A NIMA batcher whose networks fail on every batch (a graph whose output has the
     wrong shape raised 'cannot reshape array of size 5 into shape (10)')."""
 
-    class predictor:  # noqa: N801 - what the extractor reads off a batcher
+    class predictor:  # what the extractor reads off a batcher
         @staticmethod
         def provenance() -> str:
             return "nima (failing)"
@@ -122,3 +122,45 @@ def test_a_network_that_fails_makes_error_rows_not_another_verdict(astronaut, ch
     assert all("networks could not run" in r["error"] for r in rows)
     assert all("cannot reshape" in r["error"] for r in rows)
     assert all(not np.isfinite(r.get("p_good", np.nan)) for r in rows)
+
+
+def test_a_model_folder_without_its_sha256_is_refused(tmp_path):
+    import json
+    import shutil
+
+    from photoqc.models.bundle import BundleError, default_model_dir, load_bundle
+
+    folder = tmp_path / "model"
+    shutil.copytree(default_model_dir(), folder)
+    meta = json.loads((folder / "photoqc.json").read_text())
+    del meta["sha256"]
+    meta["threshold"] = 0.01  # what removing the checksum let through
+    (folder / "photoqc.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="carries no sha256"):
+        load_bundle(folder)
+
+
+def test_a_pinned_model_sha256_refuses_every_other_folder(tmp_path, astronaut):
+    import subprocess
+    import sys
+
+    from photoqc.models.bundle import default_model_dir, load_bundle
+
+    shipped = load_bundle(default_model_dir()).meta["sha256"]
+    assert load_bundle(default_model_dir(), expected_sha256=shipped.upper()).meta["sha256"]
+    photo = tmp_path / "a.png"
+    photo.write_bytes(encode(astronaut[::2, ::2]))
+
+    def score(pin):
+        return subprocess.run(
+            [sys.executable, "-m", "photoqc.cli", "score", str(photo), "--out",
+             str(tmp_path / f"{pin[:4]}.csv"), "--model-sha256", pin],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+    wrong = score("0" * 64)
+    assert wrong.returncode == 1
+    assert "not the pinned" in " ".join(wrong.stderr.split())
+    assert "Traceback" not in wrong.stderr
+    right = score(shipped)
+    assert right.returncode == 0, right.stderr[-2000:]
