@@ -110,10 +110,11 @@ URL_SCHEMES = ("http://", "https://")
 URLS_REFUSED = "URLs are not supported: download the files first"
 
 FILE_URI = "file://"
-REMOTE_URI_SCHEMES = ("s3://", "gs://", "gcs://", "hdfs://", "abfs://")
-"""Object-store and cluster file systems read through pyarrow's file systems
-(``pyarrow.fs.FileSystem.from_uri``; credentials from the environment, as pyarrow reads
-them). ``file://`` URIs are local paths, read as paths."""
+REMOTE_URI_SCHEMES = ("s3://", "gs://", "gcs://", "hdfs://", "abfs://", "abfss://", "viewfs://")
+"""Object-store and cluster URIs: ``s3://`` and ``gs://`` are read (:mod:`photoqc.remote`:
+a deadline, a size limit, credentials and endpoints from the machine's configuration
+only); the others are refused with a reason, one error row each. ``file://`` URIs are
+local paths, read as paths."""
 
 MAX_REMOTE_BYTES = 256 << 20
 """Largest object read from a remote file system (the whole object is read into memory
@@ -135,34 +136,15 @@ def uri_path(uri: str) -> str:
     return unquote(parts.path)
 
 
-def _filesystem(uri: str):
-    """pyarrow's file system of ``uri`` and the path in it."""
-    import pyarrow.fs as pafs
-
-    return pafs.FileSystem.from_uri(uri)
-
-
 def _read_remote(uri: str) -> bytes:
-    """The bytes of an object at ``uri`` through pyarrow's file systems."""
-    import pyarrow.fs as pafs
+    """The bytes of an object at ``uri`` (:func:`photoqc.remote.read_remote`: a deadline, a
+    size limit, no endpoint or credential from the URI)."""
+    from photoqc.remote import RemoteReadError, read_remote
 
     try:
-        filesystem, path = _filesystem(uri)
-        info = filesystem.get_file_info(path)
-        if info.type == pafs.FileType.NotFound:
-            raise ImageLoadError(uri, "file not found")
-        if info.type != pafs.FileType.File:
-            raise ImageLoadError(uri, "not a file")
-        if info.size is not None and info.size > MAX_REMOTE_BYTES:
-            raise ImageLoadError(
-                uri, f"file too large ({info.size:,} bytes; at most {MAX_REMOTE_BYTES:,})"
-            )
-        with filesystem.open_input_stream(path) as stream:
-            return stream.read()
-    except ImageLoadError:
-        raise
-    except Exception as exc:  # pyarrow's errors for a missing driver, credentials, network
-        raise ImageLoadError(uri, f"cannot read ({str(exc).splitlines()[0][:200]})") from None
+        return read_remote(uri, limit=MAX_REMOTE_BYTES)
+    except RemoteReadError as exc:
+        raise ImageLoadError(uri, str(exc)) from None
 
 
 MAX_PATH_BYTES = 4096

@@ -122,6 +122,16 @@ CpusPerActor = Annotated[
         "machine; 1 actor per CPU beside Ray's own work can stall).",
     ),
 ]
+RemoteTimeout = Annotated[
+    float,
+    option(
+        "--remote-timeout-s",
+        min=0.001,
+        help="Seconds a photo named by an s3:// or gs:// URI may take to read, from the first "
+        "connection to the last byte; past it the photo is an error row (also "
+        "PHOTOQC_REMOTE_TIMEOUT_S).",
+    ),
+]
 RayCpus = Annotated[
     int | None,
     option(
@@ -160,13 +170,19 @@ class EngineOptions:
     cpus_per_actor: float = 0.5
     gpus_per_actor: float = 0.0
     ray_cpus: int | None = None
+    remote_timeout_s: float | None = None
 
     def build(self, warn: Callable[[str], None]):
         """The engine these options ask for; ``warn`` says what was changed (more local
-        workers than the machine's cores are capped to its cores)."""
+        workers than the machine's cores are capped to its cores). The remote read
+        deadline goes into the environment, which worker processes inherit."""
         import os
 
         from photoqc.engines import build_engine
+        from photoqc.remote import TIMEOUT_ENV
+
+        if self.remote_timeout_s is not None:
+            os.environ[TIMEOUT_ENV] = str(self.remote_timeout_s)
 
         if self.engine == "ray":
             return build_engine(
@@ -205,6 +221,7 @@ ENGINE_OPTIONS: dict[str, tuple[object, object]] = {
     "cpus_per_actor": (CpusPerActor, 0.5),
     "gpus_per_actor": (GpusPerActor, 0.0),
     "ray_cpus": (RayCpus, None),
+    "remote_timeout_s": (RemoteTimeout, None),
 }
 
 

@@ -164,3 +164,106 @@ def test_a_pinned_model_sha256_refuses_every_other_folder(tmp_path, astronaut):
     assert "Traceback" not in wrong.stderr
     right = score(shipped)
     assert right.returncode == 0, right.stderr[-2000:]
+
+
+@pytest.fixture
+def silent_s3(monkeypatch):
+    """A stand-in S3 endpoint on 127.0.0.1 that accepts connections and never answers,
+    named by the machine's configuration (AWS_ENDPOINT_URL), with fake credentials."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    accepted = []
+
+    def accept():
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            accepted.append(connection)
+
+    threading.Thread(target=accept, daemon=True).start()
+    port = server.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAPHOTOQCTEST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-a-secret")
+    monkeypatch.setenv("PHOTOQC_REMOTE_TIMEOUT_S", "1.5")
+    yield accepted
+    server.close()
+    for connection in accepted:
+        connection.close()
+
+
+def test_a_remote_endpoint_that_never_answers_costs_one_error_row_within_the_deadline(
+    silent_s3,
+):
+    import time
+
+    from photoqc.images import ImageLoadError, load_image
+
+    started = time.monotonic()
+    with pytest.raises(
+        ImageLoadError, match=r"no complete answer within 1.5 s|Timeout was reached"
+    ):
+        load_image("s3://bucket/photo.jpg")
+    assert time.monotonic() - started < 4
+    assert silent_s3  # it did connect to the configured endpoint
+
+
+@pytest.mark.parametrize(
+    "uri, refusal",
+    [
+        ("s3://bucket/a.jpg?endpoint_override=127.0.0.1:9&scheme=http", "query string"),
+        ("s3://AKIA:secret@bucket/a.jpg", "user, password"),
+        ("s3://bucket:9000/a.jpg", "port"),
+        ("s3://bucket/a.jpg#x", "fragment"),
+        ("abfs://container@127.0.0.1/photo.jpg", "Azure"),
+        ("hdfs://namenode/photo.jpg", "Java VM"),
+    ],
+)
+def test_a_uri_that_could_redirect_the_read_is_refused_before_any_connection(
+    silent_s3, uri, refusal
+):
+    from photoqc.images import ImageLoadError, load_image
+
+    with pytest.raises(ImageLoadError, match=refusal):
+        load_image(uri)
+    assert not silent_s3  # nothing was asked of any endpoint
+
+
+def test_gs_without_credentials_or_network_is_an_error_row_within_the_deadline(monkeypatch):
+    import time
+
+    from photoqc.images import ImageLoadError, load_image
+
+    monkeypatch.setenv("PHOTOQC_REMOTE_TIMEOUT_S", "1.5")
+    started = time.monotonic()
+    with pytest.raises(ImageLoadError):
+        load_image("gs://bucket/photo.jpg")
+    assert time.monotonic() - started < 4
+
+
+def test_an_azure_row_beside_a_good_photo_is_one_error_row_the_batch_lives(tmp_path, astronaut):
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    (tmp_path / "good.png").write_bytes(encode(astronaut[::2, ::2]))
+    manifest = tmp_path / "manifest.csv"
+    pd.DataFrame(
+        {"image": ["good.png", "abfs://container@127.0.0.1/photo.jpg", "s3://b/x.jpg?a=1"]}
+    ).to_csv(manifest, index=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "photoqc.cli", "score", str(manifest), "--out",
+         str(tmp_path / "scores.csv"), "--workers", "1", "--remote-timeout-s", "2"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = pd.read_csv(tmp_path / "scores.csv").set_index("image")
+    assert rows.loc["good.png", "status"] == "ok"
+    assert "Azure" in rows.loc["abfs://container@127.0.0.1/photo.jpg", "error"]
+    assert "query string" in rows.loc["s3://b/x.jpg?a=1", "error"]

@@ -244,28 +244,28 @@ def test_jpegs_decode_to_pillows_pixels_in_every_exif_orientation(mode, subsampl
 def test_an_object_store_uri_is_read_through_pyarrow_s_file_systems(
     tmp_path, monkeypatch, astronaut
 ):
-    """s3:// and gs:// need a network: pyarrow's resolver is pointed at a local file system
+    """s3:// and gs:// need a network: photoqc's file system is pointed at a local folder
     here, so what photoqc does with what it gets back is what is tested."""
     import pyarrow.fs as pafs
 
-    from photoqc import images
+    from photoqc import images, remote
     from photoqc.images import ImageLoadError, load_image
 
     (tmp_path / "bucket").mkdir()
     (tmp_path / "bucket" / "a.jpg").write_bytes(encode(astronaut, "JPEG", quality=90))
-    local = pafs.LocalFileSystem()
+    (tmp_path / "bucket" / "folder").mkdir()
 
-    def from_uri(uri):
-        assert uri.startswith("s3://")
-        return local, str(tmp_path / uri[len("s3://") :])
+    def filesystem(scheme, bucket, timeout):
+        assert (scheme, bucket) == ("s3", "bucket") and timeout > 0
+        return pafs.SubTreeFileSystem(str(tmp_path), pafs.LocalFileSystem())
 
-    monkeypatch.setattr(images, "_filesystem", from_uri)
+    monkeypatch.setattr(remote, "_filesystem", filesystem)
     loaded = load_image("s3://bucket/a.jpg")
     assert loaded.pixels.shape == astronaut.shape and loaded.source == "s3://bucket/a.jpg"
     with pytest.raises(ImageLoadError, match="file not found"):
         load_image("s3://bucket/missing.jpg")
     with pytest.raises(ImageLoadError, match="not a file"):
-        load_image("s3://bucket")
+        load_image("s3://bucket/folder")
     monkeypatch.setattr(images, "MAX_REMOTE_BYTES", 100)
     with pytest.raises(ImageLoadError, match="file too large"):
         load_image("s3://bucket/a.jpg")
