@@ -94,17 +94,19 @@ def nodes_run(items, nodes: int, scratch: Path) -> None:
     )
 
 
-def manifest_run(rows: int, scratch: Path) -> None:
-    """``photoqc score MANIFEST --engine ray`` on ``rows`` paths that do not exist (each an
-    error row): rows per second and the driver's peak RSS, sampled every 0.2 s."""
+def manifest_run(rows: int, scratch: Path, local_workers: int = 0) -> None:
+    """``photoqc score MANIFEST --engine ray`` (or, with ``local_workers``, the local engine
+    with that many worker processes) on ``rows`` paths that do not exist (each an error
+    row): rows per second and the driver's (main process's) peak RSS, sampled every 0.2 s."""
     import psutil
 
     manifest = scratch / "manifest.csv"
     with open(manifest, "w") as f:
         f.write("image\n")
         f.writelines(f"missing/{i:09d}.jpg\n" for i in range(rows))
-    out = scratch / "parts"
-    command = [sys.executable, "-m", "photoqc.cli", "score", str(manifest), "--engine", "ray",
+    out = scratch / ("scores.csv" if local_workers else "parts")
+    engine = ["--workers", str(local_workers)] if local_workers else ["--engine", "ray"]
+    command = [sys.executable, "-m", "photoqc.cli", "score", str(manifest), *engine,
                "--out", str(out), "--offline"]  # fmt: skip
     timer = Path("/usr/bin/time")
     timed = [str(timer), "-v", *command] if timer.exists() else command
@@ -129,11 +131,17 @@ def manifest_run(rows: int, scratch: Path) -> None:
             f"/usr/bin/time -v: maximum resident set size {kib / 1024:.0f} MiB (the largest "
             "of the driver and the processes it waited for: Ray's, started by the driver)"
         )
-    import pyarrow.parquet as pq
+    if local_workers:
+        import pandas as pd
 
-    written = pq.ParquetDataset(out).read(columns=["image"]).num_rows
-    print(f"manifest of {rows:,} rows (paths that do not exist): {written:,} rows written in "
-          f"{seconds:.0f} s ({rows / seconds:.0f} rows/s); driver peak RSS "
+        written = len(pd.read_csv(out, usecols=["image"]))
+    else:
+        import pyarrow.parquet as pq
+
+        written = pq.ParquetDataset(out).read(columns=["image"]).num_rows
+    where = f"local engine, {local_workers} workers" if local_workers else "ray engine"
+    print(f"manifest of {rows:,} rows (paths that do not exist; {where}): {written:,} rows "
+          f"written in {seconds:.0f} s ({rows / seconds:.0f} rows/s); driver peak RSS "
           f"{peak / 2**20:.0f} MiB")  # fmt: skip
 
 
@@ -169,6 +177,12 @@ def main() -> None:
         "--manifest-rows", type=int, default=0, help="a manifest of N missing paths instead"
     )
     parser.add_argument(
+        "--local-workers",
+        type=int,
+        default=0,
+        help="with --manifest-rows: the local engine with N worker processes instead of Ray",
+    )
+    parser.add_argument(
         "--writer-rows", type=int, default=0, help="time the driver's Parquet writer alone"
     )
     args = parser.parse_args()
@@ -180,7 +194,7 @@ def main() -> None:
         return
     if args.manifest_rows:
         with tempfile.TemporaryDirectory(prefix="photoqc-bench-") as tmp:
-            manifest_run(args.manifest_rows, Path(tmp))
+            manifest_run(args.manifest_rows, Path(tmp), args.local_workers)
         return
 
     if args.nodes:

@@ -16,6 +16,7 @@ stopping them at once (the rows written so far are kept).
 from __future__ import annotations
 
 import ctypes
+import itertools
 import logging
 import multiprocessing
 import multiprocessing.util
@@ -113,27 +114,44 @@ class LocalEngine:
         A KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one) stops the workers at once
         and is raised again.
         """
-        batches = list(batches)
-        if self.workers <= 1 or len(batches) <= 1:
+        batches = iter(batches)
+        first = list(itertools.islice(batches, 2))
+        if self.workers <= 1 or len(first) <= 1:
             processor = job.build()
             try:
-                for batch in batches:
+                for batch in itertools.chain(first, batches):
                     yield batch, processor.rows([item for _, item in batch])
             finally:
                 job.release(processor)
             return
-        yield from _in_pool(batches, job, self.workers)
+        yield from _in_pool(itertools.chain(first, batches), job, self.workers)
 
 
-def _in_pool(batches: list[Batch], job: Job, workers: int) -> Iterator[tuple[Batch, list[Row]]]:
+BATCHES_PER_WORKER = 4
+"""Batches handed to the pool ahead of what it has finished, per worker: enough to keep
+every worker busy, few enough that a manifest of millions is never all in flight (the
+main process's memory stays flat in the manifest's length)."""
+
+
+def _in_pool(batches: Iterable[Batch], job: Job, workers: int) -> Iterator[tuple[Batch, list[Row]]]:
     threads = max(1, (os.cpu_count() or 1) // workers)
     unfinished: list[Batch] = []
     finished = 0
+    window = BATCHES_PER_WORKER * workers
+    batches = iter(batches)
     pool = _pool(workers, job, threads)
+    pending: dict = {}
+    broken = False
+
+    def refill() -> None:
+        while not broken and len(pending) < window:
+            batch = next(batches, None)
+            if batch is None:
+                return
+            pending[pool.submit(_worker_rows, [item for _, item in batch])] = batch
+
     try:
-        pending = {
-            pool.submit(_worker_rows, [item for _, item in batch]): batch for batch in batches
-        }
+        refill()
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
@@ -145,14 +163,17 @@ def _in_pool(batches: list[Batch], job: Job, workers: int) -> Iterator[tuple[Bat
                     # it, though only one image (or none: the workers never started) did
                     # the harm. They are all redone below, one image at a time.
                     unfinished.append(batch)
+                    broken = True
                     continue
                 finished += 1
                 yield batch, rows
+            refill()
     except BaseException:
         _stop_now(pool)
         raise
     pool.shutdown(wait=True)
     if unfinished:
+        unfinished.extend(batches)  # what was never handed out goes the same way
         items = sorted((pair for batch in unfinished for pair in batch), key=lambda p: p[0])
         yield from _one_at_a_time(items, job, threads, anything_finished=finished > 0)
 

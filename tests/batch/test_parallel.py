@@ -74,3 +74,27 @@ def test_without_a_worker_count_the_run_s_size_chooses_it(monkeypatch):
     fixed = local.LocalEngine(1)
     fixed.batch_size(5000, 16)
     assert fixed.workers == 1 and fixed.chosen is None
+
+
+@pytest.mark.slow
+def test_the_pool_is_handed_a_bounded_window_of_batches_not_the_whole_manifest():
+    """A manifest of a million rows was submitted whole (the main process grew to 5.3 GB
+    by row 194,000): batches are now drawn from the input as the workers finish them."""
+    from photoqc.engines.local import BATCHES_PER_WORKER
+
+    drawn = []
+
+    def manifest():
+        for i, batch in enumerate(batched(_items(400), 2)):
+            drawn.append(i)
+            yield batch
+
+    runs = LocalEngine(workers=2).run(manifest(), Job(_Processor, ("none",)))
+    first = next(runs)
+    assert len(first[1]) == 2
+    ahead = len(drawn)
+    assert ahead <= BATCHES_PER_WORKER * 2 + 1, ahead  # 200 batches exist
+    rest = list(runs)
+    assert len(rest) == 199 and len(drawn) == 200
+    rows = sorted(row["image"] for _, out in [first, *rest] for row in out)
+    assert rows == sorted(f"img{i}" for i in range(400))
