@@ -429,13 +429,25 @@ def _decode(stream, name: str, file_size: int, max_pixels: int) -> LoadedImage:
             )
         fmt = image.format or "unknown"
         mode = image.mode
+        complete = True
+        if fmt == "JPEG":
+            if image.info.get("progressive") or image.info.get("progression"):
+                scans = _jpeg_scans(stream)
+                if scans > MAX_JPEG_SCANS:
+                    raise ImageLoadError(
+                        name,
+                        f"a progressive JPEG of {scans} scans (at most {MAX_JPEG_SCANS}; "
+                        "cameras and encoders write about 10): refused undecoded, as "
+                        "decoding it would take minutes",
+                    )
+            complete = _ends_with_eoi(stream)
         quantization = _jpeg_quantization(image)
         subsampling = _jpeg_subsampling(image)
         orientation = _exif_orientation(image)
         pixels, had_alpha, bit_depth = None, False, 8
         if fmt == "JPEG" and mode in ("RGB", "L"):
             try:
-                pixels = _decode_jpeg_with_opencv(stream, image.size, orientation)
+                pixels = _decode_jpeg_with_opencv(stream, image.size, orientation, complete)
             except ValueError as exc:
                 raise ImageLoadError(
                     name, f"truncated or corrupt image data ({_one_line(exc)})"
@@ -443,7 +455,7 @@ def _decode(stream, name: str, file_size: int, max_pixels: int) -> LoadedImage:
         if pixels is None:  # not such a JPEG, or one OpenCV could not decode
             try:
                 image.load()
-                if fmt == "JPEG":
+                if fmt == "JPEG" and not complete:
                     _refuse_missing_rows(image)
                 upright = ImageOps.exif_transpose(image) if orientation != 1 else image
             except Image.DecompressionBombError as exc:
@@ -489,13 +501,17 @@ _ORIENTED = {
 """EXIF orientation -> the view that shows the photo upright (as ``ImageOps.exif_transpose``)."""
 
 
-def _decode_jpeg_with_opencv(stream, size: tuple[int, int], orientation: int) -> np.ndarray | None:
+def _decode_jpeg_with_opencv(
+    stream, size: tuple[int, int], orientation: int, complete: bool = False
+) -> np.ndarray | None:
     """A YCbCr or grayscale JPEG decoded by OpenCV's libjpeg-turbo straight into an
     upright RGB array: the same pixels as Pillow's decoder (checked to the value by
     tests/images/test_images.py), without Pillow's copy into numpy, which costs as much again
     as decoding (27 of 85 ms for 12 MP). None where OpenCV cannot decode the file
     (truncated, corrupt): Pillow's path then decides, with its own message. ValueError
-    when the bottom rows hold no image data (see :func:`_missing_rows`)."""
+    when the bottom rows hold no image data (see :func:`_missing_rows`) and the file does
+    not end as a complete JPEG does (``complete``: a photo whose last rows really are
+    (128, 128, 128) is not cut short)."""
     import cv2
 
     stream.seek(0)
@@ -505,7 +521,7 @@ def _decode_jpeg_with_opencv(stream, size: tuple[int, int], orientation: int) ->
     width, height = size
     if rgb is None or rgb.shape != (height, width, 3):
         return None
-    missing = _missing_rows(rgb)
+    missing = 0 if complete else _missing_rows(rgb)
     if missing:
         raise ValueError(
             f"the last {missing} of {height} rows hold no image data "
@@ -513,6 +529,37 @@ def _decode_jpeg_with_opencv(stream, size: tuple[int, int], orientation: int) ->
         )
     turn = _ORIENTED.get(orientation)
     return np.ascontiguousarray(turn(rgb)) if turn else rgb
+
+
+MAX_JPEG_SCANS = 100
+"""Most scans a progressive JPEG may have: encoders write about 10; 1,000 repeated scans
+of an 8000 x 8000 frame took 49 s to decode (a 346 KB 'scan bomb')."""
+
+_SOS = b"\xff\xda"
+_EOI = b"\xff\xd9"
+
+
+def _jpeg_scans(stream, chunk: int = 1 << 20) -> int:
+    """How many start-of-scan markers a JPEG's bytes hold. Entropy-coded data never holds
+    FF DA (a data FF is followed by 00 or a restart marker), so a byte count is exact."""
+    stream.seek(0)
+    count, carry = 0, b""
+    while True:
+        block = stream.read(chunk)
+        if not block:
+            return count
+        joined = carry + block
+        count += joined.count(_SOS)
+        carry = joined[-1:] if joined[-1:] == b"\xff" else b""
+
+
+def _ends_with_eoi(stream) -> bool:
+    """Whether a JPEG's bytes end with its end-of-image marker (trailing padding aside):
+    a file cut short does not."""
+    stream.seek(0, io.SEEK_END)
+    size = stream.tell()
+    stream.seek(max(0, size - 64))
+    return stream.read().rstrip(b"\x00\r\n \t").endswith(_EOI)
 
 
 def _missing_rows(pixels: np.ndarray) -> int:

@@ -2,7 +2,8 @@
 
 One process holds one :class:`photoqc.assess.scorer.Scorer` (the model and its networks,
 loaded once at start) and runs its CPU work off the event loop in a bounded thread pool.
-Requests beyond what the pool and a short queue hold get 503 with ``Retry-After``; a
+A request's body is received first (within ``read_timeout_s``), then it takes a check
+slot: requests beyond what the pool and a short queue hold get 503 with ``Retry-After``; a
 request still running after ``timeout_s`` gets 504. Every error is JSON
 ``{"error": {"code", "message"}}``; bad input is never a 500.
 """
@@ -88,6 +89,10 @@ class Metrics:
         )
 
 
+RECEIVING_PER_SLOT = 16
+"""Uploads received at once per check slot (a body is received before a slot is taken)."""
+
+
 class Checker:
     """The model's pipeline behind a bounded pool: at most ``threads`` checks run and
     ``queue`` wait; each thread owns its own scorer (segmenters are not shared between
@@ -116,6 +121,8 @@ class Checker:
         self.pool = ThreadPoolExecutor(settings.threads, thread_name_prefix="photoqc-check")
         self.slots = settings.threads + settings.queue
         self.busy = 0
+        self.receiving = 0
+        self.receiving_places = RECEIVING_PER_SLOT * self.slots
 
     def _scorer(self) -> Scorer:
         scorer = getattr(self._local, "scorer", None)
@@ -398,9 +405,10 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         return await answer_with(request, total, read, lambda c, photos: c.rank(photos))
 
     async def answer_with(request: Request, body_limit: int, read, work) -> dict:
-        """The one way a request is answered: key, readiness, admission *before* the body
-        is read, the body through a guarded reader, the work in the pool within the
-        timeout (scaled by the photos it holds), the slot given back when it ends."""
+        """The one way a request is answered: key, readiness, the body received through a
+        guarded reader (a bounded number at once) *before* a check slot is taken, the work
+        in the pool within the timeout (scaled by the photos it holds), the slot given back
+        when it ends."""
         start = time.perf_counter()
         if api_key:
             given = request.headers.get("x-api-key") or request.headers.get(
@@ -413,13 +421,15 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             raise ApiError(503, "not_ready", "the model is still loading", {"Retry-After": "5"})
         check_content_type(request)
         check_length(request, body_limit)
-        # Admitted before the body is read: at most threads + queue bodies are ever held.
-        if checker.busy >= checker.slots:
+        # The body is received before a check slot is taken (within the whole-body deadline,
+        # read_timeout_s): clients that send slowly hold a receiving place, never a slot of
+        # the pool, so a crowd of slow uploads cannot turn real checks away. Receiving
+        # places are bounded too (a body is spooled to disk past a few MB).
+        if checker.receiving >= checker.receiving_places:
             raise ApiError(
-                503, "busy", "too many checks in progress; retry shortly", {"Retry-After": "1"}
+                503, "busy", "too many uploads in progress; retry shortly", {"Retry-After": "1"}
             )
-        checker.busy += 1
-        metrics.in_flight.set(checker.busy)
+        checker.receiving += 1
         reader = BodyReader(
             request.receive,
             body_limit,
@@ -429,22 +439,34 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         )
         try:
             payload, files = await read(reader)
-        except BaseException:
-            _release(checker, metrics)
-            raise
+        finally:
+            checker.receiving -= 1
+        if checker.busy >= checker.slots:
+            for file in files:
+                file.close()
+            raise ApiError(
+                503, "busy", "too many checks in progress; retry shortly", {"Retry-After": "1"}
+            )
+        checker.busy += 1
+        metrics.in_flight.set(checker.busy)
 
         def finished(_) -> None:
             for file in files:
                 file.close()
             _release(checker, metrics)
 
-        loop = asyncio.get_running_loop()
-        job = loop.run_in_executor(checker.pool, work, checker, payload)
+        submitted = checker.pool.submit(work, checker, payload)
+        job = asyncio.wrap_future(submitted)
         job.add_done_callback(finished)
         timeout = settings.timeout_s * max(1, len(files))
         try:
             answer = await asyncio.wait_for(asyncio.shield(job), timeout)
         except TimeoutError:
+            # A check still waiting for a thread never starts; one that runs cannot be
+            # stopped from here (decoders are C), which is why the decoder refuses what
+            # would take long (scan bombs, decompression bombs) before it starts. Its slot
+            # is given back when it ends, not before.
+            submitted.cancel()
             raise ApiError(504, "timeout", f"the check took longer than {timeout:g} s") from None
         answer["timing_ms"]["total"] = round(1000 * (time.perf_counter() - start), 1)
         metrics.latency.observe(time.perf_counter() - start)

@@ -1,7 +1,7 @@
 """Reading an upload's body without letting the client decide how long, how much or where.
 
-A request is admitted (a check slot taken) before its body is read, so that at most
-threads + queue bodies are ever held. The body then comes through :class:`BodyReader`,
+A body is received before a check slot is taken (a slow upload must hold no slot); the
+service bounds the bodies received at once. The body comes through :class:`BodyReader`,
 which wraps the ASGI receive channel:
 
 - more than ``limit`` bytes (announced or received): 413 at once, the rest unread;

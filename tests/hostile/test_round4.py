@@ -267,3 +267,94 @@ def test_an_azure_row_beside_a_good_photo_is_one_error_row_the_batch_lives(tmp_p
     assert rows.loc["good.png", "status"] == "ok"
     assert "Azure" in rows.loc["abfs://container@127.0.0.1/photo.jpg", "error"]
     assert "query string" in rows.loc["s3://b/x.jpg?a=1", "error"]
+
+
+def scan_bomb(photo: np.ndarray, scans: int) -> bytes:
+    """A progressive JPEG whose last scan is repeated until it has ``scans`` of them."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(photo).save(buffer, "JPEG", quality=80, progressive=True)
+    data = buffer.getvalue()
+    last = data.rfind(b"\xff\xda")
+    body, end = data[last:-2], data[-2:]
+    have = data.count(b"\xff\xda")
+    return data[:-2] + body * (scans - have) + end
+
+
+def test_a_progressive_jpeg_with_too_many_scans_is_refused_undecoded(astronaut):
+    import time
+
+    from photoqc.images import MAX_JPEG_SCANS, ImageLoadError, load_image
+
+    normal = scan_bomb(astronaut, 12)
+    assert load_image(normal).pixels.shape == astronaut.shape
+    bomb = scan_bomb(astronaut, 1000)
+    started = time.monotonic()
+    with pytest.raises(ImageLoadError, match=f"1000 scans \\(at most {MAX_JPEG_SCANS}"):
+        load_image(bomb)
+    assert time.monotonic() - started < 0.5
+
+
+def test_a_complete_jpeg_whose_bottom_rows_are_mid_grey_is_a_photo_not_truncated(astronaut):
+    from photoqc.images import ImageLoadError, load_image
+
+    photo = astronaut.copy()
+    photo[-96:] = 128  # a grey floor, exactly libjpeg's fill value
+    data = encode(photo, "JPEG", quality=100, subsampling=0)
+    loaded = load_image(data)
+    assert loaded.pixels.shape == photo.shape
+    assert abs(int(loaded.pixels[-40:].mean()) - 128) <= 1
+    with pytest.raises(ImageLoadError, match="truncated"):
+        load_image(encode(astronaut, "JPEG", quality=90)[:40000])  # a file cut short
+
+
+@pytest.mark.slow
+def test_forty_slow_uploads_take_no_check_slot_and_scan_bombs_take_no_time(astronaut):
+    import socket
+    import time
+
+    import httpx
+    from conftest import ServeProcess
+
+    running = ServeProcess("--read-timeout-s", "20")  # 18 check slots, 288 receiving
+    try:
+        photo = encode(astronaut[::2, ::2], "JPEG", quality=90)
+        head = (
+            "POST /v1/check HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+            f"Content-Length: {len(photo)}\r\n\r\n"
+        ).encode()
+        slow = []
+        for _ in range(40):  # each sends a byte a second: 40 B/s in all
+            sock = socket.create_connection(("127.0.0.1", running.port), timeout=10)
+            sock.send(head)
+            slow.append(sock)
+        answered = []
+        url = f"http://127.0.0.1:{running.port}/v1/check"
+        deadline = time.monotonic() + 12
+        with httpx.Client(timeout=30) as client:
+            while time.monotonic() < deadline:
+                for i, sock in enumerate(slow):
+                    try:
+                        sock.send(photo[len(answered) % 100 : len(answered) % 100 + 1])
+                    except OSError:
+                        slow[i] = sock
+                response = client.post(url, content=photo, headers={"Content-Type": "image/jpeg"})
+                answered.append(response.status_code)
+            assert len(answered) >= 5 and set(answered) == {200}, answered
+            for _ in range(2):
+                bomb = client.post(
+                    url,
+                    content=scan_bomb(astronaut, 1000),
+                    headers={"Content-Type": "image/jpeg"},
+                )
+                assert bomb.status_code in (400, 422) and "scans" in bomb.text, bomb.text
+            started = time.monotonic()
+            after = client.post(url, content=photo, headers={"Content-Type": "image/jpeg"})
+            assert after.status_code == 200 and time.monotonic() - started < 2
+    finally:
+        for sock in slow:
+            sock.close()
+        running.stop()

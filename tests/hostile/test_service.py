@@ -249,8 +249,11 @@ def test_forty_24_mb_uploads_at_once_keep_memory_bounded():
     admitted = 2 + 16  # threads + queue
     refused = [status for when, status in answers if when == "at once"]
     read = [status for when, status in answers if when == "after body"]
-    assert set(refused) == {503} and len(refused) >= clients - admitted, answers
-    assert read and set(read) <= {400}, answers  # admitted, read, rejected as not a JPEG
+    # Every body is received before a check slot is taken (issue 45: slow uploads must
+    # not hold slots), spooled to disk past 4 MB; then rejected as not a JPEG, or 503
+    # when every slot is busy.
+    assert not refused and len(read) == clients, answers
+    assert set(read) <= {400, 503} and 400 in read, answers
     assert peak[0] - start < admitted * 25 * mb + 300 * mb, (start / mb, peak[0] / mb)
     assert end - start < 100 * mb, (start / mb, end / mb)
 
