@@ -27,6 +27,7 @@ the file and the cause. The rules:
 from __future__ import annotations
 
 import io
+import logging
 import os
 import stat
 import struct
@@ -149,6 +150,8 @@ def _read_remote(uri: str) -> bytes:
 
 MAX_PATH_BYTES = 4096
 """Longest path a file can have (Linux's PATH_MAX): a longer one is refused unread."""
+
+logger = logging.getLogger(__name__)
 
 _EXIF_ORIENTATION_TAG = 0x0112
 _WHITE = 255.0
@@ -429,6 +432,11 @@ def _decode(stream, name: str, file_size: int, max_pixels: int) -> LoadedImage:
             )
         fmt = image.format or "unknown"
         mode = image.mode
+        frames = int(getattr(image, "n_frames", 1) or 1)
+        if frames > 1:
+            # A choice, not an accident: a listing shows the first frame (the still a
+            # browser shows before the animation starts), and so it is what is judged.
+            logger.warning("%s: animated (%d frames): first frame judged", name, frames)
         complete = True
         if fmt == "JPEG":
             if image.info.get("progressive") or image.info.get("progression"):

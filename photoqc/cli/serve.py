@@ -6,7 +6,7 @@ from typing import Annotated
 
 from photoqc.cli.options import MaxPixels, Model, ModelSha256, option
 from photoqc.service.settings import ServeSettings
-from photoqc.terminal import say
+from photoqc.terminal import say, warn
 
 Host = Annotated[str, option("--host", help="Address to listen on (0.0.0.0: every interface).")]
 Port = Annotated[int, option("--port", min=1, max=65535, help="TCP port to listen on.")]
@@ -98,6 +98,13 @@ def serve(
         nima_batch_ms=nima_batch_ms,
     )
     settings.api_key()  # an unset key variable: said here, before anything starts
+    if api_key_env is None and host not in LOOPBACK_HOSTS:
+        warn(
+            [
+                f"serving on {host} without an API key: anyone who reaches this port can use "
+                "the service; set --api-key-env NAME (the key in that variable)"
+            ]
+        )
     if model is not None or model_sha256 is not None:
         from photoqc.models.bundle import default_model_dir, load_bundle
 
@@ -106,5 +113,7 @@ def serve(
     say(f"photoqc serve: http://{host}:{port}/ ({workers} process(es); model loads first)")
     run(settings, host=host, port=port, workers=workers)
 
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 COMMANDS = {"serve": serve}

@@ -358,3 +358,75 @@ def test_forty_slow_uploads_take_no_check_slot_and_scan_bombs_take_no_time(astro
         for sock in slow:
             sock.close()
         running.stop()
+
+
+def test_out_naming_a_fifo_is_refused_in_one_line_not_a_hang(tmp_path, astronaut):
+    import subprocess
+    import sys
+
+    photo = tmp_path / "a.png"
+    photo.write_bytes(encode(astronaut[::4, ::4]))
+    os.mkfifo(tmp_path / "o.csv")
+    done = subprocess.run(
+        [sys.executable, "-m", "photoqc.cli", "score", str(photo),
+         "--out", str(tmp_path / "o.csv")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "is a FIFO" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_read_only_file_system_is_one_line_not_a_traceback(tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    from photoqc.pipelines.batch import outputs
+    from photoqc.pipelines.batch.outputs import OutputError, OutputLock
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(outputs.os, "open", read_only)
+    monkeypatch.setattr(Path, "unlink", read_only)
+    with pytest.raises(OutputError, match="Read-only file system"), OutputLock(tmp_path / "x.csv"):
+        pass
+
+
+def test_an_animated_image_is_said_to_be_judged_by_its_first_frame(caplog):
+    import io
+
+    from PIL import Image
+
+    from photoqc.images import load_image
+
+    frames = [Image.fromarray(np.full((64, 64, 3), v, np.uint8)) for v in (0, 255)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:])
+    with caplog.at_level(logging.WARNING):
+        loaded = load_image(buffer.getvalue())
+    assert loaded.pixels.max() == 0  # the first frame, black
+    assert "animated (2 frames): first frame judged" in caplog.text
+
+
+def test_serving_beyond_loopback_without_a_key_is_warned(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "photoqc.cli", "serve", "--host", "0.0.0.0",
+         "--model", str(tmp_path / "no-model")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    said = " ".join(done.stderr.split())
+    assert "serving on 0.0.0.0 without an API key" in said
+    assert done.returncode != 0  # the missing model still stops it, after the warning
+
+
+def test_ray_s_token_file_is_made_private(tmp_path):
+    from photoqc.engines.ray import private_token
+
+    token = tmp_path / "auth_token"
+    token.write_text("secret")
+    token.chmod(0o644)
+    private_token(token)
+    assert token.stat().st_mode & 0o777 == 0o600

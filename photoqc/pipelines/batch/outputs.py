@@ -22,6 +22,7 @@ import logging
 import math
 import os
 import signal
+import stat
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -86,6 +87,18 @@ def journal_path(out: str | os.PathLike[str]) -> Path:
     return out.with_name(f".{out.name}.partial.csv")
 
 
+def _refuse_special(out: Path) -> None:
+    """OutputError when ``out`` exists and is neither a regular file nor a folder: writing
+    to a FIFO waits forever for a reader, to a device or socket makes no table."""
+    try:
+        mode = os.stat(out).st_mode
+    except OSError:
+        return  # not there yet (or unreadable: the write says why)
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "not a regular file"
+        raise OutputError(f"{out}: is {kind}; --out must name a file (or a folder) to write")
+
+
 class OutputLock:
     """Hold an exclusive OS lock on ``out`` for a run (a context manager).
 
@@ -100,13 +113,15 @@ class OutputLock:
         self.fd: int | None = None
 
     def __enter__(self) -> OutputLock:
+        _refuse_special(self.out)
         try:
             return self._take()
         except OSError as exc:  # a full disk or a read-only folder: one line, and no lock left
             if self.fd is not None:
                 os.close(self.fd)
                 self.fd = None
-            self.path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a read-only file system refuses this too
+                self.path.unlink(missing_ok=True)
             raise OutputError(
                 f"cannot write {self.out}: {exc.strerror or exc}. Nothing was written: fix "
                 "that and run the same command again"
