@@ -152,6 +152,29 @@ def feature_list(groups, *, markdown: bool) -> None:
     Console().print(table)
 
 
+def check_answer(record: dict) -> None:
+    """One photo's answer (:func:`photoqc.assess.answer.check_record`) on stdout: the verdict
+    line, then its reasons numbered."""
+    stdout = Console(highlight=False)
+    if "error" in record:
+        stdout.print(
+            Text.assemble(
+                f"{record['image']}: ", ("error", "bold red"), f" {record['error']['message']}"
+            )
+        )
+        return
+    verdict = str(record["verdict"])
+    stdout.print(
+        Text.assemble(
+            f"{record['image']}: ",
+            (verdict, f"bold {'green' if verdict == 'good' else 'red'}"),
+            f"  p_good {record['p_good']:.3f}  (threshold {record['threshold']:.3f})",
+        )
+    )
+    for i, reason in enumerate(record["reasons"], start=1):
+        stdout.print(Text(f"  {i}. {reason['text']}"))
+
+
 def explanation(result) -> None:
     """One photo's verdict, its reasons and its strongest feature pushes, on stdout."""
     stdout = Console()

@@ -31,7 +31,8 @@ from photoqc.terminal import say
 
 APP_HELP = (
     "Decide whether listing photos are technically good enough to publish, and say why.\n\n"
-    "Try it: `photoqc demo` (offline, about 2 minutes). Then: `photoqc train LABELS.csv "
+    "One photo: `photoqc check PHOTO` (verdict and reasons; `--json` for scripts). "
+    "Try it all: `photoqc demo` (offline). Then: `photoqc train LABELS.csv "
     "--out model/`, `photoqc score PHOTOS/ --model model/ --out scores.csv`, `photoqc explain "
     "PHOTO --model model/`, `photoqc report scores.csv --out report.html`. "
     "`photoqc features PHOTOS/ --out features.parquet` measures brightness, contrast, "
@@ -116,7 +117,7 @@ _VERBS = {
     **demo.COMMANDS,
     **serve.COMMANDS,
 }
-ORDER = ("features", "list-features", "train", "score", "rank", "explain", "demo", "tune")
+ORDER = ("check", "features", "list-features", "train", "score", "rank", "explain", "demo", "tune")
 """The order `photoqc --help` lists the verbs in (then report, serve and nima)."""
 for _name in (*ORDER, *(n for n in _VERBS if n not in ORDER)):
     app.command(_name)(_VERBS[_name])

@@ -34,7 +34,8 @@ FeaturesOut = Annotated[Path, out("Output table: `.parquet` or `.csv`.")]
 ScoresOut = Annotated[
     Path,
     out(
-        "Scores CSV (appended to and resumed); with --engine ray, a folder of Parquet parts.",
+        "Scores CSV (appended to and resumed), or `-` for standard output; with --engine ray, "
+        "a folder of Parquet parts.",
         folder=None,
     ),
 ]
@@ -138,13 +139,27 @@ def score(
     settings are never kept as if they were this run's. With `--engine ray` the photos are
     scored on a Ray cluster and `--out` is a folder of Parquet parts with the same columns.
     """
+    import sys
+    import tempfile
+
     from photoqc.errors import UsageError
 
     folder = engines.engine == "ray"
+    to_stdout = str(out) == "-"
+    if to_stdout and folder:
+        raise UsageError("--out -: the ray engine writes a folder of Parquet parts: name one")
     wrong = (out.exists() and not out.is_dir()) or out.suffix == ".csv" if folder else out.is_dir()
     if wrong:
         kind = "a folder of Parquet parts" if folder else "a CSV file"
         raise UsageError(f"--out {out}: the {engines.engine} engine writes {kind}: name one")
+    if not folder and not to_stdout and out.suffix.lower() != ".csv":
+        raise UsageError(
+            f"--out {out}: score writes a CSV table: name a .csv file, or - for standard "
+            "output (`photoqc check --json` prints JSON lines)"
+        )
+    scratch = tempfile.TemporaryDirectory(prefix="photoqc-score-") if to_stdout else None
+    if scratch is not None:
+        out = Path(scratch.name) / "scores.csv"
     items = common.inputs(input, carry)
     recipe = replace(recipe, allow_segmenter_mismatch=allow_segmenter_mismatch)
     scorer = common.scorer(model, recipe, with_shap=shap, top=top, model_sha256=model_sha256)
@@ -158,8 +173,75 @@ def score(
         part_rows=part_rows,
         carry=getattr(items, "carry", ()),
     )
+    if scratch is not None:
+        with open(out, encoding="utf-8", newline="") as table:
+            sys.stdout.write(table.read())
+        sys.stdout.flush()
+        scratch.cleanup()
     if fail_on_error and summary.errors:
         raise typer.Exit(EXIT_ROWS_FAILED)
 
 
-COMMANDS = {"features": features, "list-features": list_features, "score": score}
+CheckPhotos = Annotated[
+    list[Path],
+    typer.Argument(show_default=False, help="One or more photos (files) to judge."),
+]
+Json = Annotated[
+    bool,
+    option(
+        "--json",
+        help="One JSON object per photo and line: the object `POST /v1/check` answers "
+        '(with `image`), or `{"image", "error": {"code", "message"}}`.',
+    ),
+]
+
+
+@recipe_options(*SCORING_RECIPE_OPTIONS)
+def check(
+    photos: CheckPhotos,
+    model: Model = None,
+    model_sha256: ModelSha256 = None,
+    json_lines: Json = False,
+    top: ScoreReasons = DEFAULT_TOP_REASONS,
+    fail_on_error: FailOnError = False,
+    recipe: RecipeOptions = RecipeOptions(),
+) -> None:
+    """Judge a few photos and print each verdict, p_good and reasons (nothing written).
+
+    `photoqc check sofa.jpg` answers in a second or two; `--json` prints the record the
+    HTTP service answers, a line a photo, for scripts. For folders and manifests, with a
+    resumable table, use `photoqc score`.
+    """
+    import json
+
+    from photoqc.assess.answer import check_record, error_record
+    from photoqc.assess.items import InputItem
+
+    scorer = common.scorer(model, recipe, top=top, model_sha256=model_sha256)
+    errors = 0
+    with scorer:
+        for photo in photos:
+            started = time.perf_counter()
+            name = str(photo)
+            (assessment,) = scorer.assess([InputItem(name, photo)])
+            if assessment.error is not None:
+                errors += 1
+                error = assessment.error
+                record = error_record(name, error.code, str(assessment.row["error"]))
+            else:
+                timing = {"check": round(1000 * (time.perf_counter() - started), 1)}
+                record = check_record(assessment, scorer.bundle, name, timing_ms=timing)
+            if json_lines:
+                typer.echo(json.dumps(record, allow_nan=False))
+            else:
+                terminal.check_answer(record)
+    if fail_on_error and errors:
+        raise typer.Exit(EXIT_ROWS_FAILED)
+
+
+COMMANDS = {
+    "features": features,
+    "list-features": list_features,
+    "score": score,
+    "check": check,
+}

@@ -15,7 +15,6 @@ import base64
 import hmac
 import io
 import logging
-import math
 import signal
 import threading
 import time
@@ -35,6 +34,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from photoqc.assess.answer import check_record, finite, trained_on
 from photoqc.assess.items import InputItem
 from photoqc.assess.recipe import RecipeOptions
 from photoqc.assess.scorer import Scorer
@@ -173,18 +173,13 @@ class Checker:
             # header before decoding); the row's message is said without the upload's name.
             error = assessment.error
             raise ApiError(error.http_status, error.code, str(assessment.row["error"]))
-        bundle = scorer.bundle
-        answer: dict[str, object] = {
-            "verdict": assessment.verdict,
-            "p_good": assessment.p_good,
-            "threshold": bundle.threshold,
-            "reasons": [r.to_dict() for r in assessment.reasons],
-            "segmenter": str(assessment.row.get("segmenter", "")),
-            "model": {"sha256": bundle.sha256, "trained_on": _trained_on(bundle.meta)},
-            "timing_ms": {"check": round(1000 * (time.perf_counter() - start), 1)},
-        }
-        if with_features:
-            answer["features"] = {n: _finite(assessment.row.get(n)) for n in bundle.feature_names}
+        answer = check_record(
+            assessment,
+            scorer.bundle,
+            name,
+            timing_ms={"check": round(1000 * (time.perf_counter() - start), 1)},
+            with_features=with_features,
+        )
         if with_mask and assessment.extraction.mask is not None:
             answer["mask_png"] = _mask_png(assessment.extraction.mask)
         return answer
@@ -214,7 +209,7 @@ class Checker:
             },
             "model": {
                 "sha256": scorer.bundle.sha256,
-                "trained_on": _trained_on(scorer.bundle.meta),
+                "trained_on": trained_on(scorer.bundle.meta),
             },
             "timing_ms": {"check": round(1000 * (time.perf_counter() - start), 1)},
         }
@@ -232,23 +227,8 @@ def _json_value(value: object) -> object:
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, float | np.floating):
-        return _finite(value)
+        return finite(value)
     return value
-
-
-def _finite(value: object) -> float | None:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _trained_on(meta: dict) -> str:
-    training = meta.get("training", {})
-    images = training.get("images")
-    labels = training.get("labels_file") or "labels"
-    return f"{images} photos ({labels})" if images else "unknown"
 
 
 def _mask_png(mask: np.ndarray) -> str:

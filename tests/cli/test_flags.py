@@ -48,6 +48,6 @@ def test_every_verb_keeps_its_flags_and_arguments():
 def test_the_verbs_keep_their_order_in_help():
     group = typer.main.get_command(app)
     assert group.list_commands(None) == [
-        "features", "list-features", "train", "score", "rank", "explain", "demo", "tune",
-        "report", "serve", "nima",
+        "check", "features", "list-features", "train", "score", "rank", "explain", "demo",
+        "tune", "report", "serve", "nima",
     ]  # fmt: skip

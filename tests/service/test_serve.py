@@ -404,3 +404,68 @@ def test_several_worker_processes_serve_and_keep_the_header_deadline(photo_bytes
         assert 0.5 < waited < 5
     finally:
         running.stop()
+
+
+def test_check_json_prints_the_object_the_service_answers(server, astronaut, tmp_path):
+    """`photoqc check --json`, `photoqc.check()` and `POST /v1/check` build one record: same
+    keys, same values (but the time it took and the photo's name)."""
+    import json
+    import subprocess
+    import sys
+
+    import photoqc
+
+    small = astronaut[::3, ::3]  # bad: under the size rule, so reasons are there to compare
+    data = encode(small, "JPEG", quality=40)
+    path = tmp_path / "small.jpg"
+    path.write_bytes(data)
+    served = _post(server, data).json()
+    printed = subprocess.run(
+        [sys.executable, "-m", "photoqc.cli", "check", "--json", str(path), str(tmp_path / "x")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert printed.returncode == 0, printed.stderr[-2000:]
+    lines = [json.loads(line) for line in printed.stdout.splitlines()]
+    assert len(lines) == 2
+    called = photoqc.check(path)
+    for record in (lines[0], called):
+        assert record.keys() == served.keys()
+        for key in served.keys() - {"timing_ms", "image"}:
+            assert record[key] == served[key], key
+        assert record["image"] == str(path)
+    assert served["verdict"] == "bad" and served["reasons"]
+    assert lines[1] == {
+        "image": str(tmp_path / "x"),
+        "error": {"code": lines[1]["error"]["code"], "message": "file not found"},
+    }
+    # The same call with bytes and with pixels: the scorer built once is reused.
+    assert photoqc.check(data)["p_good"] == served["p_good"]
+    # Pixels carry no file (no JPEG tables): they answer as the same pixels in a PNG do.
+    as_png = photoqc.check(encode(small, "PNG"))
+    assert photoqc.check(small)["p_good"] == as_png["p_good"]
+
+
+def test_score_out_dash_writes_the_table_to_standard_output(tmp_path, astronaut):
+    import io
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    path = tmp_path / "a.jpg"
+    path.write_bytes(encode(astronaut[::2, ::2], "JPEG", quality=90))
+    done = subprocess.run(
+        [sys.executable, "-m", "photoqc.cli", "score", str(path), "--out", "-"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    table = pd.read_csv(io.StringIO(done.stdout))
+    assert list(table["image"]) == [str(path)] and table["status"][0] == "ok"
+    assert not (tmp_path / "-").exists() and not list(tmp_path.glob("*.csv"))
+    refused = subprocess.run(
+        [sys.executable, "-m", "photoqc.cli", "score", str(path),
+         "--out", str(tmp_path / "o.json")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "name a .csv file" in " ".join(refused.stderr.split())
+    assert not (tmp_path / "o.json").exists()
