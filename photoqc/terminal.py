@@ -282,6 +282,8 @@ def threshold_table(rows, n_photos: int, chosen: float) -> None:
             f"{row[c]:.3f}" if i < 4 else (f"{row[c]:g}" if c == "cost" else str(int(row[c])))
             for i, c in enumerate(THRESHOLD_COLUMNS)
         ]
+        if int(row["accepted"]) == 0:  # precision of nothing published: no number to give
+            cells[1] = "no photo above"
         style = "bold green" if abs(row["threshold"] - chosen) < 1e-12 else None
         table.add_row(*cells, style=style)
     Console().print(table)

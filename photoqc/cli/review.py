@@ -47,13 +47,25 @@ Waterfall = Annotated[
     ),
 ]
 TunedModel = Annotated[
-    Path,
+    Path | None,
     option(
         "--model",
         "-m",
         file_okay=False,
         show_default=False,
-        help="The model folder that made the scores (`--write` updates its threshold).",
+        help="The model folder that made the scores (`--write` updates its threshold). "
+        "Default: the built-in model (written only to a copy: --out).",
+    ),
+]
+TunedOut = Annotated[
+    Path | None,
+    option(
+        "--out",
+        "-o",
+        file_okay=False,
+        show_default=False,
+        help="With --write: write the tuned model to this new folder (a copy of --model), "
+        "leaving the model itself as it is. Needed to tune the built-in model.",
     ),
 ]
 TunedMinShortSide = Annotated[
@@ -150,23 +162,43 @@ def explain(
 def tune(
     scores: TuneScores,
     labels: Labels,
-    model: TunedModel,
+    model: TunedModel = None,
     target_precision: TargetPrecision = None,
     cost_accept_bad: CostAcceptBad = None,
     cost_reject_good: CostRejectGood = None,
     mos_threshold: MosThreshold = None,
     min_short_side: TunedMinShortSide = None,
     write: Write = False,
+    out: TunedOut = None,
 ) -> None:
     """Choose the threshold by target precision or by minimum cost, from labelled scores.
 
     Prints precision, recall and cost for a range of thresholds and the chosen one;
-    `--write` stores it in the model (previous thresholds are kept, with date and rule).
+    `--write` stores it in the model (previous thresholds are kept, with date and rule),
+    or, with `--out DIR`, in a copy of it there. The built-in model is tuned by default,
+    and only ever written to a copy.
     """
-    from photoqc.models.bundle import load_bundle
+    import shutil
+
+    from photoqc.errors import UsageError
+    from photoqc.models.bundle import default_model_dir, load_bundle, model_dir_or_default
     from photoqc.pipelines.review import tune as tuning
 
+    model, is_default = model_dir_or_default(model)
+    say(f"tuning {'the built-in model' if is_default else 'the model'} in {model}", "cyan")
+    if out is not None and not write:
+        raise UsageError("--out writes a tuned copy: give --write too")
+    if write and out is None and (is_default or model.resolve() == default_model_dir().resolve()):
+        raise UsageError(
+            "--write would change the built-in model inside the installed package: write a "
+            "tuned copy with --out DIR, then use it with --model DIR"
+        )
     bundle = load_bundle(model)
+    if write and out is not None:
+        if out.exists():
+            raise UsageError(f"--out {out}: already exists; name a new folder")
+        shutil.copytree(model, out)
+        model = out
     rule = (target_precision, cost_accept_bad, cost_reject_good)
     if min_short_side is not None and all(v is None for v in rule):
         typer.echo(f"minimum short side {min_short_side} px (was {bundle.min_short_side})")

@@ -453,3 +453,25 @@ def test_tune_checks_its_rule_itself_before_reading_any_file(tmp_path):
     with pytest.raises(TuneRuleError, match="not both 0"):
         tune(missing, missing, cost_accept_bad=0, cost_reject_good=0)
     assert TuneRuleError.exit_code == 2
+
+
+def test_tune_defaults_to_the_built_in_model_and_writes_it_only_to_a_copy(scored, tmp_path):
+    from photoqc.models.bundle import default_model_dir
+
+    scores, labels = scored
+    before = (default_model_dir() / "photoqc.json").read_bytes()
+    base = ["tune", str(scores), "--labels", str(labels), "--target-precision", "0.8"]
+    looked = runner.invoke(app, base)
+    assert looked.exit_code == 0, looked.output
+    assert "tuning the built-in model" in " ".join(looked.output.split())
+    refused = runner.invoke(app, [*base, "--write"])
+    assert refused.exit_code == 2 and "--out DIR" in " ".join(refused.output.split())
+    copy = tmp_path / "tuned"
+    written = runner.invoke(app, [*base, "--write", "--out", str(copy)])
+    assert written.exit_code == 0, written.output
+    meta = json.loads((copy / "photoqc.json").read_text())
+    chosen = float(re.search(r"chosen threshold ([0-9.]+)", written.output).group(1))
+    assert meta["threshold"] == pytest.approx(chosen, abs=1e-6)
+    assert (default_model_dir() / "photoqc.json").read_bytes() == before  # untouched
+    # A threshold above every photo's p_good publishes nothing: said in words, not nan.
+    assert "nan" not in looked.output
