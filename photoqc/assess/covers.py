@@ -290,12 +290,13 @@ def _reasons_why(group: pd.DataFrame, publishable: bool) -> list[str]:
     cover = rows[0] if rows[0]["_ok"] else None
     distinct_good = [r for r in rows if r["_class"] == 0]
     judged = [r for r in rows if r["_ok"]]
+    twins = sum(1 for r in judged if r["_class"] == 2 and r["verdict"] == "good")
     out = []
     for row in rows:
         if not row["_ok"]:
             said = f"ranked last: could not be judged ({row['error'] or 'no score'})"
         elif row is cover:
-            said = _cover_why(row, distinct_good, len(judged), publishable)
+            said = _cover_why(row, distinct_good, len(judged), publishable, twins)
         elif row["duplicate_of"]:
             said = f"a near-duplicate of {row['duplicate_of']}: kept out of the places ahead"
         elif publishable and row["_class"] == 1:
@@ -306,7 +307,9 @@ def _reasons_why(group: pd.DataFrame, publishable: bool) -> list[str]:
     return out
 
 
-def _cover_why(row: dict, good: list[dict], judged: int, publishable: bool) -> str:
+def _cover_why(row: dict, good: list[dict], judged: int, publishable: bool, twins: int = 0) -> str:
+    """``why`` of the cover; ``good`` are the good photos that are no near-duplicate,
+    ``twins`` the good ones that are (counted, never said to be absent)."""
     if not publishable:
         which = (
             f"the least bad of {judged} photos"
@@ -315,6 +318,9 @@ def _cover_why(row: dict, good: list[dict], judged: int, publishable: bool) -> s
         )
         return f"{which} ({_scores(row)})"
     if len(good) == 1:
+        if twins:
+            copies = "a near-duplicate" if twins == 1 else f"{twins} near-duplicates"
+            return f"the only good photo of {judged} but for {copies} of one already placed"
         return f"the only good photo of {judged}" if judged > 1 else "the only photo, and good"
     leads = [words for words, column, higher in ASPECTS if _leads(row, good, column, higher)]
     if leads:

@@ -196,9 +196,7 @@ class Checker:
         names = unique_names([name for _, name in photos])
         items = [InputItem(name, file) for (file, _), name in zip(photos, names, strict=True)]
         ranked, summary = rank_photos(scorer, items)
-        answer_rows = [
-            {k: _json_value(v) for k, v in row.items()} for row in ranked.to_dict("records")
-        ]
+        answer_rows = [_rank_row(row) for row in ranked.to_dict("records")]
         return {
             "photos": answer_rows,
             "summary": {
@@ -219,6 +217,17 @@ def _declares_body(request: Request) -> bool:
     """Whether the request says a body follows its headers."""
     length = request.headers.get("content-length", "0").strip()
     return "transfer-encoding" in request.headers or (length.isdigit() and int(length) > 0)
+
+
+def _rank_row(row: dict) -> dict:
+    """A ranked photo's row as JSON, its ``reasons`` a list of the objects ``/v1/check``
+    answers (the table's ``reasons_json``), not the table's joined text."""
+    import json
+
+    out = {k: _json_value(v) for k, v in row.items() if k != "reasons_json"}
+    text = row.get("reasons_json")
+    out["reasons"] = json.loads(text) if isinstance(text, str) and text else []
+    return out
 
 
 def _json_value(value: object) -> object:

@@ -234,6 +234,21 @@ def test_a_duplicate_never_goes_ahead_of_a_distinct_photo():
     assert "near-duplicate of original.jpg" in ranked["why"].iloc[2]
 
 
+def test_the_cover_of_two_good_photos_one_a_near_duplicate_is_not_the_only_good_one():
+    photo, other = data.astronaut(), data.coffee()
+    frame = pd.DataFrame(
+        [
+            _row("original.jpg", 0.90, "good", phash=hash_text(photo_hashes(photo))),
+            _row("copy.jpg", 0.88, "good", phash=hash_text(photo_hashes(_crop(photo, 0.03)))),
+            _row("other.jpg", 0.20, "bad", phash=hash_text(photo_hashes(other))),
+        ]
+    )
+    ranked, _ = rank_groups(frame, "listing_id")
+    why = ranked["why"].iloc[0]
+    assert not why.startswith("the only good photo of 3") or "near-duplicate" in why
+    assert why == "the only good photo of 3 but for a near-duplicate of one already placed"
+
+
 # --- the command, the service and the report ----------------------------------------------
 
 
@@ -349,6 +364,9 @@ def test_the_service_ranks_a_listing_as_the_command_does(ranked_run):
         assert photo["rank"] == row["rank"] and photo["is_cover"] == bool(row["is_cover"])
         assert photo["why"] == row["why"] and photo["duplicate_of"] == row["duplicate_of"]
         assert photo["verdict"] == row["verdict"] and photo["status"] == row["status"]
+        # Reasons as /v1/check gives them: a list of objects, whose texts the table joins.
+        assert isinstance(photo["reasons"], list)
+        assert "; ".join(r["text"] for r in photo["reasons"]) == row["reasons"]
         if row["status"] == "ok":
             # The service measures one photo at a time, the command in batches: NIMA's
             # float32 kernels sum in another order, and the heads carry that to ~1e-8.
