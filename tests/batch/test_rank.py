@@ -410,3 +410,50 @@ def test_the_listings_report_lays_out_at_phone_and_desktop_widths(ranked_run, br
     )
     assert page.locator("p.none").count() == 1
     page.close()
+
+
+def test_a_long_path_stays_inside_its_card_and_reasons_are_said_once(tmp_path, browser):
+    """Found in a first-hour trial: long photo paths ran over the next card's text, and a
+    bad card printed its reasons twice (in `why` and again below it)."""
+    deep = "/".join(["a_very_long_folder_name_without_spaces"] * 6)
+    ranked = pd.DataFrame(
+        {
+            "listing_id": ["L9"] * 3,
+            "image": [f"{deep}/cover.jpg", f"{deep}/second.jpg", f"{deep}/blurry.jpg"],
+            "rank": [1, 2, 3],
+            "is_cover": [True, False, False],
+            "cover_score": [0.9, 0.8, 0.1],
+            "p_good": [0.9, 0.8, 0.1],
+            "verdict": ["good", "good", "bad"],
+            "reasons": ["", "", "blurry: fine detail 0.02 (good photos: ~0.19)"],
+            "why": [
+                "good, with the highest cover score of 2 good photos",
+                f"good, behind {deep}/cover.jpg (cover score 0.80 against 0.90)",
+                "bad: blurry: fine detail 0.02 (good photos: ~0.19)",
+            ],
+            "duplicate_of": ["", "", ""],
+            "status": ["ok"] * 3,
+            "error": [""] * 3,
+        }
+    )
+    table = tmp_path / "ranked.csv"
+    ranked.to_csv(table, index=False)
+    html = tmp_path / "report.html"
+    result = runner.invoke(app, ["report", str(table), "--out", str(html)])
+    assert result.exit_code == 0, result.output
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(html.as_uri())
+    cards = page.locator(".photo")
+    assert cards.count() == 3
+    boxes = [cards.nth(i).bounding_box() for i in range(3)]
+    for i in range(3):  # nothing drawn past a card's own edge
+        card = cards.nth(i)
+        assert card.evaluate("c => c.scrollWidth <= c.clientWidth"), i
+        for part in card.locator(".why, .name, .reasons").all():
+            box = part.bounding_box()
+            assert box["x"] + box["width"] <= boxes[i]["x"] + boxes[i]["width"] + 0.5
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    bad = cards.nth(2).inner_text()
+    assert bad.count("blurry: fine detail 0.02") == 1
+    page.screenshot(path=str(tmp_path / "long_paths.png"))
+    page.close()
