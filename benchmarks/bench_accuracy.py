@@ -194,6 +194,13 @@ def main() -> int:
     parser.add_argument("--lockbox", action="store_true", help="also score the lockboxes, once")
     parser.add_argument("--variants", nargs="*", default=["shipped"], choices=list(VARIANTS))
     parser.add_argument(
+        "--basis-size",
+        type=int,
+        default=None,
+        help="principal directions of the networks' stats the heads keep (default: the "
+        "product's, 2,048): how much a smaller basis costs the lockbox",
+    )
+    parser.add_argument(
         "--extremes",
         type=int,
         default=0,
@@ -251,6 +258,8 @@ def main() -> int:
     )
     for variant in args.variants:
         train_config, with_nima, target = VARIANTS[variant]
+        if args.basis_size:
+            train_config = replace(train_config, heads_basis=args.basis_size)
         dev, box = parts[target]
         variant_config = config if with_nima else replace(config, nima=())
         data = prepare(
@@ -301,6 +310,10 @@ def main() -> int:
             )
         print(line, flush=True)
         print(f"  corrections: {'; '.join(chosen)}", flush=True)
+        if data.heads is not None:
+            basis, rows = data.heads.ridge.basis, len(data.heads.ridge.design)
+            print(f"  heads basis: {basis.size} directions for {rows} rows with stats "
+                  f"({basis.explained:.1%} of the sample's variance)", flush=True)  # fmt: skip
     if args.lockbox and args.extremes:
         print_extremes(dev, box, config, cache, copies_dir, args.extremes)
     print(f"\n{time.perf_counter() - start:.0f} s")

@@ -39,6 +39,9 @@ class TrainConfig:
     min_short_side: int = DEFAULT_MIN_SHORT_SIDE
     readout: bool = False
     heads: bool = True
+    heads_basis: int = 2048
+    """Most principal directions of the networks' stats the heads are fitted on
+    (:data:`photoqc.models.ridge.BASIS_SIZE`; fewer rows than this: every direction)."""
     corrections: bool | str = "auto"
     """With a base margin (network heads), whether trees over the features correct it:
     ``True``, ``False`` (the margin and the defect penalty alone), or ``"auto"``: the one

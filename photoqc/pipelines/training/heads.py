@@ -154,6 +154,7 @@ class TrainingHeads:
         models: tuple[str, ...],
         folds: int,
         stages: Stages | None = None,
+        basis_size: int = BASIS_SIZE,
     ) -> TrainingHeads | None:
         """From feature tables with a :data:`STATS_KEY` column; None without stats, or
         with too few photos to learn from."""
@@ -177,7 +178,7 @@ class TrainingHeads:
             known = np.isfinite(losses)
         return cls.from_rows(
             photos, copies, labels.target, copy_source, copy_losses, known, models, width,
-            folds, stages,
+            folds, stages, basis_size,
         )  # fmt: skip
 
     @classmethod
@@ -193,6 +194,7 @@ class TrainingHeads:
         width: int,
         folds: int,
         stages: Stages | None = None,
+        basis_size: int = BASIS_SIZE,
     ) -> TrainingHeads | None:
         """From rows of stats (photos, copies) and what the heads learn; None with too few
         photos with stats to learn from."""
@@ -207,6 +209,7 @@ class TrainingHeads:
         copy_row[finite_copies] = int(finite_photos.sum()) + np.arange(int(finite_copies.sum()))
         ridge = reduced_ridge(
             [(photos, np.flatnonzero(finite_photos)), (copies, np.flatnonzero(finite_copies))],
+            size=basis_size,
             stages=stages,
         )
         lends = np.zeros(len(photos), bool)

@@ -664,7 +664,13 @@ def prepare(
     ):
         readout = None
     heads = TrainingHeads.of(
-        photos, kept, extra, models if stats else (), config.folds, stages=stages
+        photos,
+        kept,
+        extra,
+        models if stats else (),
+        config.folds,
+        stages=stages,
+        basis_size=config.heads_basis,
     )
     # The heads hold the stats they need, projected; the d-wide stats can go.
     photos = photos.drop(columns=[STATS_KEY], errors="ignore")
