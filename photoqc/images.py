@@ -433,7 +433,9 @@ def _decode(stream, name: str, file_size: int, max_pixels: int) -> LoadedImage:
         fmt = image.format or "unknown"
         mode = image.mode
         frames = int(getattr(image, "n_frames", 1) or 1)
-        if frames > 1:
+        # An MPO (a camera's JPEG with a preview or a second view) is not an animation:
+        # its first image is the photo.
+        if frames > 1 and fmt in ANIMATED_FORMATS:
             # A choice, not an accident: a listing shows the first frame (the still a
             # browser shows before the animation starts), and so it is what is judged.
             logger.warning("%s: animated (%d frames): first frame judged", name, frames)
@@ -538,6 +540,9 @@ def _decode_jpeg_with_opencv(
     turn = _ORIENTED.get(orientation)
     return np.ascontiguousarray(turn(rgb)) if turn else rgb
 
+
+ANIMATED_FORMATS = ("GIF", "WEBP", "PNG")
+"""Formats whose extra frames are an animation (said when a photo has them)."""
 
 MAX_JPEG_SCANS = 100
 """Most scans a progressive JPEG may have: encoders write about 10; 1,000 repeated scans

@@ -603,25 +603,27 @@ def prepare(
     embeddings = bool(models) and config.readout
     stats = bool(models) and config.heads
 
-    def counted(stage: str) -> ProgressCallback:
+    def measured(these: Labels, stage: str, tell: ProgressCallback | None = None):
+        """``extract_labelled`` of ``these`` as the stage ``stage`` (``tell`` hears it too)."""
+
         def report(done: int, total: int) -> None:
-            if on_progress:
-                on_progress(done, total)
+            if tell:
+                tell(done, total)
             stages.set_total(total)
             stages.advance(done - stages.done)
 
-        return report
+        with stages.stage(stage, total=len(these)):
+            return extract_labelled(
+                these,
+                extract_config,
+                cache=cache,
+                engine=engine,
+                on_progress=report,
+                embeddings=embeddings,
+                stats=stats,
+            )
 
-    with stages.stage("features", total=len(labels)):
-        frame, failed, from_cache = extract_labelled(
-            labels,
-            extract_config,
-            cache=cache,
-            engine=engine,
-            on_progress=counted("features"),
-            embeddings=embeddings,
-            stats=stats,
-        )
+    frame, failed, from_cache = measured(labels, "features", on_progress)
     ok = (frame["status"] == STATUS_OK).to_numpy()
     if failed:
         logger.warning("%d labelled images could not be read and are left out", len(failed))
@@ -642,20 +644,14 @@ def prepare(
             Path(copies_dir) if copies_dir else (cache.folder if cache else Path.cwd()) / "copies"
         )
 
-        def measure(copy_labels: Labels) -> pd.DataFrame:
-            with stages.stage("copies: features", total=len(copy_labels)):
-                return extract_labelled(
-                    copy_labels,
-                    extract_config,
-                    cache=cache,
-                    engine=engine,
-                    on_progress=counted("copies: features"),
-                    embeddings=embeddings,
-                    stats=stats,
-                )[0]
-
         with stages.stage("copies", total=None):
-            extra = augment(kept, config.augment, folder, measure, on_copy=lambda: stages.advance())
+            extra = augment(
+                kept,
+                config.augment,
+                folder,
+                lambda copy_labels: measured(copy_labels, "copies: features")[0],
+                on_copy=lambda: stages.advance(),
+            )
     photos = frame[ok].reset_index(drop=True)
     readout = Readout.of(photos, extra, models if embeddings else (), config.folds)
     if (
