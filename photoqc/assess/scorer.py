@@ -124,7 +124,8 @@ def judge(
     (from its SHAP ``contributions``, the features' ``specs`` and ``good`` photos' ranges).
 
     A photo whose short side is below the model's ``min_short_side`` is bad whatever its
-    p_good, and says so first.
+    p_good, and says so on a line of its own after the visible defects: the size rule is
+    policy, and never displaces what a moderator would see is wrong.
     """
     small = too_small_reason(
         float(row.get("width", math.nan)),  # type: ignore[arg-type]
@@ -137,7 +138,7 @@ def judge(
     found = top_reasons(row, contributions, bundle.feature_names, good, specs, top=top)
     if not found and not small:  # a bad verdict always says why, if only as a whole
         found = [overall_reason(p_good, bundle.threshold)]
-    return label, ([small] if small else []) + found[: top - 1 if small else top]
+    return label, found[:top] + ([small] if small else [])
 
 
 @dataclass

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import encode
@@ -43,13 +44,32 @@ def test_a_thumbnail_of_a_good_photo_is_too_small_to_publish(default_scorer, cof
     (small,) = default_scorer.assess([encode(thumbnail, "JPEG", quality=92)])
     assert small.p_good >= default_scorer.bundle.threshold
     assert small.verdict == "bad"
-    assert small.reasons[0].text == (
+    # The size rule is a line of its own, after any visible defect (never in its place).
+    assert small.reasons[-1].text == (
         "too small to publish: 300 x 200 px (at least 400 px on the short side)"
     )
-    assert small.reasons[0].family == "resolution"
+    assert small.reasons[-1].family == "resolution"
+    assert all(r.family != "resolution" for r in small.reasons[:-1])
     row = default_scorer.csv_row(small)
-    assert row["verdict"] == "bad" and row["reasons"].startswith("too small to publish")
-    assert json.loads(row["reasons_json"])[0]["value"] == 200.0
+    assert row["verdict"] == "bad" and row["reasons"].endswith(
+        "too small to publish: 300 x 200 px (at least 400 px on the short side)"
+    )
+    assert json.loads(row["reasons_json"])[-1]["value"] == 200.0
+
+
+def test_a_dark_photo_under_the_size_limit_says_dark_first_then_its_size(default_scorer, coffee):
+    """Found in the Getting started trial: a dark 512 x 341 photo read only 'too small to
+    publish' (its p_good, 0.58, would have passed); the darkness is what a moderator sees."""
+    dark = (coffee.astype(float) * 0.15).astype(np.uint8)
+    small = cv2.resize(dark, (450, 300), interpolation=cv2.INTER_AREA)
+    (judged,) = default_scorer.assess([encode(small, "JPEG", quality=92)])
+    assert judged.verdict == "bad"
+    texts = [r.text for r in judged.reasons]
+    assert texts[-1].startswith("too small to publish: 450 x 300 px")
+    assert len(texts) >= 2, texts
+    first = judged.reasons[0]
+    assert first.family in ("exposure", "highlights", "contrast"), (first.family, texts)
+    assert "dark" in first.text or "black" in first.text, texts
 
 
 def test_the_minimum_size_is_a_model_setting_that_tune_changes(demo_run, tmp_path, astronaut):
