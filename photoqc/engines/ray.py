@@ -145,21 +145,6 @@ class RayEngine:
             raise RayEngineError(f"cannot start or join Ray on {where}: {exc}") from None
         private_token()
 
-
-RAY_TOKEN_FILE = Path.home() / ".ray" / "auth_token"
-"""Where Ray keeps the token a local cluster with token authentication made."""
-
-
-def private_token(path: Path = RAY_TOKEN_FILE) -> None:
-    """Ray writes its token file readable by everyone (0644): made this user's alone (0600)
-    when it is this user's (anyone who reads it may submit work to the cluster)."""
-    try:
-        info = path.lstat()
-        if stat.S_ISREG(info.st_mode) and info.st_uid == os.getuid() and info.st_mode & 0o077:
-            os.chmod(path, 0o600)
-    except OSError:
-        pass
-
     def _pool_size(self, ray) -> int:
         if self.actors:
             return self.actors
@@ -208,6 +193,21 @@ def private_token(path: Path = RAY_TOKEN_FILE) -> None:
                 (p, InputItem(i, s)) for p, i, s in zip(positions, images, sources, strict=True)
             ]
             yield batch, [row_from_json(r) for r in table.column("row").to_pylist()]
+
+
+RAY_TOKEN_FILE = Path.home() / ".ray" / "auth_token"
+"""Where Ray keeps the token a local cluster with token authentication made."""
+
+
+def private_token(path: Path = RAY_TOKEN_FILE) -> None:
+    """Ray writes its token file readable by everyone (0644): made this user's alone (0600)
+    when it is this user's (anyone who reads it may submit work to the cluster)."""
+    try:
+        info = path.lstat()
+        if stat.S_ISREG(info.st_mode) and info.st_uid == os.getuid() and info.st_mode & 0o077:
+            os.chmod(path, 0o600)
+    except OSError:
+        pass
 
 
 _ARRAY = "__photoqc_array__"
