@@ -439,7 +439,6 @@ def _decode(stream, name: str, file_size: int, max_pixels: int) -> LoadedImage:
             # A choice, not an accident: a listing shows the first frame (the still a
             # browser shows before the animation starts), and so it is what is judged.
             logger.warning("%s: animated (%d frames): first frame judged", name, frames)
-        complete = True
         if fmt == "JPEG":
             if image.info.get("progressive") or image.info.get("progression"):
                 scans = _jpeg_scans(stream)
@@ -450,14 +449,13 @@ def _decode(stream, name: str, file_size: int, max_pixels: int) -> LoadedImage:
                         "cameras and encoders write about 10): refused undecoded, as "
                         "decoding it would take minutes",
                     )
-            complete = _ends_with_eoi(stream)
         quantization = _jpeg_quantization(image)
         subsampling = _jpeg_subsampling(image)
         orientation = _exif_orientation(image)
         pixels, had_alpha, bit_depth = None, False, 8
         if fmt == "JPEG" and mode in ("RGB", "L"):
             try:
-                pixels = _decode_jpeg_with_opencv(stream, image.size, orientation, complete)
+                pixels = _decode_jpeg_with_opencv(stream, image.size, orientation)
             except ValueError as exc:
                 raise ImageLoadError(
                     name, f"truncated or corrupt image data ({_one_line(exc)})"
@@ -465,7 +463,7 @@ def _decode(stream, name: str, file_size: int, max_pixels: int) -> LoadedImage:
         if pixels is None:  # not such a JPEG, or one OpenCV could not decode
             try:
                 image.load()
-                if fmt == "JPEG" and not complete:
+                if fmt == "JPEG":
                     _refuse_missing_rows(image)
                 upright = ImageOps.exif_transpose(image) if orientation != 1 else image
             except Image.DecompressionBombError as exc:
@@ -511,17 +509,13 @@ _ORIENTED = {
 """EXIF orientation -> the view that shows the photo upright (as ``ImageOps.exif_transpose``)."""
 
 
-def _decode_jpeg_with_opencv(
-    stream, size: tuple[int, int], orientation: int, complete: bool = False
-) -> np.ndarray | None:
+def _decode_jpeg_with_opencv(stream, size: tuple[int, int], orientation: int) -> np.ndarray | None:
     """A YCbCr or grayscale JPEG decoded by OpenCV's libjpeg-turbo straight into an
     upright RGB array: the same pixels as Pillow's decoder (checked to the value by
     tests/images/test_images.py), without Pillow's copy into numpy, which costs as much again
     as decoding (27 of 85 ms for 12 MP). None where OpenCV cannot decode the file
     (truncated, corrupt): Pillow's path then decides, with its own message. ValueError
-    when the bottom rows hold no image data (see :func:`_missing_rows`) and the file does
-    not end as a complete JPEG does (``complete``: a photo whose last rows really are
-    (128, 128, 128) is not cut short)."""
+    when the bottom rows hold no image data (see :func:`_missing_rows`)."""
     import cv2
 
     stream.seek(0)
@@ -531,11 +525,11 @@ def _decode_jpeg_with_opencv(
     width, height = size
     if rgb is None or rgb.shape != (height, width, 3):
         return None
-    missing = 0 if complete else _missing_rows(rgb)
+    missing = _missing_rows(rgb)
     if missing:
         raise ValueError(
             f"the last {missing} of {height} rows hold no image data "
-            "(flat grey where the file ran out)"
+            f"(flat grey where the file ran out; {MISSING_ROWS_CHOICE})"
         )
     turn = _ORIENTED.get(orientation)
     return np.ascontiguousarray(turn(rgb)) if turn else rgb
@@ -544,12 +538,19 @@ def _decode_jpeg_with_opencv(
 ANIMATED_FORMATS = ("GIF", "WEBP", "PNG")
 """Formats whose extra frames are an animation (said when a photo has them)."""
 
+MISSING_ROWS_CHOICE = (
+    "exactly (128, 128, 128) is what a decoder fills in for missing data, so a photo "
+    "whose bottom really is that grey is refused too"
+)
+"""Said with every 'rows hold no image data' refusal: the pixels cannot tell a cut-short
+file (with or without its end marker appended) from a photo whose bottom is exactly
+libjpeg's fill; refusing both is the choice, since accepting would let cut files pass."""
+
 MAX_JPEG_SCANS = 100
 """Most scans a progressive JPEG may have: encoders write about 10; 1,000 repeated scans
 of an 8000 x 8000 frame took 49 s to decode (a 346 KB 'scan bomb')."""
 
 _SOS = b"\xff\xda"
-_EOI = b"\xff\xd9"
 
 
 def _jpeg_scans(stream, chunk: int = 1 << 20) -> int:
@@ -564,15 +565,6 @@ def _jpeg_scans(stream, chunk: int = 1 << 20) -> int:
         joined = carry + block
         count += joined.count(_SOS)
         carry = joined[-1:] if joined[-1:] == b"\xff" else b""
-
-
-def _ends_with_eoi(stream) -> bool:
-    """Whether a JPEG's bytes end with its end-of-image marker (trailing padding aside):
-    a file cut short does not."""
-    stream.seek(0, io.SEEK_END)
-    size = stream.tell()
-    stream.seek(max(0, size - 64))
-    return stream.read().rstrip(b"\x00\r\n \t").endswith(_EOI)
 
 
 def _missing_rows(pixels: np.ndarray) -> int:
@@ -600,7 +592,7 @@ def _refuse_missing_rows(image: Image.Image) -> None:
         if missing:
             raise ValueError(
                 f"the last {missing} of {height} rows hold no image data "
-                "(flat grey where the file ran out)"
+                f"(flat grey where the file ran out; {MISSING_ROWS_CHOICE})"
             )
 
 

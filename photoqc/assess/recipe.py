@@ -189,7 +189,7 @@ class ExtractConfig:
     def fingerprint(self) -> str:
         """A short hash of everything besides the pixels that shapes a feature row (the
         recipe, the feature names, the photoqc version); 16 hex digits."""
-        from photoqc import __version__
+        from photoqc._version import __version__
 
         record = self.record()
         record.pop("max_pixels")  # refuses files, never changes a row that is made

@@ -68,7 +68,7 @@ class _Commands(TyperGroup):
 
 def _version(value: bool) -> None:
     if value:
-        from photoqc import __version__
+        from photoqc._version import __version__
 
         typer.echo(f"photoqc {__version__}")
         raise typer.Exit()

@@ -10,10 +10,10 @@ import typer
 from photoqc import terminal
 from photoqc.assess.recipe import RecipeOptions
 from photoqc.cli import common
+from photoqc.cli.model_options import Model
 from photoqc.cli.options import (
     SCORING_RECIPE_OPTIONS,
     EngineOptions,
-    Model,
     engine_options,
     option,
     out,

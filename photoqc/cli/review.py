@@ -12,9 +12,8 @@ import typer
 from photoqc import terminal
 from photoqc.assess.recipe import RecipeOptions
 from photoqc.cli import common
+from photoqc.cli.model_options import Model, MosThreshold
 from photoqc.cli.options import (
-    Model,
-    MosThreshold,
     WeightsDir,
     existing_file,
     option,

@@ -14,14 +14,13 @@ from photoqc import terminal
 from photoqc.assess.recipe import RecipeOptions
 from photoqc.assess.scorer import DEFAULT_TOP_REASONS
 from photoqc.cli import common
+from photoqc.cli.model_options import Model, ModelSha256
 from photoqc.cli.options import (
     ALL_RECIPE_OPTIONS,
     SCORING_RECIPE_OPTIONS,
     EngineOptions,
     FailOnError,
     Input,
-    Model,
-    ModelSha256,
     engine_options,
     option,
     out,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from photoqc.cli.options import MaxPixels, Model, ModelSha256, option
+from photoqc.cli.model_options import Model, ModelSha256
+from photoqc.cli.options import MaxPixels, option
 from photoqc.service.settings import ServeSettings
 from photoqc.terminal import say, warn
 

@@ -12,10 +12,10 @@ import typer
 from photoqc import terminal
 from photoqc.assess.recipe import RecipeOptions
 from photoqc.cli import common
+from photoqc.cli.model_options import MosThreshold
 from photoqc.cli.options import (
     ALL_RECIPE_OPTIONS,
     EngineOptions,
-    MosThreshold,
     engine_options,
     existing_file,
     option,

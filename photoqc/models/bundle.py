@@ -291,7 +291,7 @@ def new_meta(
     base_margin: dict | None = None,
 ) -> dict:
     """The description of a freshly trained model."""
-    from photoqc import __version__
+    from photoqc._version import __version__
 
     return {
         "format": FORMAT,

@@ -521,6 +521,6 @@ def _release(checker: Checker, metrics: Metrics) -> None:
 
 
 def _version() -> str:
-    from photoqc import __version__
+    from photoqc._version import __version__
 
     return __version__

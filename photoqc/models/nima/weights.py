@@ -93,7 +93,7 @@ def save_nima(
     """
     from safetensors.torch import save_file
 
-    from photoqc import __version__
+    from photoqc._version import __version__
 
     path = Path(path)
     if path.suffix != ".safetensors":
