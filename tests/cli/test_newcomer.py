@@ -101,7 +101,7 @@ def test_the_minimum_size_is_a_model_setting_that_tune_changes(demo_run, tmp_pat
     )
     scorer, _ = Scorer.from_model(model, RecipeOptions(offline=True))
     (judged,) = scorer.assess([encode(astronaut)])
-    assert judged.verdict == "bad" and "at least 600 px" in judged.reasons[-1].text  # its own last line
+    assert judged.verdict == "bad" and "at least 600 px" in judged.reasons[-1].text
 
 
 def test_models_without_the_setting_use_the_default(default_scorer):
