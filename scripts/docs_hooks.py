@@ -55,9 +55,7 @@ def cli_reference() -> str:
         usage = " ".join(command.collect_usage_pieces(context))
         out.append(f"## `{name}`\n\n```\n{name} {usage}\n```\n\n{_plain(command.help or '')}\n")
         arguments = [p for p in command.params if p.param_type_name == "argument"]
-        options = [
-            p for p in command.params if p.param_type_name == "option" and not p.hidden
-        ]
+        options = [p for p in command.params if p.param_type_name == "option" and not p.hidden]
         if arguments:
             out.append("| argument | help |\n|---|---|")
             for p in arguments:
