@@ -15,7 +15,7 @@ Then, on the 600 clive-dev photos:
 - agreement with float: the NIMA score (mean of the distribution, 1-10) as the largest
   and median absolute difference; the multi-level stats as the median, over the 23,808
   stats, of each one's error relative to its spread across photos, and their correlation;
-- the impression head (:class:`photoqc.models.heads.GramRidge` on the stats, MOS / 100, as
+- the impression head (:class:`photoqc.models.ridge.PrimalRidge` on the stats, MOS / 100, as
   training fits it) fitted on the 400 dev photos' float stats, scored on the 200 lockbox
   photos from float and from int8 stats (ROC-AUC of good = MOS >= 50, Spearman): the
   change is what int8 would cost the shipped verdict's strongest input. Issue 34's rule:
@@ -37,13 +37,13 @@ from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
 from photoqc.images import load_image
-from photoqc.models.heads import GramRidge
 from photoqc.models.networks import onnx_session
 from photoqc.models.nima import packaged_nima_files
 from photoqc.models.nima.onnx_graph import BACKBONE, mobilenet_v1_graph
 from photoqc.models.nima.runners import OnnxNima
 from photoqc.models.nima.spec import distribution_mean_std
 from photoqc.models.nima.weights import load_nima_state
+from photoqc.models.ridge import PrimalRidge
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 PASS = 8
@@ -147,7 +147,7 @@ def main() -> int:
     )
     y = labels.mos.to_numpy() / 100
     good = (labels.mos >= 50).to_numpy()
-    ridge = GramRidge(np.vstack([joined["float"], joined["int8"][lockbox]]))
+    ridge = PrimalRidge.of(np.vstack([joined["float"], joined["int8"][lockbox]]))
     fit = ridge.fit(dev, y[dev, None])
     rows = {"float": lockbox, "int8": len(labels) + np.arange(len(lockbox))}
     print("impression head (fitted on the 400 dev photos' float stats), lockbox:")

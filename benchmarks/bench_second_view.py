@@ -9,7 +9,7 @@ For each clive-dev photo, both shipped NIMA networks run once on the 224x224 thu
 (as scoring does) and once on the photo resized (area interpolation) to short side 384 with
 its aspect kept; each pass gives the 13 pointwise blocks' channel means and spreads
 (``stats``). Per variant (thumbnail alone, larger view alone, both joined) an impression
-head is fitted as training fits it (:class:`photoqc.models.heads.GramRidge`, MOS / 100,
+head is fitted as training fits it (:class:`photoqc.models.ridge.PrimalRidge`, MOS / 100,
 penalty by leave-one-out): 5 x 5-fold cross-validation on the 400 dev photos (ROC-AUC of
 good = MOS >= 50, Spearman with MOS), and with ``--lockbox`` the head fitted on all 400,
 scored once on the 200 lockbox photos. It also times both networks on each view (the
@@ -33,8 +33,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from photoqc.images import load_image
-from photoqc.models.heads import GramRidge
 from photoqc.models.nima import NimaPredictor, packaged_nima_files
+from photoqc.models.ridge import PrimalRidge
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SHORT_SIDE = 384
@@ -81,7 +81,7 @@ def view_stats(data: Path, images: pd.Series, cache: Path) -> dict[str, np.ndarr
     return saved
 
 
-def _fit_predict(ridge: GramRidge, train: np.ndarray, test: np.ndarray, y: np.ndarray):
+def _fit_predict(ridge: PrimalRidge, train: np.ndarray, test: np.ndarray, y: np.ndarray):
     return ridge.predict(ridge.fit(train, y[train, None]), test)[:, 0]
 
 
@@ -118,7 +118,7 @@ def main() -> int:
     header = f"{'impression head on':34s} {'width':>6s} {'CV ROC-AUC':>14s} {'CV SRCC':>8s}"
     print(header + (f" {'lockbox AUC':>11s} {'SRCC':>6s}" if args.lockbox else ""))
     for name, X in variants.items():
-        ridge = GramRidge(X)
+        ridge = PrimalRidge.of(X)
         aucs, srccs = [], []
         for repeat in range(args.repeats):
             out_of_fold = np.zeros(len(dev))
