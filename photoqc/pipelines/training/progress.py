@@ -26,14 +26,14 @@ __all__ = ["LogLines", "StageEvent", "Stages"]
 @dataclass(frozen=True)
 class StageEvent:
     """Where training is: ``stage`` (words), ``done`` of ``total`` steps (None: unknown),
-    seconds since the stage began, and whether it just ``ended``."""
+    each step a ``unit`` ("fold"), seconds since the stage began, and whether it just
+    ``ended``."""
 
     stage: str
     done: int
     total: int | None
     seconds: float
     ended: bool = False
-    note: str = ""
     unit: str = ""
 
 
@@ -41,8 +41,21 @@ Listener = Callable[[StageEvent], None]
 
 
 @dataclass
+class _Running:
+    """A stage under way."""
+
+    name: str
+    total: int | None
+    unit: str
+    started: float = field(default_factory=time.perf_counter)
+    done: int = 0
+
+
+@dataclass
 class Stages:
-    """Times training's stages and reports them to ``listener``.
+    """Times training's stages and reports them to ``listener``. A stage may run inside
+    another (the copies' features inside making the copies): the inner one is reported
+    until it ends.
 
     Attributes
     ----------
@@ -52,44 +65,37 @@ class Stages:
 
     listener: Listener | None = None
     seconds: dict[str, float] = field(default_factory=dict)
-    _stage: str | None = None
-    _done: int = 0
-    _total: int | None = None
-    _started: float = 0.0
-    _note: str = ""
-    _unit: str = ""
+    _running: list[_Running] = field(default_factory=list)
 
     @contextmanager
     def stage(self, name: str, total: int | None = None, unit: str = "") -> Iterator[Stages]:
         """Run a stage of ``total`` steps (None: one piece of work; ``unit``: what a step
         is called, "fold") inside the block."""
-        outer = (self._stage, self._done, self._total, self._started, self._note, self._unit)
-        self._stage, self._done, self._total = name, 0, total
-        self._started, self._note, self._unit = time.perf_counter(), "", unit
+        self._running.append(_Running(name, total, unit))
         self._tell()
         try:
             yield self
         finally:
-            elapsed = time.perf_counter() - self._started
+            elapsed = time.perf_counter() - self._running[-1].started
             self.seconds[name] = self.seconds.get(name, 0.0) + elapsed
             self._tell(ended=True)
+            self._running.pop()
             logger.info("%s: %.1f s", name, elapsed)
-            self._stage, self._done, self._total, self._started, self._note, self._unit = outer
 
-    def advance(self, steps: int = 1, note: str = "") -> None:
-        """``steps`` more of the current stage are done (``note``: words on the next)."""
-        self._done += steps
-        if note:
-            self._note = note
+    def advance(self, steps: int = 1) -> None:
+        """``steps`` more of the current stage are done."""
+        if self._running:
+            self._running[-1].done += steps
         self._tell()
 
     @property
     def done(self) -> int:
         """Steps done in the current stage."""
-        return self._done
+        return self._running[-1].done if self._running else 0
 
     def set_total(self, total: int | None) -> None:
-        self._total = total
+        if self._running:
+            self._running[-1].total = total
         self._tell()
 
     def tick(self) -> None:
@@ -97,17 +103,17 @@ class Stages:
         self._tell()
 
     def _tell(self, ended: bool = False) -> None:
-        if self.listener is None or self._stage is None:
+        if self.listener is None or not self._running:
             return
+        now = self._running[-1]
         self.listener(
             StageEvent(
-                self._stage,
-                self._done,
-                self._total,
-                time.perf_counter() - self._started,
+                now.name,
+                now.done,
+                now.total,
+                time.perf_counter() - now.started,
                 ended,
-                self._note,
-                self._unit,
+                now.unit,
             )
         )
 
@@ -154,5 +160,4 @@ def describe(event: StageEvent) -> str:
         where = f", {unit}{min(event.done + 1, event.total)} of {event.total}"
     elif event.done:
         where = f", {event.done} done"
-    note = f" ({event.note})" if event.note else ""
-    return f"{event.stage}{where}{note}, {event.seconds:.0f} s"
+    return f"{event.stage}{where}, {event.seconds:.0f} s"

@@ -351,13 +351,15 @@ def cross_validate(
     readout: Readout | None = None,
     heads: TrainingHeads | None = None,
     stages: Stages | None = None,
+    stage: str = "cross-validation",
 ) -> CVResult:
     """Stratified k-fold out-of-fold predictions of the labelled photos; rounds chosen by
     CV inside each fold; degraded copies (``extra``) train only in the folds where their
     source photo trains. With a ``readout`` or ``heads``, the learned features are made
     again in each fold from its training part alone: out of fold (inner folds) for the
     photos that train (and their copies), fitted on them for the photos that test.
-    ``monotone`` maps feature names to their constraints (:func:`monotone_map`)."""
+    ``monotone`` maps feature names to their constraints (:func:`monotone_map`); the
+    folds are reported to ``stages`` as the stage ``stage``."""
     from sklearn.model_selection import StratifiedKFold
 
     is_good = labels.is_good
@@ -375,43 +377,44 @@ def cross_validate(
             n_splits,
             config.folds,
         )
+    stages = stages or Stages()
     oof = np.full(len(X), np.nan)
     fold_metrics, best_iterations = [], []
     splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=config.seed)
-    for fold, (train_idx, test_idx) in enumerate(splitter.split(X, is_good)):
-        if stages is not None and fold:
-            stages.advance()
-        fold_extra = None
-        if extra is not None and len(extra):
-            fold_extra = extra.of(train_idx)
-            # Sources renumbered to positions within the training part.
-            position = {int(i): j for j, i in enumerate(train_idx)}
-            fold_extra.source = np.array([position[int(i)] for i in fold_extra.source], int)
-        X_train = X.iloc[train_idx].reset_index(drop=True)
-        X_test = X.iloc[test_idx]
-        if readout is not None:
-            X_train, X_test, fold_extra = readout.in_fold(
-                X_train, X_test, fold_extra, labels, train_idx, test_idx, config.seed + fold
+    with stages.stage(stage, total=n_splits, unit="fold"):
+        for fold, (train_idx, test_idx) in enumerate(splitter.split(X, is_good)):
+            if fold:
+                stages.advance()
+            fold_extra = None
+            if extra is not None and len(extra):
+                fold_extra = extra.of(train_idx)
+                # Sources renumbered to positions within the training part.
+                position = {int(i): j for j, i in enumerate(train_idx)}
+                fold_extra.source = np.array([position[int(i)] for i in fold_extra.source], int)
+            X_train = X.iloc[train_idx].reset_index(drop=True)
+            X_test = X.iloc[test_idx]
+            if readout is not None:
+                X_train, X_test, fold_extra = readout.in_fold(
+                    X_train, X_test, fold_extra, labels, train_idx, test_idx, config.seed + fold
+                )
+            if heads is not None:
+                X_train, X_test, fold_extra = heads.in_fold(
+                    X_train, X_test, fold_extra, labels, train_idx, test_idx, config.seed + fold
+                )
+            model = fit_classifier(
+                X_train,
+                labels.target[train_idx],
+                labels.soft,
+                config,
+                seed=config.seed + fold,
+                monotone=[monotone.get(c, 0) for c in X_train.columns] if monotone else None,
+                extra=fold_extra,
+                defects=defects,
             )
-        if heads is not None:
-            X_train, X_test, fold_extra = heads.in_fold(
-                X_train, X_test, fold_extra, labels, train_idx, test_idx, config.seed + fold
-            )
-        model = fit_classifier(
-            X_train,
-            labels.target[train_idx],
-            labels.soft,
-            config,
-            seed=config.seed + fold,
-            monotone=[monotone.get(c, 0) for c in X_train.columns] if monotone else None,
-            extra=fold_extra,
-            defects=defects,
-        )
-        oof[test_idx] = model.predict_good(X_test)
-        best_iterations.append(model.best_iteration_)
-        if stages is not None:
+            oof[test_idx] = model.predict_good(X_test)
+            best_iterations.append(model.best_iteration_)
             stages.tick()
-        fold_metrics.append(classification_metrics(is_good[test_idx], oof[test_idx]))
+            fold_metrics.append(classification_metrics(is_good[test_idx], oof[test_idx]))
     metrics: dict[str, float] = {"folds": float(n_splits)}
     for name in ("roc_auc", "pr_auc", "log_loss", "accuracy"):
         values = np.array([m[name] for m in fold_metrics], dtype=np.float64)
@@ -748,21 +751,20 @@ def choose_corrections(
     cross-validation, and the choice in words."""
     stages = stages or Stages()
     twice = config.corrections == "auto" and data.heads is not None
-    folds = min(config.folds, int(min(data.labels.is_good.sum(), (~data.labels.is_good).sum())))
 
     def run(chosen: TrainConfig, name: str) -> CVResult:
-        with stages.stage(name, total=max(folds, 1), unit="fold"):
-            return cross_validate(
-                data.X,
-                data.labels,
-                chosen,
-                monotone=data.monotone,
-                extra=data.extra,
-                defects=data.defects,
-                readout=data.readout,
-                heads=data.heads,
-                stages=stages,
-            )
+        return cross_validate(
+            data.X,
+            data.labels,
+            chosen,
+            monotone=data.monotone,
+            extra=data.extra,
+            defects=data.defects,
+            readout=data.readout,
+            heads=data.heads,
+            stages=stages,
+            stage=name,
+        )
 
     if not twice:
         return config, run(config, "cross-validation"), str(config.corrections)
