@@ -16,8 +16,8 @@ the n x 24,000 stats at once:
    computed from the eigendecomposition of the k x k centred cross-product (the squared
    singular values of the n x k design) and the rows' leverages, a chunk of rows at a time.
 
-A fit becomes a :class:`photoqc.models.heads.RidgeMap` on raw stats (the basis folded into
-the coefficients), which is what a model folder keeps.
+A fit becomes a :class:`RidgeMap` on raw stats (the basis folded into the coefficients),
+which is what a model folder keeps (:mod:`photoqc.models.heads`).
 """
 
 from __future__ import annotations

@@ -66,11 +66,9 @@ class StatsRows:
     def finite(self, stages: Stages | None = None) -> np.ndarray:
         """Which rows have every stat, as a boolean mask."""
         out = np.zeros(len(self), bool)
-        everyone = np.arange(len(self))
-        for start, chunk in zip(
-            range(0, len(self), CHUNK_ROWS), self.chunks(everyone), strict=False
-        ):
-            out[start : start + len(chunk)] = np.isfinite(chunk).all(axis=1)
+        for start in range(0, len(self), CHUNK_ROWS):
+            index = np.arange(start, min(start + CHUNK_ROWS, len(self)))
+            out[index] = np.isfinite(self.rows(index)).all(axis=1)
             if stages:
                 stages.tick()
         return out

@@ -143,6 +143,8 @@ def extract_labelled(
     pending: list[tuple[int, dict[str, object]]] = []
 
     def keep(i: int, row: dict[str, object]) -> None:
+        if row.get(STATS_KEY):  # as the cache keeps them (float16), fresh or cached alike
+            row[STATS_KEY] = compact_stats(row[STATS_KEY])
         rows[i] = row
         if cache and row["status"] == STATUS_OK and keys[i]:
             pending.append((i, row))
@@ -172,11 +174,6 @@ def extract_labelled(
         )
     finally:
         flush()
-    if stats:
-        # Training reads stats as the cache keeps them (float16), fresh or cached alike.
-        for i in todo:
-            if rows[i].get(STATS_KEY):
-                rows[i][STATS_KEY] = compact_stats(rows[i][STATS_KEY])
     columns = [
         *config.columns(),
         *([EMBEDDINGS_KEY] if embeddings else []),
@@ -676,7 +673,6 @@ def prepare(
     frame = frame.drop(columns=[STATS_KEY], errors="ignore")
     if extra is not None:
         extra.X = extra.X.drop(columns=[STATS_KEY], errors="ignore")
-    if extra is not None:
         extra.embeddings = readout.copies if readout is not None else None
         extra.X = extra.X[names].astype(np.float64)
     learned = [*([READOUT_FEATURE] if readout else []), *(heads_features(heads))]
