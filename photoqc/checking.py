@@ -8,7 +8,6 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -51,11 +50,10 @@ def check(
     model : path, optional
         A model folder from ``photoqc train``; default the built-in model.
     """
-    from photoqc.assess.answer import check_record, error_record
+    from photoqc.assess.answer import answer
     from photoqc.assess.items import InputItem
     from photoqc.images import LoadedImage
 
-    start = time.perf_counter()
     scorer = _scorer(model)
     if isinstance(photo, np.ndarray):
         pixels = np.asarray(photo)
@@ -67,17 +65,10 @@ def check(
         decoded = LoadedImage(np.ascontiguousarray(pixels), name, "array", "RGB", pixels.nbytes)
         item = InputItem(name, decoded)
     elif isinstance(photo, bytes | bytearray | memoryview):
-        name = "<bytes>"
-        item = InputItem(name, bytes(photo))
+        item = InputItem("<bytes>", bytes(photo))
     else:
-        name = os.fspath(photo)
-        item = InputItem(name, name)
-    (assessment,) = scorer.assess([item])
-    if assessment.error is not None:
-        error = assessment.error
-        return error_record(name, error.code, str(assessment.row["error"]))
-    timing = {"check": round(1000 * (time.perf_counter() - start), 1)}
-    return check_record(assessment, scorer.bundle, name, timing_ms=timing, with_features=features)
+        item = InputItem(os.fspath(photo), os.fspath(photo))
+    return answer(scorer, item, with_features=features)[1]
 
 
 def close() -> None:

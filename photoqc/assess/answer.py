@@ -5,11 +5,13 @@ the three never drift apart."""
 from __future__ import annotations
 
 import math
+import time
 
-from photoqc.assess.scorer import Assessment
+from photoqc.assess.items import InputItem
+from photoqc.assess.scorer import Assessment, Scorer
 from photoqc.models.bundle import ModelBundle
 
-__all__ = ["check_record", "error_record", "trained_on"]
+__all__ = ["answer", "check_record", "error_record", "trained_on"]
 
 
 def trained_on(meta: dict) -> str:
@@ -60,3 +62,21 @@ def error_record(name: str, code: str, message: str) -> dict[str, object]:
     """The answer for a photo that could not be judged (the service's error body, with the
     photo's name)."""
     return {"image": name, "error": {"code": code, "message": message}}
+
+
+def answer(
+    scorer: Scorer, item: InputItem, *, with_features: bool = False
+) -> tuple[Assessment, dict[str, object]]:
+    """Judge one photo and make its record: :func:`check_record` (timed), or
+    :func:`error_record` for a photo that could not be read. The assessment comes back
+    too (its error's HTTP status, its mask)."""
+    started = time.perf_counter()
+    (assessment,) = scorer.assess([item])
+    if assessment.error is not None:
+        record = error_record(item.image, assessment.error.code, str(assessment.row["error"]))
+        return assessment, record
+    timing = {"check": round(1000 * (time.perf_counter() - started), 1)}
+    record = check_record(
+        assessment, scorer.bundle, item.image, timing_ms=timing, with_features=with_features
+    )
+    return assessment, record

@@ -213,23 +213,15 @@ def check(
     """
     import json
 
-    from photoqc.assess.answer import check_record, error_record
+    from photoqc.assess.answer import answer
     from photoqc.assess.items import InputItem
 
     scorer = common.scorer(model, recipe, top=top, model_sha256=model_sha256)
     errors = 0
     with scorer:
         for photo in photos:
-            started = time.perf_counter()
-            name = str(photo)
-            (assessment,) = scorer.assess([InputItem(name, photo)])
-            if assessment.error is not None:
-                errors += 1
-                error = assessment.error
-                record = error_record(name, error.code, str(assessment.row["error"]))
-            else:
-                timing = {"check": round(1000 * (time.perf_counter() - started), 1)}
-                record = check_record(assessment, scorer.bundle, name, timing_ms=timing)
+            _, record = answer(scorer, InputItem(str(photo), photo))
+            errors += "error" in record
             if json_lines:
                 typer.echo(json.dumps(record, allow_nan=False))
             else:

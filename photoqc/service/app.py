@@ -34,7 +34,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from photoqc.assess.answer import check_record, finite, trained_on
+from photoqc.assess.answer import answer as judge
+from photoqc.assess.answer import finite, trained_on
 from photoqc.assess.items import InputItem
 from photoqc.assess.recipe import RecipeOptions
 from photoqc.assess.scorer import Scorer
@@ -165,21 +166,14 @@ class Checker:
         self, image: bytes | BinaryIO, name: str, with_features: bool, with_mask: bool
     ) -> dict:
         """The JSON answer for one photo, given as bytes or an open file (runs in the pool)."""
-        start = time.perf_counter()
-        scorer = self._scorer()
-        (assessment,) = scorer.assess([InputItem(name, image)])
+        assessment, answer = judge(
+            self._scorer(), InputItem(name, image), with_features=with_features
+        )
         if assessment.error is not None:
             # The error's kind decides the status (413 for too many pixels, read from the
             # header before decoding); the row's message is said without the upload's name.
             error = assessment.error
             raise ApiError(error.http_status, error.code, str(assessment.row["error"]))
-        answer = check_record(
-            assessment,
-            scorer.bundle,
-            name,
-            timing_ms={"check": round(1000 * (time.perf_counter() - start), 1)},
-            with_features=with_features,
-        )
         if with_mask and assessment.extraction.mask is not None:
             answer["mask_png"] = _mask_png(assessment.extraction.mask)
         return answer
