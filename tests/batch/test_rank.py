@@ -218,16 +218,20 @@ def test_the_cover_says_what_it_leads_on():
     assert ranked["why"].iloc[1].startswith("good, behind a.jpg (cover score")
 
 
-def test_a_duplicate_never_goes_ahead_of_a_distinct_photo():
+def _listing_with_a_near_duplicate() -> pd.DataFrame:
+    """A good photo, a near-duplicate of it (also good) and another, bad photo."""
     photo, other = data.astronaut(), data.coffee()
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         [
             _row("original.jpg", 0.90, "good", phash=hash_text(photo_hashes(photo))),
             _row("copy.jpg", 0.88, "good", phash=hash_text(photo_hashes(_crop(photo, 0.03)))),
             _row("other.jpg", 0.20, "bad", phash=hash_text(photo_hashes(other))),
         ]
     )
-    ranked, summary = rank_groups(frame, "listing_id")
+
+
+def test_a_duplicate_never_goes_ahead_of_a_distinct_photo():
+    ranked, summary = rank_groups(_listing_with_a_near_duplicate(), "listing_id")
     assert list(ranked["image"]) == ["original.jpg", "other.jpg", "copy.jpg"]
     assert list(ranked["duplicate_of"]) == ["", "", "original.jpg"]
     assert summary.duplicates == 1
@@ -235,15 +239,7 @@ def test_a_duplicate_never_goes_ahead_of_a_distinct_photo():
 
 
 def test_the_cover_of_two_good_photos_one_a_near_duplicate_is_not_the_only_good_one():
-    photo, other = data.astronaut(), data.coffee()
-    frame = pd.DataFrame(
-        [
-            _row("original.jpg", 0.90, "good", phash=hash_text(photo_hashes(photo))),
-            _row("copy.jpg", 0.88, "good", phash=hash_text(photo_hashes(_crop(photo, 0.03)))),
-            _row("other.jpg", 0.20, "bad", phash=hash_text(photo_hashes(other))),
-        ]
-    )
-    ranked, _ = rank_groups(frame, "listing_id")
+    ranked, _ = rank_groups(_listing_with_a_near_duplicate(), "listing_id")
     why = ranked["why"].iloc[0]
     assert not why.startswith("the only good photo of 3") or "near-duplicate" in why
     assert why == "the only good photo of 3 but for a near-duplicate of one already placed"
