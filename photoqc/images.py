@@ -40,6 +40,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from photoqc.errors import PhotoqcError
+from photoqc.remote import MAX_REMOTE_BYTES
 
 try:  # HEIC/HEIF from phones: pillow-heif registers a Pillow opener
     from pillow_heif import register_heif_opener
@@ -116,10 +117,6 @@ REMOTE_URI_SCHEMES = ("s3://", "gs://", "gcs://", "hdfs://", "abfs://", "abfss:/
 a deadline, a size limit, credentials and endpoints from the machine's configuration
 only); the others are refused with a reason, one error row each. ``file://`` URIs are
 local paths, read as paths."""
-
-MAX_REMOTE_BYTES = 256 << 20
-"""Largest object read from a remote file system (the whole object is read into memory
-before its header is checked)."""
 
 
 def is_uri(name: str) -> bool:
